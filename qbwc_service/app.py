@@ -1,0 +1,106 @@
+"""The one process: FastAPI for /healthz (and later the API and pages), spyne at /qbwc."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from a2wsgi import WSGIMiddleware
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from qbwc_service import __version__
+from qbwc_service.db.engine import make_engine, make_sessionmaker
+from qbwc_service.sessions import WebConnectorSessions
+from qbwc_service.settings import Settings
+from qbwc_service.soap import build_soap_app
+
+log = logging.getLogger(__name__)
+
+SOAP_PATH = "/qbwc"
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
+    engine = engine or make_engine(settings.database_url)
+    sessions: sessionmaker[Session] = make_sessionmaker(engine)
+    protocol = WebConnectorSessions(sessions, settings)
+    soap = WSGIMiddleware(guard_soap(build_soap_app(protocol), settings.max_body_bytes), workers=16)  # type: ignore[arg-type]
+
+    app = FastAPI(title="qbwc-service", version=__version__, docs_url="/docs")
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessions = sessions
+
+    @app.get("/healthz")
+    def healthz() -> JSONResponse:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:  # the probe reports; it must not raise
+            log.warning("health check failed: %s", exc)
+            return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    app.add_middleware(SoapRoute, soap=soap)
+    return app
+
+
+class SoapRoute:
+    """Sends /qbwc (exactly, no redirect: the Web Connector does not follow one) to the SOAP app."""
+
+    def __init__(self, app: ASGIApp, soap: ASGIApp) -> None:
+        self.app, self.soap = app, soap
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and (path == SOAP_PATH or path.startswith(SOAP_PATH + "/")):
+            await self.soap(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+def soap_fault(code: str, text: str) -> bytes:
+    from xml.sax.saxutils import escape
+
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        '<soap11env:Envelope xmlns:soap11env="http://schemas.xmlsoap.org/soap/envelope/">'
+        f"<soap11env:Body><soap11env:Fault><faultcode>soap11env:{code}</faultcode>"
+        f"<faultstring>{escape(text)}</faultstring></soap11env:Fault></soap11env:Body></soap11env:Envelope>"
+    ).encode()
+
+
+def guard_soap(app: WsgiApp, max_body: int) -> WsgiApp:
+    """Refuses oversized bodies and any DTD (entity bombs) before spyne parses anything."""
+
+    def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") != "POST":
+            return app(environ, start_response)
+        declared = environ.get("CONTENT_LENGTH") or ""
+        if declared.isdigit() and int(declared) > max_body:
+            return _refuse(start_response, "413 Request Entity Too Large",
+                           f"The request body is larger than the {max_body}-byte limit.")
+        body = environ["wsgi.input"].read(max_body + 1)
+        if len(body) > max_body:
+            return _refuse(start_response, "413 Request Entity Too Large",
+                           f"The request body is larger than the {max_body}-byte limit.")
+        if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+            return _refuse(start_response, "400 Bad Request",
+                           "A SOAP message must not contain a DTD; the request was refused.")
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        return app(environ, start_response)
+
+    return guarded
+
+
+def _refuse(start_response: Callable[..., Any], status: str, text: str) -> list[bytes]:
+    body = soap_fault("Client", text)
+    start_response(status, [("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(body)))])
+    return [body]

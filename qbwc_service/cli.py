@@ -1,0 +1,300 @@
+"""The command line: serve, db upgrade, connections, enqueue, jobs, simulate."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from qbwc_service import connections, jobkinds, queue
+from qbwc_service.db.engine import make_engine, make_sessionmaker
+from qbwc_service.db.migrate import current_revision, upgrade
+from qbwc_service.db.models import Job
+from qbwc_service.errors import QbwcError
+from qbwc_service.logs import configure_logging
+from qbwc_service.settings import Settings, load_settings
+
+app = typer.Typer(help="qbwc-service: Fusion Operations <-> QuickBooks Desktop over the Web Connector.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+conn_app = typer.Typer(help="Connections (one QuickBooks company file each) and their tokens.", no_args_is_help=True)
+enqueue_app = typer.Typer(help="Put work on a connection's queue.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Inspect and steer the job queue.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(conn_app, name="connection")
+app.add_typer(enqueue_app, name="enqueue")
+app.add_typer(jobs_app, name="jobs")
+
+out = Console()
+err = Console(stderr=True, soft_wrap=True)
+
+
+def main() -> None:
+    try:
+        app()
+    except QbwcError as exc:
+        err.print(f"error: {exc}", markup=False, highlight=False)
+        sys.exit(1)
+
+
+def _fail(message: str) -> NoReturn:
+    raise QbwcError(message)
+
+
+def _settings() -> Settings:
+    return load_settings()
+
+
+def _engine(settings: Settings) -> Engine:
+    """The database, brought up to date when it is SQLite (the zero set-up default)."""
+    engine = make_engine(settings.database_url)
+    if engine.dialect.name == "sqlite":
+        upgrade(engine)
+    return engine
+
+
+@contextmanager
+def _db() -> Iterator[Session]:
+    settings = _settings()
+    engine = _engine(settings)
+    try:
+        with make_sessionmaker(engine).begin() as db:
+            yield db
+    finally:
+        engine.dispose()
+
+
+def _print_json(data: Any) -> None:
+    out.print_json(json.dumps(data, default=str))
+
+
+# ---------------------------------------------------------------- serve and db
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Overrides QBWC_HOST.")] = None,
+    port: Annotated[int | None, typer.Option(help="Overrides QBWC_PORT.")] = None,
+) -> None:
+    """Run the service: SOAP for the Web Connector at /qbwc, health at /healthz."""
+    import uvicorn
+
+    from qbwc_service.app import create_app
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    engine = _engine(settings)
+    if engine.dialect.name != "sqlite":
+        from qbwc_service.db.migrate import head_revision
+
+        if current_revision(engine) != head_revision():
+            _fail("the database schema is not up to date; run `qbwc-service db upgrade` first")
+    uvicorn.run(create_app(settings, engine), host=host or settings.host, port=port or settings.port,
+                log_level=settings.log_level.lower(), proxy_headers=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema to the newest revision."""
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    out.print(f"database at revision {current_revision(engine)}")
+    engine.dispose()
+
+
+# ---------------------------------------------------------------- connections
+
+
+def _token_output(name: str, username: str, token: str, as_json: bool) -> None:
+    if as_json:
+        _print_json({"name": name, "username": username, "token": token})
+        return
+    out.print(f"connection: {name}\nusername:   {username}\ntoken:      {token}", markup=False, highlight=False)
+    out.print("The token is shown once. Type it as the password in the Web Connector.", style="bold")
+
+
+@conn_app.command("create")
+def connection_create(
+    name: str, as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False
+) -> None:
+    """Create a connection; prints its Web Connector username and token once."""
+    with _db() as db:
+        made = connections.create_connection(db, name)
+        _token_output(made.connection.name, made.connection.username, made.token, as_json)
+
+
+@conn_app.command("token")
+def connection_token(
+    name: str, as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False
+) -> None:
+    """Rotate the token: the old one stops working at once (use it to move to another computer)."""
+    with _db() as db:
+        made = connections.rotate_token(db, name)
+        _token_output(made.connection.name, made.connection.username, made.token, as_json)
+
+
+@conn_app.command("revoke")
+def connection_revoke(name: str) -> None:
+    """Revoke the token: the Web Connector is refused until a new token is made."""
+    with _db() as db:
+        connections.revoke(db, name)
+    out.print(f"token of {name} revoked")
+
+
+@conn_app.command("qwc")
+def connection_qwc(
+    name: str,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write; default NAME.qwc.")] = None,
+) -> None:
+    """Write the .qwc file to open in the Web Connector."""
+    settings = _settings()
+    with _db() as db:
+        text = connections.render_qwc(connections.get_connection(db, name), settings)
+    path = output or Path(f"{name}.qwc")
+    path.write_text(text, encoding="utf-8")
+    out.print(f"wrote {path}")
+    if not settings.qbwc_url.startswith("https://") and "localhost" not in settings.qbwc_url:
+        err.print("warning: the Web Connector refuses plain http except for localhost; set QBWC_PUBLIC_URL "
+                  "to an https URL")
+
+
+@conn_app.command("list")
+def connection_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Connections and what the service knows of their Web Connector and QuickBooks."""
+    with _db() as db:
+        rows = [_connection_row(c, queue.count_by_status(db, c.id)) for c in connections.list_connections(db)]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("name", "username", "token", "last contact", "last auth", "company file", "QuickBooks", "jobs")
+    for row in rows:
+        table.add_row(row["name"], row["username"], row["token"], str(row["last_contact_at"] or "never"),
+                      row["last_auth_outcome"] or "never seen", row["company_file"] or "",
+                      row["qb_product"] or "", " ".join(f"{k}={v}" for k, v in sorted(row["jobs"].items())))
+    out.print(table)
+
+
+def _connection_row(c: Any, jobs: dict[str, int]) -> dict[str, Any]:
+    return {
+        "name": c.name, "username": c.username, "token": "revoked" if c.revoked_at else "active",
+        "last_contact_at": c.last_contact_at, "last_auth_outcome": c.last_auth_outcome,
+        "client_version": c.client_version, "company_file": c.company_file, "company_name": c.company_name,
+        "qb_product": c.qb_product, "qb_country": c.qb_country, "qbxml_version": c.qbxml_version,
+        "last_connection_error": c.last_connection_error, "jobs": jobs,
+    }
+
+
+# ---------------------------------------------------------------- enqueue
+
+
+@enqueue_app.command("raw")
+def enqueue_raw(
+    connection: str,
+    file: Annotated[Path, typer.Argument(help="A file holding one qbXML request element, e.g. <CustomerAddRq>.")],
+    key: Annotated[str | None, typer.Option(help="Idempotency key: the same key never makes a second job.")] = None,
+    priority: Annotated[int, typer.Option(help="Higher runs first.")] = 0,
+) -> None:
+    """Queue an operator-supplied qbXML request."""
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(f"cannot read {file}: {exc}")
+    prepared = jobkinds.prepare_raw(text)
+    _enqueue(connection, prepared, key, priority)
+
+
+@enqueue_app.command("probe")
+def enqueue_probe(connection: str) -> None:
+    """Queue the read-only "test access" probe (HostQuery + CompanyQuery)."""
+    _enqueue(connection, jobkinds.prepare_probe(), None, 10)
+
+
+def _enqueue(connection: str, prepared: jobkinds.Prepared, key: str | None, priority: int) -> None:
+    with _db() as db:
+        conn = connections.get_connection(db, connection)
+        made = queue.enqueue(db, conn.id, prepared.kind, prepared.payload, key=key, priority=priority,
+                             read_only=prepared.read_only)
+        verb = "queued" if made.created else "already queued (same key)"
+        out.print(f"job {made.job.id} {verb}: {made.job.kind} status={made.job.status}")
+
+
+# ---------------------------------------------------------------- jobs
+
+
+def _job_dict(job: Job, full: bool = False) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": job.id, "connection_id": job.connection_id, "kind": job.kind, "status": job.status,
+        "priority": job.priority, "attempts": job.attempts, "not_before": job.not_before,
+        "status_code": job.status_code, "status_message": job.status_message, "result": job.result,
+        "created_at": job.created_at, "updated_at": job.updated_at, "key": job.idempotency_key,
+    }
+    if full:
+        data.update(payload=job.payload, request_xml=job.request_xml, response_xml=job.response_xml,
+                    ticket=job.ticket, depends_on=job.depends_on)
+    return data
+
+
+@jobs_app.command("list")
+def jobs_list(
+    connection: Annotated[str | None, typer.Option(help="Only this connection.")] = None,
+    status: Annotated[str | None, typer.Option(help=f"One of {', '.join(queue.STATUSES)}.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10000)] = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Newest jobs first."""
+    if status is not None and status not in queue.STATUSES:
+        _fail(f"unknown status {status!r}; use one of {', '.join(queue.STATUSES)}")
+    with _db() as db:
+        conn_id = connections.get_connection(db, connection).id if connection else None
+        rows = [_job_dict(j) for j in queue.list_jobs(db, connection_id=conn_id, status=status, limit=limit)]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("id", "kind", "status", "attempts", "code", "message", "result")
+    for r in rows:
+        table.add_row(str(r["id"]), r["kind"], r["status"], str(r["attempts"]), r["status_code"] or "",
+                      (r["status_message"] or "")[:60], json.dumps(r["result"]) if r["result"] else "")
+    out.print(table)
+
+
+@jobs_app.command("show")
+def jobs_show(job_id: int, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """One job with its request and response XML."""
+    with _db() as db:
+        data = _job_dict(queue.get_job(db, job_id), full=True)
+    if as_json:
+        _print_json(data)
+        return
+    for key in ("id", "kind", "status", "attempts", "priority", "not_before", "status_code", "status_message",
+                "result", "ticket", "key", "created_at", "updated_at"):
+        out.print(f"{key}: {data[key]}", markup=False, highlight=False)
+    out.print("--- request XML", markup=False)
+    out.print(data["request_xml"] or "(not sent yet)", markup=False, highlight=False)
+    out.print("--- response XML", markup=False)
+    out.print(data["response_xml"] or "(no response)", markup=False, highlight=False)
+
+
+@jobs_app.command("retry")
+def jobs_retry(job_id: int) -> None:
+    """Put a failed, dead, unknown or cancelled job back on the queue."""
+    with _db() as db:
+        job = queue.retry(db, job_id)
+        out.print(f"job {job.id} is {job.status}")
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(job_id: int) -> None:
+    """Cancel a job that has not been done."""
+    with _db() as db:
+        job = queue.cancel(db, job_id)
+        out.print(f"job {job.id} is {job.status}")

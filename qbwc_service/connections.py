@@ -1,0 +1,168 @@
+"""Connections: creating them, their tokens (stored hashed), and their .qwc file."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+from xml.sax.saxutils import escape
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from qbwc_service.db.engine import utcnow
+from qbwc_service.db.models import Connection, Event
+from qbwc_service.errors import ConnectionExists, ConnectionNotFound, InvalidName, SettingsError
+from qbwc_service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,99}$")
+_HASH_SCHEME = "sha256"
+# Tokens are 192 random bits, so a fast salted hash is as strong as a slow one: the
+# cost of a password KDF protects guessable secrets, and these are not guessable.
+_DUMMY_HASH = f"{_HASH_SCHEME}$00000000000000000000000000000000${'0' * 64}"
+
+
+@dataclass(frozen=True)
+class NewToken:
+    connection: Connection
+    token: str
+
+
+def hash_token(token: str, salt: str | None = None) -> str:
+    salt = salt or secrets.token_hex(16)
+    digest = hashlib.sha256(f"{salt}:{token}".encode()).hexdigest()
+    return f"{_HASH_SCHEME}${salt}${digest}"
+
+
+def token_matches(token: str, stored: str | None) -> bool:
+    """Constant-time comparison; an absent hash still costs one hash, so timing tells nothing."""
+    reference = stored or _DUMMY_HASH
+    _scheme, salt, _digest = reference.split("$", 2)
+    same = hmac.compare_digest(hash_token(token, salt), reference)
+    return same and stored is not None
+
+
+def create_connection(db: Session, name: str) -> NewToken:
+    if not _NAME.match(name):
+        raise InvalidName(
+            f"connection name {name!r} must start with a letter or digit and hold only letters, "
+            "digits, spaces, '.', '_' or '-' (at most 100)"
+        )
+    username = re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-") or "connection"
+    if db.scalar(select(Connection.id).where(Connection.name == name)) is not None:
+        raise ConnectionExists(f"a connection named {name!r} exists already")
+    if db.scalar(select(Connection.id).where(Connection.username == username)) is not None:
+        username = f"{username}-{secrets.token_hex(3)}"
+    token = _new_token()
+    now = utcnow()
+    connection = Connection(
+        name=name,
+        username=username,
+        token_hash=hash_token(token),
+        token_created_at=now,
+        owner_id=_guid(),
+        file_id=_guid(),
+        options={},
+        created_at=now,
+    )
+    db.add(connection)
+    try:
+        db.flush()
+    except IntegrityError as exc:
+        raise ConnectionExists(f"a connection named {name!r} exists already") from exc
+    db.add(Event(at=now, connection_id=connection.id, kind="connection-created", detail=name))
+    log.info("connection created", extra={"connection": name})
+    return NewToken(connection, token)
+
+
+def rotate_token(db: Session, name: str) -> NewToken:
+    """A new token; the old one stops working at once. Also lifts a revocation."""
+    connection = get_connection(db, name)
+    token = _new_token()
+    connection.token_hash = hash_token(token)
+    connection.token_created_at = utcnow()
+    connection.revoked_at = None
+    _end_live_session(connection)
+    db.add(Event(at=utcnow(), connection_id=connection.id, kind="token-rotated"))
+    return NewToken(connection, token)
+
+
+def revoke(db: Session, name: str) -> Connection:
+    """The token stops working; the Web Connector gets 'nvu' until a new token is made."""
+    connection = get_connection(db, name)
+    connection.token_hash = None
+    connection.revoked_at = utcnow()
+    _end_live_session(connection)
+    db.add(Event(at=utcnow(), connection_id=connection.id, kind="token-revoked"))
+    return connection
+
+
+def get_connection(db: Session, name: str) -> Connection:
+    connection = db.scalar(select(Connection).where(Connection.name == name))
+    if connection is None:
+        raise ConnectionNotFound(f"no connection named {name!r}")
+    return connection
+
+
+def list_connections(db: Session) -> list[Connection]:
+    return list(db.scalars(select(Connection).order_by(Connection.name)))
+
+
+def find_by_username(db: Session, username: str) -> Connection | None:
+    return db.scalar(select(Connection).where(Connection.username == username))
+
+
+def render_qwc(connection: Connection, settings: Settings) -> str:
+    """The .qwc file the user opens in the Web Connector, from qbwc.qwc.template."""
+    values = {
+        "connection_name": connection.name,
+        "app_name": f"{settings.app_name} ({connection.name})"[:80],
+        "app_url": settings.qbwc_url,
+        "app_description": settings.app_description,
+        "app_support": settings.support_url,
+        "username": connection.username,
+        "owner_id": connection.owner_id,
+        "file_id": connection.file_id,
+        "run_every_minutes": str(settings.run_every_minutes),
+    }
+    template = Template(qwc_template_path(settings).read_text(encoding="utf-8"))
+    return template.substitute({key: escape(value) for key, value in values.items()})
+
+
+def qwc_template_path(settings: Settings) -> Path:
+    """The operator's template if set, else the project's qbwc.qwc.template (source tree or install)."""
+    candidates = (
+        [settings.qwc_template]
+        if settings.qwc_template
+        else [
+            Path(__file__).resolve().parents[1] / "qbwc.qwc.template",
+            Path(sys.prefix) / "share" / "qbwc-service" / "qbwc.qwc.template",
+        ]
+    )
+    for path in candidates:
+        if path is not None and path.is_file():
+            return path
+    raise SettingsError(f"the .qwc template was not found (looked in {', '.join(map(str, candidates))})")
+
+
+def _end_live_session(connection: Connection) -> None:
+    connection.live_ticket = None
+    connection.live_until = None
+
+
+def _new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def _guid() -> str:
+    return "{" + str(uuid.uuid4()).upper() + "}"

@@ -1,0 +1,131 @@
+"""The tables. Every name is prefixed ``qbwc_``; timestamps are naive UTC."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Connection(Base):
+    """One Fusion account + one QuickBooks company file + one Web Connector user."""
+
+    __tablename__ = "qbwc_connections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    token_hash: Mapped[str | None] = mapped_column(String(200))
+    token_created_at: Mapped[datetime | None] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    owner_id: Mapped[str] = mapped_column(String(38))
+    file_id: Mapped[str] = mapped_column(String(38))
+    company_file: Mapped[str | None] = mapped_column(Text)
+    company_name: Mapped[str | None] = mapped_column(String(255))
+    qb_product: Mapped[str | None] = mapped_column(String(255))
+    qb_major_version: Mapped[str | None] = mapped_column(String(20))
+    qb_country: Mapped[str | None] = mapped_column(String(8))
+    qbxml_versions: Mapped[list[Any] | None] = mapped_column(JSON)
+    qbxml_version: Mapped[str | None] = mapped_column(String(10))
+    client_version: Mapped[str | None] = mapped_column(String(40))
+    last_contact_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_auth_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_auth_outcome: Mapped[str | None] = mapped_column(String(40))
+    last_exchange_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_connection_error: Mapped[str | None] = mapped_column(Text)
+    live_ticket: Mapped[str | None] = mapped_column(String(64))
+    live_until: Mapped[datetime | None] = mapped_column(DateTime)
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class Session(Base):
+    """One Web Connector update: authenticate ... closeConnection."""
+
+    __tablename__ = "qbwc_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket: Mapped[str] = mapped_column(String(64), unique=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("qbwc_connections.id"), index=True)
+    state: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    last_activity_at: Mapped[datetime] = mapped_column(DateTime)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    company_file: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    message_sets: Mapped[int] = mapped_column(Integer, default=0)
+    jobs_done: Mapped[int] = mapped_column(Integer, default=0)
+    jobs_failed: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Job(Base):
+    """One unit of work for QuickBooks; only qbwc_service.queue writes these rows."""
+
+    __tablename__ = "qbwc_jobs"
+    __table_args__ = (
+        UniqueConstraint("connection_id", "idempotency_key", name="uq_qbwc_jobs_connection_key"),
+        Index("ix_qbwc_jobs_claim", "connection_id", "status", "priority", "id"),
+        Index("ix_qbwc_jobs_ticket", "ticket"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("qbwc_connections.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(20))
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    read_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime | None] = mapped_column(DateTime)
+    ticket: Mapped[str | None] = mapped_column(String(64))
+    depends_on: Mapped[int | None] = mapped_column(ForeignKey("qbwc_jobs.id"))
+    request_xml: Mapped[str | None] = mapped_column(Text)
+    response_xml: Mapped[str | None] = mapped_column(Text)
+    status_code: Mapped[str | None] = mapped_column(String(20))
+    status_message: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Event(Base):
+    """Audit trail: job transitions and session happenings."""
+
+    __tablename__ = "qbwc_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    connection_id: Mapped[int | None] = mapped_column(ForeignKey("qbwc_connections.id"), index=True)
+    job_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    ticket: Mapped[str | None] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,115 @@
+"""What each kind of job sends to QuickBooks and what its answer means.
+
+``raw``: one operator-supplied ``*Rq`` element, sent as it is.
+``probe``: HostQuery + CompanyQuery, read-only: the "test access" round trip through QuickBooks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml import etree
+from lxml.builder import E
+
+from qbwc_service.db.models import Job
+from qbwc_service.errors import InvalidJobPayload
+from qbwc_service.qbxml.errors import MalformedQbxml
+from qbwc_service.qbxml.response import Response, host_info_from
+from qbwc_service.qbxml.xml import parse_untrusted
+
+RAW, PROBE = "raw", "probe"
+MAX_RAW_BYTES = 1024 * 1024
+_REQUEST_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*Rq$")
+_ENVELOPE_NAMES = {"QBXML", "QBXMLMsgsRq", "QBXMLMsgsRs", "SignonMsgsRq"}
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A validated payload, ready for queue.enqueue."""
+
+    kind: str
+    payload: dict[str, Any]
+    read_only: bool
+
+
+@dataclass
+class Outcome:
+    """What the responses to one job amount to: the first non-OK status decides."""
+
+    responses: list[Response]
+    result: dict[str, Any] = field(default_factory=dict)
+    decisive: Response | None = None
+
+
+def prepare_raw(text: str) -> Prepared:
+    """Check an operator-supplied request: well-formed, one qbXML ``*Rq`` element, no DTD."""
+    if len(text.encode("utf-8")) > MAX_RAW_BYTES:
+        raise InvalidJobPayload(f"the request is larger than {MAX_RAW_BYTES} bytes")
+    try:
+        root = parse_untrusted(text)
+    except MalformedQbxml as exc:
+        raise InvalidJobPayload(f"the request is not usable XML: {exc}") from exc
+    name = root.tag if isinstance(root.tag, str) else ""
+    if name in _ENVELOPE_NAMES or not _REQUEST_NAME.match(name):
+        raise InvalidJobPayload(
+            f"the request's root element is <{name}>; it must be one qbXML request element such as "
+            "<CustomerAddRq> or <InvoiceQueryRq>, without the QBXML/QBXMLMsgsRq envelope"
+        )
+    if len(root) == 0 and not name.endswith("QueryRq"):
+        raise InvalidJobPayload(f"<{name}> is empty; an add or modify request needs its content")
+    root.attrib.pop("requestID", None)
+    return Prepared(RAW, {"request": etree.tostring(root, encoding="unicode")}, read_only=name.endswith("QueryRq"))
+
+
+def prepare_probe() -> Prepared:
+    return Prepared(PROBE, {}, read_only=True)
+
+
+def build_requests(job: Job) -> list[etree._Element]:
+    builder = _BUILDERS.get(job.kind)
+    if builder is None:
+        raise InvalidJobPayload(f"job {job.id} has an unknown kind {job.kind!r}")
+    return builder(job)
+
+
+def summarize(job: Job, responses: list[Response]) -> Outcome:
+    """The decisive response (the first whose status is not 0 or 1) and the job's result."""
+    outcome = Outcome(responses)
+    for response in responses:
+        if response.status_code not in ("0", "1"):
+            outcome.decisive = response
+            break
+    if job.kind == PROBE:
+        outcome.result = _probe_result(responses)
+    elif responses:
+        outcome.result = {key: value for key, value in responses[0].ids().items()}
+        if responses[0].status_code == "1":
+            outcome.result["matched"] = 0
+    return outcome
+
+
+def _raw_requests(job: Job) -> list[etree._Element]:
+    return [parse_untrusted(job.payload["request"])]
+
+
+def _probe_requests(job: Job) -> list[etree._Element]:
+    return [E.HostQueryRq(), E.CompanyQueryRq()]
+
+
+def _probe_result(responses: list[Response]) -> dict[str, Any]:
+    holder = E.Probe(*[etree.fromstring(r.text()) for r in responses])
+    info = host_info_from(holder)
+    return {
+        "company_name": info.company_name,
+        "product": info.product,
+        "major_version": info.major_version,
+        "country": info.country,
+        "supported_versions": info.supported_versions,
+        "highest_version": info.supported_versions[-1] if info.supported_versions else None,
+    }
+
+
+_BUILDERS: dict[str, Callable[[Job], list[etree._Element]]] = {RAW: _raw_requests, PROBE: _probe_requests}

@@ -1,0 +1,102 @@
+"""What a QuickBooks status code or hresult means for a job: the one table of policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Action(str, Enum):
+    DONE = "done"  # the request did what it was asked
+    EMPTY = "empty"  # a query matched nothing: an empty result, not an error
+    LINK_EXISTING = "link-existing"  # the name exists already: link to it, do not create twice
+    CREATE_DEPENDENCY = "create-dependency"  # a referenced object is missing
+    REQUERY = "requery"  # stale EditSequence: read again, then retry
+    RETRY = "retry"  # transient (record locked, in use): retry with backoff
+    DEAD = "dead"  # permanent: a person must act
+
+
+@dataclass(frozen=True)
+class Verdict:
+    action: Action
+    hint: str
+
+
+_DEAD_HINTS = {
+    "3000": "An object id in the request is not a valid QuickBooks id.",
+    "3070": "A text value is longer than QuickBooks allows for that field.",
+    "3120": "The object the request names was not found in QuickBooks (deleted or never created).",
+    "3150": "The request lacks an element QuickBooks requires.",
+    "3171": "The transaction date is before the company's closing date; change the date or the closing date.",
+    "3210": "QuickBooks refused a value in the request; see the message.",
+    "3250": "This feature is off or not available in this QuickBooks edition; enable it in QuickBooks "
+    "preferences or stop sending this kind of document.",
+    "3260": "The QuickBooks user the Web Connector logs in as lacks permission; an administrator must "
+    "grant it.",
+    "3261": "The application may not access personal data; allow it in QuickBooks' Integrated "
+    "Applications preferences.",
+    "3391": "The query iterator expired; the query restarts from its high-water mark.",
+}
+
+_TABLE = {
+    "0": Verdict(Action.DONE, "OK."),
+    "1": Verdict(Action.EMPTY, "Nothing matched the query."),
+    "3100": Verdict(Action.LINK_EXISTING, "A list entry with this name exists already in QuickBooks."),
+    "3140": Verdict(Action.CREATE_DEPENDENCY, "The request refers to something missing in QuickBooks."),
+    "3200": Verdict(Action.REQUERY, "Someone edited the record meanwhile; it is read again first."),
+    "1000": Verdict(Action.RETRY, "QuickBooks had an internal error; retrying later."),
+    "3170": Verdict(Action.RETRY, "The list is being modified by another user; retrying later."),
+    "3175": Verdict(Action.RETRY, "The record is in use by another QuickBooks user; retrying later."),
+    "3176": Verdict(Action.RETRY, "The record is being edited in QuickBooks; retrying later."),
+    "3180": Verdict(Action.RETRY, "QuickBooks could not save the list entry (usually a lock); retrying later."),
+}
+
+
+def verdict_for(status_code: str, severity: str = "") -> Verdict:
+    """The action for one ``*Rs`` status, by exact code, then by severity range."""
+    known = _TABLE.get(status_code)
+    if known is not None:
+        return known
+    if status_code in _DEAD_HINTS:
+        return Verdict(Action.DEAD, _DEAD_HINTS[status_code])
+    try:
+        number = int(status_code)
+    except ValueError:
+        return Verdict(Action.DEAD, "QuickBooks answered with a status code this service does not know.")
+    if number < 1000 or severity.lower() in ("info", "warn"):
+        # 0-999 are Info/Warn: the request was processed; the message is kept as a warning.
+        return Verdict(Action.DONE, "Done with a warning from QuickBooks.")
+    return Verdict(Action.DEAD, "QuickBooks refused the request; see the message.")
+
+
+_HRESULT_HINTS = {
+    "0x80040400": "QuickBooks could not parse the request (qbXML error). The request is kept on the job "
+    "for inspection; it is not re-sent automatically.",
+    "0x80040401": "The Web Connector could not access QuickBooks. Check that QuickBooks is installed and "
+    "can be started on that computer.",
+    "0x80040402": "QuickBooks had an unexpected error; see qbsdklog.txt on the QuickBooks computer.",
+    "0x80040408": "QuickBooks could not be started. Open QuickBooks on the Web Connector's computer, or "
+    "allow this application to log in automatically in QuickBooks' Integrated Applications preferences.",
+    "0x80040410": "The company file is open in a different mode, or another company file is open. Open "
+    "the right company file in QuickBooks (single-user mode if asked).",
+    "0x80040414": "A dialog is open in QuickBooks. Close the dialog in QuickBooks, then run the update "
+    "again.",
+    "0x80040416": "No company file is open and none was named. Open the company file in QuickBooks, then "
+    "run the update again.",
+    "0x80040417": "The company file could not be opened. Check its path and that it is not in use.",
+    "0x8004041a": "This application is not authorised for the company file. In QuickBooks, as the admin, "
+    "answer 'Yes, always; allow access even if QuickBooks is not running'.",
+    "0x80040420": "The QuickBooks user denied access to this application. In QuickBooks, as the admin, "
+    "grant access in Edit > Preferences > Integrated Applications.",
+}
+
+
+def hresult_hint(hresult: str) -> str:
+    """A sentence telling a person what to do about a Web Connector hresult."""
+    key = hresult.strip().lower()
+    if key and not key.startswith("0x"):
+        try:
+            key = hex(int(key) & 0xFFFFFFFF)
+        except ValueError:
+            pass
+    return _HRESULT_HINTS.get(key, "The Web Connector reported an error talking to QuickBooks.")

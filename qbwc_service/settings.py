@@ -1,0 +1,131 @@
+"""Settings: a TOML file (``QBWC_CONFIG``, default ``config/qbwc-service.toml`` when present) overlaid
+by ``QBWC_*`` environment variables. Built by :func:`load_settings`, never at import time."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from qbwc_service.errors import SettingsError
+
+DEFAULT_CONFIG_FILE = Path("config/qbwc-service.toml")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="QBWC_", extra="forbid", validate_default=True)
+
+    database_url: str = Field(
+        default="sqlite:///qbwc-service.db",
+        description="SQLAlchemy URL. Default: a SQLite file in the working directory.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `serve` listens on.")
+    port: int = Field(default=8080, ge=1, le=65535, description="Port `serve` listens on.")
+    public_url: str = Field(
+        default="http://localhost:8080",
+        description="Base URL the Web Connector reaches; the .qwc AppURL is <public_url>/qbwc. "
+        "Must be https unless the host is localhost.",
+    )
+    app_name: str = Field(default="qbwc-service", min_length=1, max_length=31)
+    app_description: str = Field(
+        default="Fusion Operations <-> QuickBooks Desktop", max_length=80
+    )
+    session_timeout_seconds: int = Field(default=1800, ge=30)
+    batch_size: int = Field(default=50, ge=1, le=1000, description="Jobs per qbXML message set.")
+    max_attempts: int = Field(default=5, ge=1, description="Attempts before a job is dead.")
+    retry_backoff_seconds: int = Field(default=60, ge=0, description="First retry delay; doubles.")
+    max_body_bytes: int = Field(
+        default=128 * 1024 * 1024, ge=1024, description="Largest SOAP request body accepted."
+    )
+    idle_min_run_seconds: int = Field(
+        default=60, ge=0, description="authenticate's 4th value when there is nothing to do."
+    )
+    recommended_client_version: str = Field(default="2.3.0.0")
+    minimum_client_version: str = Field(default="2.1.0.0")
+    run_every_minutes: int = Field(default=5, ge=1, description=".qwc Scheduler RunEveryNMinutes.")
+    qwc_template: Path | None = Field(default=None, description="Overrides the .qwc template.")
+    max_qbxml_version: str = Field(default="16.0")
+    log_level: str = Field(default="INFO")
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        upper = value.upper()
+        if upper not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
+        return upper
+
+    @field_validator("public_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
+        return value
+
+    @field_validator("recommended_client_version", "minimum_client_version", "max_qbxml_version")
+    @classmethod
+    def _dotted(cls, value: str) -> str:
+        parts = value.split(".")
+        if not parts or not all(p.isdigit() for p in parts):
+            raise ValueError("must be a dotted version such as 2.3.0.0")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _config_path()
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @property
+    def qbwc_url(self) -> str:
+        return f"{self.public_url}/qbwc"
+
+    @property
+    def support_url(self) -> str:
+        return f"{self.public_url}/"
+
+
+def _config_path() -> Path | None:
+    named = os.environ.get("QBWC_CONFIG")
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise SettingsError(f"QBWC_CONFIG names {path}, which is not a file")
+        return path
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings; any invalid value raises SettingsError with one line naming it."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        raise SettingsError(f"invalid setting {where}: {first['msg']}") from exc
+    except ValueError as exc:  # a TOML file that does not parse
+        raise SettingsError(f"invalid settings file: {exc}") from exc

@@ -1,0 +1,128 @@
+"""The Web Connector's SOAP contract: Intuit's 11 operations, their exact names, and nothing else.
+
+Each operation delegates to :class:`qbwc_service.sessions.WebConnectorSessions`. An unexpected error
+is logged with the ticket and answered with a protocol value, never a fault page.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from spyne import Application, Array, Integer, ServiceBase, Unicode, rpc
+from spyne.protocol.soap import Soap11
+from spyne.server.wsgi import WsgiApplication
+
+from qbwc_service.sessions import WebConnectorSessions
+
+log = logging.getLogger(__name__)
+
+TNS = "http://developer.intuit.com/"
+T = TypeVar("T")
+
+
+class _ClientVersions:
+    """clientVersion arrives before authenticate and carries no user; remember it per address briefly
+    so authenticate can record which Web Connector version a connection uses. Not authoritative."""
+
+    def __init__(self, size: int = 1024, ttl: float = 300.0) -> None:
+        self._seen: OrderedDict[str, tuple[float, str]] = OrderedDict()
+        self._size, self._ttl = size, ttl
+        self._lock = threading.Lock()
+
+    def remember(self, address: str, version: str) -> None:
+        with self._lock:
+            self._seen[address] = (time.monotonic(), version)
+            self._seen.move_to_end(address)
+            while len(self._seen) > self._size:
+                self._seen.popitem(last=False)
+
+    def recall(self, address: str) -> str | None:
+        with self._lock:
+            entry = self._seen.get(address)
+        if entry is None or time.monotonic() - entry[0] > self._ttl:
+            return None
+        return entry[1]
+
+
+def _guard(ticket: str | None, fallback: T, call: Callable[[], T]) -> T:
+    try:
+        return call()
+    except Exception:
+        log.exception("unexpected error answering the Web Connector", extra={"ticket": ticket})
+        return fallback
+
+
+def _address(ctx: Any) -> str:
+    env = getattr(ctx.transport, "req_env", None) or {}
+    return str(env.get("REMOTE_ADDR", ""))
+
+
+def build_soap_app(protocol: WebConnectorSessions) -> WsgiApplication:
+    versions = _ClientVersions()
+
+    class QBWebConnectorSvc(ServiceBase):  # type: ignore[misc]
+        @rpc(_returns=Unicode)  # type: ignore[misc]
+        def serverVersion(ctx):  # noqa: N802, N805
+            return _guard(None, "", protocol.server_version)
+
+        @rpc(Unicode, _returns=Unicode)  # type: ignore[misc]
+        def clientVersion(ctx, strVersion):  # noqa: N802, N803, N805
+            if strVersion:
+                versions.remember(_address(ctx), strVersion)
+            return _guard(None, "", lambda: protocol.client_version(strVersion))
+
+        @rpc(Unicode, Unicode, _returns=Array(Unicode))  # type: ignore[misc]
+        def authenticate(ctx, strUserName, strPassword):  # noqa: N803, N805
+            seen = versions.recall(_address(ctx))
+            return _guard(None, ["", "busy"], lambda: protocol.authenticate(strUserName, strPassword, seen))
+
+        @rpc(Unicode, Unicode, Unicode, Unicode, Integer, Integer, _returns=Unicode)  # type: ignore[misc]
+        def sendRequestXML(  # noqa: N802, N805, PLR0913
+            ctx, ticket, strHCPResponse, strCompanyFileName, qbXMLCountry, qbXMLMajorVers, qbXMLMinorVers  # noqa: N803
+        ):
+            return _guard(ticket, "", lambda: protocol.send_request_xml(
+                ticket, strHCPResponse, strCompanyFileName, qbXMLCountry, qbXMLMajorVers, qbXMLMinorVers))
+
+        @rpc(Unicode, Unicode, Unicode, Unicode, _returns=Integer)  # type: ignore[misc]
+        def receiveResponseXML(ctx, ticket, response, hresult, message):  # noqa: N802, N805
+            return _guard(ticket, -1, lambda: protocol.receive_response_xml(ticket, response, hresult, message))
+
+        @rpc(Unicode, Unicode, Unicode, _returns=Unicode)  # type: ignore[misc]
+        def connectionError(ctx, ticket, hresult, message):  # noqa: N802, N805
+            return _guard(ticket, "done", lambda: protocol.connection_error(ticket, hresult, message))
+
+        @rpc(Unicode, _returns=Unicode)  # type: ignore[misc]
+        def getLastError(ctx, ticket):  # noqa: N802, N805
+            return _guard(ticket, "The service had an unexpected error; see its log.",
+                          lambda: protocol.get_last_error(ticket))
+
+        @rpc(Unicode, _returns=Unicode)  # type: ignore[misc]
+        def closeConnection(ctx, ticket):  # noqa: N802, N805
+            return _guard(ticket, "Closed.", lambda: protocol.close_connection(ticket))
+
+        @rpc(Unicode, Unicode, _returns=Unicode)  # type: ignore[misc]
+        def getInteractiveURL(ctx, wcTicket, sessionID):  # noqa: N802, N803, N805
+            # Interactive mode is never requested: getLastError never answers "Interactive mode".
+            return ""
+
+        @rpc(Unicode, _returns=Unicode)  # type: ignore[misc]
+        def interactiveDone(ctx, wcTicket):  # noqa: N802, N803, N805
+            return "Done"
+
+        @rpc(Unicode, Unicode, _returns=Unicode)  # type: ignore[misc]
+        def interactiveRejected(ctx, wcTicket, reason):  # noqa: N802, N803, N805
+            return "Interactive mode is not used by this service."
+
+    application = Application(
+        [QBWebConnectorSvc],
+        tns=TNS,
+        name="QBWebConnectorSvc",
+        in_protocol=Soap11(validator="lxml", huge_tree=True),
+        out_protocol=Soap11(),
+    )
+    return WsgiApplication(application)
