@@ -18,6 +18,7 @@ from qbwc_service.db.models import Job
 from qbwc_service.errors import InvalidJobPayload
 from qbwc_service.qbxml.errors import MalformedQbxml
 from qbwc_service.qbxml.response import Response, host_info_from
+from qbwc_service.qbxml.versions import format_version, parse_version
 from qbwc_service.qbxml.xml import parse_untrusted
 
 RAW, PROBE = "raw", "probe"
@@ -108,8 +109,13 @@ def _probe_result(responses: list[Response]) -> dict[str, Any]:
         "major_version": info.major_version,
         "country": info.country,
         "supported_versions": info.supported_versions,
-        "highest_version": info.supported_versions[-1] if info.supported_versions else None,
+        "highest_version": _highest(info.supported_versions),
     }
+
+
+def _highest(versions: list[str]) -> str | None:
+    known = [v for v in (parse_version(text) for text in versions) if v is not None]
+    return format_version(max(known)) if known else None
 
 
 _BUILDERS: dict[str, Callable[[Job], list[etree._Element]]] = {RAW: _raw_requests, PROBE: _probe_requests}

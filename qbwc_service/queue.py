@@ -117,7 +117,7 @@ def claim_batch(db: Session, connection_id: int, ticket: str, limit: int) -> lis
             not_before=None,
         )
         .returning(Job)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
     jobs = sorted(db.scalars(stmt).all(), key=lambda j: (-j.priority, j.id))
     _events(db, jobs, "sent", ticket=ticket)

@@ -149,8 +149,6 @@ class Shape:
 
     kind: str
     is_transaction: bool
-    label: str
-    """The object name QuickBooks uses in its messages (``in the SalesOrder line``)."""
     lines: tuple[tuple[str, str], ...] = ()
     """(line element in the Add, line element in the Ret) pairs."""
     name_max_length: int = 0
@@ -163,28 +161,28 @@ class Shape:
 
 
 LIST_SHAPES: tuple[Shape, ...] = (
-    Shape("Account", False, "Account", name_max_length=31),
-    Shape("Customer", False, "Customer", name_max_length=41),
-    Shape("Vendor", False, "Vendor", name_max_length=41),
-    Shape("Employee", False, "Employee", name_max_length=41),
-    Shape("ItemService", False, "ItemService", name_max_length=31),
-    Shape("ItemNonInventory", False, "ItemNonInventory", name_max_length=31),
-    Shape("ItemInventory", False, "ItemInventory", name_max_length=31),
+    Shape("Account", False, name_max_length=31),
+    Shape("Customer", False, name_max_length=41),
+    Shape("Vendor", False, name_max_length=41),
+    Shape("Employee", False),
+    Shape("ItemService", False, name_max_length=31),
+    Shape("ItemNonInventory", False, name_max_length=31),
+    Shape("ItemInventory", False, name_max_length=31),
 )
 
 TXN_SHAPES: tuple[Shape, ...] = (
-    Shape("SalesOrder", True, "SalesOrder", (("SalesOrderLineAdd", "SalesOrderLineRet"),),
+    Shape("SalesOrder", True, (("SalesOrderLineAdd", "SalesOrderLineRet"),),
           ref_number_max_length=11, auto_ref_number=True),
-    Shape("PurchaseOrder", True, "PurchaseOrder", (("PurchaseOrderLineAdd", "PurchaseOrderLineRet"),),
+    Shape("PurchaseOrder", True, (("PurchaseOrderLineAdd", "PurchaseOrderLineRet"),),
           ref_number_max_length=11, auto_ref_number=True),
-    Shape("Invoice", True, "Invoice", (("InvoiceLineAdd", "InvoiceLineRet"),),
+    Shape("Invoice", True, (("InvoiceLineAdd", "InvoiceLineRet"),),
           ref_number_max_length=11, auto_ref_number=True),
     # A bill's Ref. No. is the vendor's invoice number: QuickBooks leaves it blank when none is given.
-    Shape("Bill", True, "Bill", (("ExpenseLineAdd", "ExpenseLineRet"), ("ItemLineAdd", "ItemLineRet")),
+    Shape("Bill", True, (("ExpenseLineAdd", "ExpenseLineRet"), ("ItemLineAdd", "ItemLineRet")),
           ref_number_max_length=20),
     # TimeTrackingRet has no RefNumber at all.
-    Shape("TimeTracking", True, "TimeTracking"),
-    Shape("InventoryAdjustment", True, "InventoryAdjustment",
+    Shape("TimeTracking", True),
+    Shape("InventoryAdjustment", True,
           (("InventoryAdjustmentLineAdd", "InventoryAdjustmentLineRet"),),
           ref_number_max_length=11, auto_ref_number=True),
 )

@@ -1,0 +1,174 @@
+"""The queue: idempotent enqueue, priority then FIFO, atomic claims, retries, dead and unknown jobs."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from qbwc_service import connections, queue
+from qbwc_service.db.engine import make_sessionmaker, utcnow
+from qbwc_service.db.models import Event, Job
+from qbwc_service.errors import JobStateConflict
+
+
+@pytest.fixture
+def connection_id(sessions: sessionmaker[Session]) -> int:
+    with sessions.begin() as db:
+        return connections.create_connection(db, "queue-test").connection.id
+
+
+def _enqueue(sessions: sessionmaker[Session], connection_id: int, n: int, **kw: object) -> list[int]:
+    ids = []
+    with sessions.begin() as db:
+        for i in range(n):
+            ids.append(queue.enqueue(db, connection_id, "raw", {"request": f"<R{i}/>"}, **kw).job.id)  # type: ignore[arg-type]
+    return ids
+
+
+def test_same_key_makes_one_job(sessions: sessionmaker[Session], connection_id: int) -> None:
+    with sessions.begin() as db:
+        first = queue.enqueue(db, connection_id, "raw", {"request": "<A/>"}, key="so-42")
+        second = queue.enqueue(db, connection_id, "raw", {"request": "<B/>"}, key="so-42")
+    assert first.created and not second.created
+    assert first.job.id == second.job.id
+    with sessions.begin() as db:
+        assert len(db.scalars(select(Job)).all()) == 1
+        assert db.get(Job, first.job.id).payload == {"request": "<A/>"}  # type: ignore[union-attr]
+
+
+def test_claim_order_is_priority_then_fifo(sessions: sessionmaker[Session], connection_id: int) -> None:
+    low = _enqueue(sessions, connection_id, 3)
+    with sessions.begin() as db:
+        high = queue.enqueue(db, connection_id, "raw", {"request": "<H/>"}, priority=5).job.id
+    with sessions.begin() as db:
+        claimed = [j.id for j in queue.claim_batch(db, connection_id, "t1", 10)]
+    assert claimed == [high, *low]
+    with sessions.begin() as db:
+        assert queue.claim_batch(db, connection_id, "t2", 10) == []
+        assert {j.status for j in db.scalars(select(Job))} == {"sent"}
+        assert {j.attempts for j in db.scalars(select(Job))} == {1}
+
+
+def test_claim_respects_limit_and_not_before(sessions: sessionmaker[Session], connection_id: int) -> None:
+    ids = _enqueue(sessions, connection_id, 5)
+    with sessions.begin() as db:
+        db.get(Job, ids[0]).not_before = utcnow() + timedelta(hours=1)  # type: ignore[union-attr]
+    with sessions.begin() as db:
+        assert [j.id for j in queue.claim_batch(db, connection_id, "t", 2)] == ids[1:3]
+
+
+def test_transient_failure_backs_off_then_dies(sessions: sessionmaker[Session], connection_id: int) -> None:
+    (job_id,) = _enqueue(sessions, connection_id, 1)
+    for attempt in range(1, 4):
+        with sessions.begin() as db:
+            (job,) = queue.claim_batch(db, connection_id, f"t{attempt}", 10)
+            queue.fail(db, job, response_xml="<Rs/>", status_code="3175", status_message="locked",
+                       max_attempts=3, backoff_seconds=0)
+        with sessions.begin() as db:
+            job = db.get(Job, job_id)  # type: ignore[assignment]
+            assert job.attempts == attempt
+            assert job.status == ("failed" if attempt < 3 else "dead")
+    assert "gave up after 3 attempts" in (job.status_message or "")
+
+
+def test_backoff_doubles(sessions: sessionmaker[Session], connection_id: int) -> None:
+    (job_id,) = _enqueue(sessions, connection_id, 1)
+    delays = []
+    for attempt in range(3):
+        with sessions.begin() as db:
+            job = db.get(Job, job_id)
+            assert job is not None
+            job.not_before = None
+            (job,) = queue.claim_batch(db, connection_id, f"t{attempt}", 1)
+            before = utcnow()
+            queue.fail(db, job, response_xml=None, status_code="3175", status_message="locked",
+                       max_attempts=10, backoff_seconds=60)
+            assert job.not_before is not None
+            delays.append(round((job.not_before - before).total_seconds() / 60))
+    assert delays == [1, 2, 4]
+
+
+def test_dead_dependency_kills_dependents(sessions: sessionmaker[Session], connection_id: int) -> None:
+    with sessions.begin() as db:
+        first = queue.enqueue(db, connection_id, "raw", {"request": "<A/>"}).job
+        second = queue.enqueue(db, connection_id, "raw", {"request": "<B/>"}, depends_on=first.id).job
+    with sessions.begin() as db:
+        claimed = queue.claim_batch(db, connection_id, "t", 10)
+        assert [j.id for j in claimed] == [first.id]  # the dependent waits
+        queue.kill(db, claimed[0], response_xml=None, status_code="3140", status_message="missing customer")
+    with sessions.begin() as db:
+        dependent = db.get(Job, second.id)
+        assert dependent is not None and dependent.status == "dead"
+        assert f"job {first.id}" in (dependent.status_message or "")
+
+
+def test_lost_outcome_requeues_queries_and_parks_writes(sessions: sessionmaker[Session], connection_id: int) -> None:
+    with sessions.begin() as db:
+        write = queue.enqueue(db, connection_id, "raw", {"request": "<A/>"}).job.id
+        read = queue.enqueue(db, connection_id, "raw", {"request": "<Q/>"}, read_only=True).job.id
+    with sessions.begin() as db:
+        queue.claim_batch(db, connection_id, "t", 10)
+        queue.release_lost(db, queue.sent_under(db, "t"), "session expired")
+    with sessions.begin() as db:
+        assert db.get(Job, write).status == "unknown"  # type: ignore[union-attr]
+        assert db.get(Job, read).status == "queued"  # type: ignore[union-attr]
+
+
+def test_operator_retry_and_cancel(sessions: sessionmaker[Session], connection_id: int) -> None:
+    (job_id,) = _enqueue(sessions, connection_id, 1)
+    with sessions.begin() as db:
+        with pytest.raises(JobStateConflict):
+            queue.retry(db, job_id)
+        queue.cancel(db, job_id)
+    with sessions.begin() as db:
+        assert queue.claim_batch(db, connection_id, "t", 10) == []
+        assert queue.retry(db, job_id).status == "queued"
+    with sessions.begin() as db:
+        (job,) = queue.claim_batch(db, connection_id, "t", 10)
+        queue.complete(db, job, response_xml="<Rs/>", result={"TxnID": "1-1"})
+    with sessions.begin() as db:
+        with pytest.raises(JobStateConflict):
+            queue.cancel(db, job_id)
+        kinds = [e.kind for e in db.scalars(select(Event).where(Event.job_id == job_id).order_by(Event.id))]
+    assert kinds == ["job-enqueued", "job-cancelled", "job-retried", "job-sent", "job-done"]
+
+
+def test_two_workers_never_claim_the_same_job(engine: Engine, connection_id: int) -> None:
+    """Two database connections claim concurrently; every job goes to exactly one of them."""
+    sessions = make_sessionmaker(engine)
+    total = 400
+    with sessions.begin() as db:
+        for i in range(total):
+            queue.enqueue(db, connection_id, "raw", {"request": f"<R{i}/>"})
+    claimed: dict[str, list[int]] = {"a": [], "b": []}
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def worker(name: str) -> None:
+        try:
+            barrier.wait()
+            while True:
+                with sessions.begin() as db:
+                    batch = queue.claim_batch(db, connection_id, f"ticket-{name}", 7)
+                if not batch:
+                    return
+                claimed[name].extend(j.id for j in batch)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in claimed]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors
+    a, b = set(claimed["a"]), set(claimed["b"])
+    assert not a & b
+    assert len(claimed["a"]) + len(claimed["b"]) == total == len(a | b)
+    with sessions.begin() as db:
+        tickets = {j.id: j.ticket for j in db.scalars(select(Job))}
+    assert all(tickets[i] == "ticket-a" for i in a) and all(tickets[i] == "ticket-b" for i in b)

@@ -1,0 +1,62 @@
+"""Settings come from a TOML file and QBWC_* variables; a bad value is one clear error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qbwc_service.errors import SettingsError
+from qbwc_service.settings import load_settings
+
+
+def test_defaults_use_a_sqlite_file_in_the_working_directory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("QBWC_CONFIG", raising=False)
+    settings = load_settings()
+    assert settings.database_url == "sqlite:///qbwc-service.db"
+    assert settings.qbwc_url == "http://localhost:8080/qbwc"
+
+
+def test_toml_file_then_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('port = 9000\nbatch_size = 7\npublic_url = "https://qb.example.com/"\n')
+    monkeypatch.setenv("QBWC_CONFIG", str(config))
+    monkeypatch.setenv("QBWC_BATCH_SIZE", "9")
+    settings = load_settings()
+    assert settings.port == 9000
+    assert settings.batch_size == 9
+    assert settings.public_url == "https://qb.example.com"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "words"),
+    [("QBWC_PORT", "http", "port"), ("QBWC_BATCH_SIZE", "0", "batch_size"),
+     ("QBWC_DATABASE_URL", "mysql://x", "database_url"), ("QBWC_LOG_LEVEL", "LOUD", "log_level"),
+     ("QBWC_NOT_A_SETTING", "1", "not_a_setting")],
+)
+def test_invalid_setting_is_one_clear_error(monkeypatch: pytest.MonkeyPatch, name: str, value: str, words: str) -> None:
+    monkeypatch.delenv("QBWC_CONFIG", raising=False)
+    monkeypatch.setenv(name, value)
+    if words == "not_a_setting":
+        # unknown environment variables are ignored (they may belong to something else)
+        load_settings()
+        return
+    with pytest.raises(SettingsError, match=words):
+        load_settings()
+
+
+def test_config_file_that_is_missing_or_broken(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("QBWC_CONFIG", str(tmp_path / "absent.toml"))
+    with pytest.raises(SettingsError, match="not a file"):
+        load_settings()
+    broken = tmp_path / "broken.toml"
+    broken.write_text("port = = 1")
+    monkeypatch.setenv("QBWC_CONFIG", str(broken))
+    with pytest.raises(SettingsError):
+        load_settings()
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text("prot = 1")
+    monkeypatch.setenv("QBWC_CONFIG", str(unknown))
+    with pytest.raises(SettingsError, match="prot"):
+        load_settings()
