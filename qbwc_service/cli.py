@@ -298,3 +298,35 @@ def jobs_cancel(job_id: int) -> None:
     with _db() as db:
         job = queue.cancel(db, job_id)
         out.print(f"job {job.id} is {job.status}")
+
+
+# ---------------------------------------------------------------- simulate
+
+
+@app.command()
+def simulate(
+    url: Annotated[str, typer.Option(help="The service's SOAP URL, e.g. http://localhost:8080/qbwc.")],
+    username: Annotated[str, typer.Option(help="The connection's Web Connector username.")],
+    password: Annotated[str, typer.Option(help="The connection's token.")],
+    company_name: Annotated[str, typer.Option(help="Name of the simulated company.")] = "Simulated Manufacturing Inc.",
+    country: Annotated[str, typer.Option(help="US, CA or UK.")] = "US",
+) -> None:
+    """Run one Web Connector session against a simulated QuickBooks company (a test double: no
+    QuickBooks is involved) and print what happened."""
+    from qbwc_service.simulate.quickbooks import QuickBooksCompany
+    from qbwc_service.simulate.webconnector import WebConnectorClient, WebConnectorError
+
+    company = QuickBooksCompany(company_name=company_name, country=country)
+    client = WebConnectorClient(url, username, password, company)
+    try:
+        report = client.run_session()
+    except WebConnectorError as exc:
+        _fail(str(exc))
+    for method, summary in report.calls:
+        out.print(f"{method:<20} {summary}", markup=False, highlight=False)
+    out.print(f"outcome: {report.outcome}; message sets: {report.message_sets}; "
+              f"last percent: {report.last_percent}", markup=False)
+    if report.last_error:
+        out.print(f"last error: {report.last_error}", markup=False)
+    if report.outcome not in ("done", "nothing-to-do"):
+        raise typer.Exit(1)

@@ -1,0 +1,193 @@
+"""The simulated Web Connector drains the queue through the real SOAP endpoint over HTTP."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import update
+
+from qbwc_service import jobkinds, queue
+from qbwc_service.db.models import Connection, Session
+from qbwc_service.simulate.quickbooks import QuickBooksCompany
+from qbwc_service.simulate.webconnector import WebConnectorClient
+from tests.conftest import LiveServer
+from tests.support import connection, enqueue_customers, enqueue_raw, jobs, pair, wc_sessions
+
+
+def _client(server: LiveServer, paired, company: QuickBooksCompany | None = None) -> WebConnectorClient:  # type: ignore[no-untyped-def]
+    return WebConnectorClient(server.soap_url, paired.username, paired.token, company or QuickBooksCompany())
+
+
+def test_a_session_drains_every_job_and_keeps_quickbooks_ids(server: LiveServer) -> None:
+    paired = pair(server.sessions)
+    names = [f"Customer {i:03d}" for i in range(120)]
+    job_ids = enqueue_customers(server.sessions, paired.id, names)
+    company = QuickBooksCompany()
+
+    report = _client(server, paired, company).run_session()
+
+    assert report.outcome == "done"
+    assert report.message_sets == 3  # batch size 50
+    done = jobs(server.sessions)
+    assert [j.id for j in done] == job_ids
+    assert all(j.status == "done" for j in done)
+    assert all(j.result and j.result["ListID"] and j.result["Name"] == n for j, n in zip(done, names, strict=True))
+    assert all(j.request_xml and "CustomerAddRq" in j.request_xml for j in done)
+    assert all(j.response_xml and "CustomerAddRs" in j.response_xml for j in done)
+    assert company.count("Customer") == 120
+    (session,) = wc_sessions(server.sessions)
+    assert session.state == "closed" and session.jobs_done == 120
+    seen = connection(server.sessions, paired.id)
+    assert seen.company_file == company.company_file  # pinned after the first session
+    assert seen.qb_country == "US" and seen.qb_product == company.product_name
+    assert seen.qbxml_version == "16.0"
+    assert seen.last_auth_outcome == "ok" and seen.client_version == "2.3.0.215"
+    assert seen.live_ticket is None
+
+
+def test_nothing_to_do_answers_none_with_a_minimum_interval(server: LiveServer) -> None:
+    paired = pair(server.sessions)
+    client = _client(server, paired)
+    answer = client.authenticate(paired.username, paired.token)
+    assert answer[1] == "none" and answer[2] == "" and answer[3] == "60"
+    assert client.run_session().outcome == "nothing-to-do"
+
+
+def test_errors_are_kept_on_the_job_and_the_session_goes_on(server: LiveServer) -> None:
+    paired = pair(server.sessions)
+    ok_first = enqueue_customers(server.sessions, paired.id, ["Dup"])[0]
+    duplicate = enqueue_customers(server.sessions, paired.id, ["Dup"])[0]
+    bad_ref = enqueue_raw(server.sessions, paired.id,
+                          "<InvoiceAddRq><InvoiceAdd><CustomerRef><FullName>Nobody</FullName></CustomerRef>"
+                          "<InvoiceLineAdd><Desc>x</Desc><Amount>1.00</Amount></InvoiceLineAdd></InvoiceAdd></InvoiceAddRq>")
+    ok_last = enqueue_customers(server.sessions, paired.id, ["After"])[0]
+
+    assert _client(server, paired).run_session().outcome == "done"
+
+    by_id = {j.id: j for j in jobs(server.sessions)}
+    assert by_id[ok_first].status == "done" and by_id[ok_last].status == "done"
+    assert by_id[duplicate].status == "dead" and by_id[duplicate].status_code == "3100"
+    assert by_id[bad_ref].status == "dead" and by_id[bad_ref].status_code == "3140"
+    assert "Nobody" in (by_id[bad_ref].status_message or "")
+
+
+def test_transient_errors_are_retried_in_a_later_session(server: LiveServer) -> None:
+    paired = pair(server.sessions)
+    (job_id,) = enqueue_customers(server.sessions, paired.id, ["Locked Co"])
+    company = QuickBooksCompany()
+    company.lock("Customer", requests=1)
+    assert _client(server, paired, company).run_session().outcome == "done"
+    (job,) = jobs(server.sessions)
+    assert job.status == "failed" and job.status_code == "3175"
+    assert _client(server, paired, company).run_session().outcome == "done"  # backoff is 0 in tests
+    (job,) = jobs(server.sessions)
+    assert job.status == "done" and job.attempts == 2 and job.result and job.result["ListID"]
+    assert company.count("Customer") == 1
+
+
+def test_a_failed_message_set_leaves_writes_unknown(server: LiveServer) -> None:
+    paired = pair(server.sessions)
+    ids = enqueue_customers(server.sessions, paired.id, ["A", "B"])
+    company = QuickBooksCompany()
+    company.fail_next_with_hresult("0x80040400", "QuickBooks found an error when parsing the provided XML text stream.")
+    report = _client(server, paired, company).run_session()
+    assert report.outcome == "error"
+    assert "0x80040400" in (report.last_error or "")
+    assert {j.id: j.status for j in jobs(server.sessions)} == {ids[0]: "unknown", ids[1]: "unknown"}
+    # not re-sent blindly: the next session has nothing to do
+    assert _client(server, paired, company).run_session().outcome == "nothing-to-do"
+    assert company.count("Customer") == 0
+
+
+def test_a_lost_response_is_not_resent_blindly(server: LiveServer) -> None:
+    paired = pair(server.sessions)
+    (job_id,) = enqueue_customers(server.sessions, paired.id, ["Lost Response Co"])
+    company = QuickBooksCompany()
+    company.drop_next_responses(1)
+    assert _client(server, paired, company).run_session().outcome == "error"
+    assert company.count("Customer") == 1  # QuickBooks applied it; the answer never came back
+    # The session lease runs out; the next Web Connector run takes over.
+    with server.sessions.begin() as db:
+        db.execute(update(Connection).values(live_until=Connection.live_until - timedelta(hours=2)))
+        db.execute(update(Session).values(expires_at=Session.expires_at - timedelta(hours=2)))
+    enqueue_customers(server.sessions, paired.id, ["Next Co"])
+    assert _client(server, paired, company).run_session().outcome == "done"
+    by_id = {j.id: j for j in jobs(server.sessions)}
+    assert by_id[job_id].status == "unknown"
+    assert company.count("Customer") == 2  # the lost one was not created twice
+
+
+def test_a_second_web_connector_is_busy_and_a_stale_one_is_taken_over(server: LiveServer) -> None:
+    paired = pair(server.sessions)
+    enqueue_customers(server.sessions, paired.id, ["Busy Co"])
+    first = _client(server, paired)
+    ticket = first.authenticate(paired.username, paired.token)[0]
+    second = _client(server, paired)
+    assert second.authenticate(paired.username, paired.token)[1] == "busy"
+    with server.sessions.begin() as db:
+        db.execute(update(Connection).values(live_until=Connection.live_until - timedelta(hours=2)))
+        db.execute(update(Session).where(Session.ticket == ticket).values(
+            expires_at=Session.expires_at - timedelta(hours=2)))
+    assert second.run_session().outcome == "done"
+    # the first one's ticket is dead now
+    assert first.send_request_xml(ticket, "", "", "US", 13, 0) == ""
+    assert "expired" in first.get_last_error(ticket).lower()
+    assert first.receive_response_xml(ticket, "<QBXML/>", "", "") < 0
+
+
+def test_a_different_company_file_is_refused_once_pinned(server: LiveServer) -> None:
+    paired = pair(server.sessions)
+    enqueue_customers(server.sessions, paired.id, ["First"])
+    assert _client(server, paired).run_session().outcome == "done"
+    (job_id,) = enqueue_customers(server.sessions, paired.id, ["Second"])
+    other = QuickBooksCompany(company_file=r"C:\Other\books.qbw")
+    # authenticate names the pinned file; the real Web Connector then fails to open it...
+    report = _client(server, paired, other).run_session()
+    assert report.outcome == "connection-error"
+    assert other.count("Customer") == 0
+    # ...and a Web Connector that sends the other file's name anyway gets nothing to write.
+    client = _client(server, paired, other)
+    ticket = client.authenticate(paired.username, paired.token)[0]
+    assert client.send_request_xml(ticket, other.hcp_response(), other.company_file, "US", 13, 0) == ""
+    assert "pinned" in client.get_last_error(ticket)
+    client.close_connection(ticket)
+    assert {j.id: j.status for j in jobs(server.sessions)}[job_id] == "queued"
+
+
+def test_probe_reports_the_company(server: LiveServer) -> None:
+    paired = pair(server.sessions)
+    prepared = jobkinds.prepare_probe()
+    with server.sessions.begin() as db:
+        queue.enqueue(db, paired.id, prepared.kind, prepared.payload, read_only=True)
+    company = QuickBooksCompany(company_name="Probe Works LLC")
+    assert _client(server, paired, company).run_session().outcome == "done"
+    (job,) = jobs(server.sessions)
+    assert job.status == "done"
+    assert job.result and job.result["company_name"] == "Probe Works LLC"
+    assert job.result["country"] == "US" and job.result["highest_version"] == "16.0"
+    assert connection(server.sessions, paired.id).company_name == "Probe Works LLC"
+
+
+def test_client_version_warning_and_refusal(server: LiveServer) -> None:
+    paired = pair(server.sessions)
+    client = _client(server, paired)
+    assert client.client_version("2.3.0.215") == ""
+    assert client.client_version("2.2.0.80").startswith("W:")
+    assert client.client_version("2.0.1.2").startswith("E:")
+    old = WebConnectorClient(server.soap_url, paired.username, paired.token, QuickBooksCompany(), version="2.0.0.1")
+    assert old.run_session().outcome == "client-version-refused"
+
+
+def test_a_repeated_response_changes_nothing(server: LiveServer) -> None:
+    paired = pair(server.sessions)
+    enqueue_customers(server.sessions, paired.id, ["Once", "Twice"])
+    company = QuickBooksCompany()
+    client = _client(server, paired, company)
+    ticket = client.authenticate(paired.username, paired.token)[0]
+    request = client.send_request_xml(ticket, company.hcp_response(), company.company_file, "US", 13, 0)
+    answer = company.process(request)
+    assert client.receive_response_xml(ticket, answer, "", "") == 100
+    before = [(j.id, j.status, j.result) for j in jobs(server.sessions)]
+    assert client.receive_response_xml(ticket, answer, "", "") == 100
+    assert [(j.id, j.status, j.result) for j in jobs(server.sessions)] == before
+    client.close_connection(ticket)

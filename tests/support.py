@@ -1,0 +1,95 @@
+"""Small conveniences for tests: create connections and jobs through the real modules."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+from lxml import etree
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from qbwc_service import connections, jobkinds, queue
+from qbwc_service.db.models import Connection, Event, Job
+from qbwc_service.db.models import Session as WcSession
+
+SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
+TNS = "http://developer.intuit.com/"
+
+
+@dataclass(frozen=True)
+class Paired:
+    name: str
+    username: str
+    token: str
+    id: int
+
+
+def pair(sessions: sessionmaker[Session], name: str = "Acme Plant") -> Paired:
+    with sessions.begin() as db:
+        made = connections.create_connection(db, name)
+        return Paired(name, made.connection.username, made.token, made.connection.id)
+
+
+def enqueue_raw(sessions: sessionmaker[Session], connection_id: int, xml: str, key: str | None = None) -> int:
+    prepared = jobkinds.prepare_raw(xml)
+    with sessions.begin() as db:
+        return queue.enqueue(db, connection_id, prepared.kind, prepared.payload, key=key,
+                             read_only=prepared.read_only).job.id
+
+
+def enqueue_customers(sessions: sessionmaker[Session], connection_id: int, names: list[str]) -> list[int]:
+    return [
+        enqueue_raw(sessions, connection_id, f"<CustomerAddRq><CustomerAdd><Name>{n}</Name></CustomerAdd></CustomerAddRq>")
+        for n in names
+    ]
+
+
+def jobs(sessions: sessionmaker[Session]) -> list[Job]:
+    with sessions.begin() as db:
+        return list(db.scalars(select(Job).order_by(Job.id)))
+
+
+def connection(sessions: sessionmaker[Session], connection_id: int) -> Connection:
+    with sessions.begin() as db:
+        found = db.get(Connection, connection_id)
+        assert found is not None
+        return found
+
+
+def wc_sessions(sessions: sessionmaker[Session]) -> list[WcSession]:
+    with sessions.begin() as db:
+        return list(db.scalars(select(WcSession).order_by(WcSession.id)))
+
+
+def snapshot(sessions: sessionmaker[Session]) -> tuple[object, ...]:
+    """Everything a bad request must leave untouched."""
+    with sessions.begin() as db:
+        return (
+            [(j.id, j.status, j.attempts, j.ticket) for j in db.scalars(select(Job).order_by(Job.id))],
+            [(s.ticket, s.state) for s in db.scalars(select(WcSession).order_by(WcSession.id))],
+            [(c.id, c.token_hash, c.live_ticket, c.company_file) for c in db.scalars(select(Connection))],
+            len(db.scalars(select(Event)).all()),
+        )
+
+
+def soap_envelope(method: str, **params: str | int) -> bytes:
+    body = etree.Element(f"{{{TNS}}}{method}", nsmap={None: TNS})
+    for name, value in params.items():
+        etree.SubElement(body, f"{{{TNS}}}{name}").text = str(value)
+    envelope = etree.Element(f"{{{SOAP_NS}}}Envelope", nsmap={"soap": SOAP_NS})
+    etree.SubElement(envelope, f"{{{SOAP_NS}}}Body").append(body)
+    return etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
+
+
+def post_soap(url: str, method: str, body: bytes) -> httpx.Response:
+    return httpx.post(url, content=body, timeout=30, headers={
+        "Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{TNS}{method}"'})
+
+
+def soap_result(response: httpx.Response, method: str) -> etree._Element:
+    assert response.headers["content-type"].startswith("text/xml"), response.text
+    root = etree.fromstring(response.content)
+    result = root.find(f".//{{{TNS}}}{method}Result")
+    assert result is not None, response.text
+    return result
