@@ -61,7 +61,8 @@ def prepare_raw(text: str) -> Prepared:
         )
     if len(root) == 0 and not name.endswith("QueryRq"):
         raise InvalidJobPayload(f"<{name}> is empty; an add or modify request needs its content")
-    root.attrib.pop("requestID", None)
+    if "requestID" in root.attrib:
+        del root.attrib["requestID"]
     return Prepared(RAW, {"request": etree.tostring(root, encoding="unicode")}, read_only=name.endswith("QueryRq"))
 
 

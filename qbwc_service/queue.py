@@ -228,7 +228,9 @@ def retry(db: Session, job_id: int) -> Job:
     """Operator's retry: a failed, dead, unknown or cancelled job goes back to the queue now."""
     job = get_job(db, job_id)
     if job.status not in (FAILED, DEAD, UNKNOWN, CANCELLED):
-        raise JobStateConflict(f"job {job_id} is {job.status}; only failed, dead, unknown or cancelled jobs can be retried")
+        raise JobStateConflict(
+            f"job {job_id} is {job.status}; only failed, dead, unknown or cancelled jobs can be retried"
+        )
     job.status = QUEUED
     job.not_before = None
     job.attempts = 0

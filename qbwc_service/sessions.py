@@ -316,15 +316,15 @@ class WebConnectorSessions:
 
     def _take_lease(self, db: DbSession, connection: Connection, ticket: str, now: datetime) -> bool:
         """One live session per connection: a conditional update, atomic on every engine."""
-        taken = db.execute(
+        result = db.execute(
             update(Connection)
             .where(Connection.id == connection.id,
                    or_(Connection.live_ticket.is_(None), Connection.live_until < now))
             .values(live_ticket=ticket, live_until=now + self._timeout)
             .execution_options(synchronize_session=False)
-        ).rowcount
+        )
         db.refresh(connection)
-        return taken == 1
+        return bool(getattr(result, "rowcount", 0) == 1)
 
     def _expire_stale(self, db: DbSession, connection: Connection, now: datetime) -> None:
         if connection.live_ticket and connection.live_until and connection.live_until < now:

@@ -66,56 +66,56 @@ def build_soap_app(protocol: WebConnectorSessions) -> WsgiApplication:
     versions = _ClientVersions()
 
     class QBWebConnectorSvc(ServiceBase):  # type: ignore[misc]
-        @rpc(_returns=Unicode)  # type: ignore[misc]
-        def serverVersion(ctx):  # noqa: N802, N805
+        @rpc(_returns=Unicode)
+        def serverVersion(ctx):
             return _guard(None, "", protocol.server_version)
 
-        @rpc(Unicode, _returns=Unicode)  # type: ignore[misc]
-        def clientVersion(ctx, strVersion):  # noqa: N802, N803, N805
+        @rpc(Unicode, _returns=Unicode)
+        def clientVersion(ctx, strVersion):
             if strVersion:
                 versions.remember(_address(ctx), strVersion)
             return _guard(None, "", lambda: protocol.client_version(strVersion))
 
-        @rpc(Unicode, Unicode, _returns=Array(Unicode))  # type: ignore[misc]
-        def authenticate(ctx, strUserName, strPassword):  # noqa: N803, N805
+        @rpc(Unicode, Unicode, _returns=Array(Unicode))
+        def authenticate(ctx, strUserName, strPassword):
             seen = versions.recall(_address(ctx))
             return _guard(None, ["", "busy"], lambda: protocol.authenticate(strUserName, strPassword, seen))
 
-        @rpc(Unicode, Unicode, Unicode, Unicode, Integer, Integer, _returns=Unicode)  # type: ignore[misc]
-        def sendRequestXML(  # noqa: N802, N805, PLR0913
-            ctx, ticket, strHCPResponse, strCompanyFileName, qbXMLCountry, qbXMLMajorVers, qbXMLMinorVers  # noqa: N803
+        @rpc(Unicode, Unicode, Unicode, Unicode, Integer, Integer, _returns=Unicode)
+        def sendRequestXML(
+            ctx, ticket, strHCPResponse, strCompanyFileName, qbXMLCountry, qbXMLMajorVers, qbXMLMinorVers
         ):
             return _guard(ticket, "", lambda: protocol.send_request_xml(
                 ticket, strHCPResponse, strCompanyFileName, qbXMLCountry, qbXMLMajorVers, qbXMLMinorVers))
 
-        @rpc(Unicode, Unicode, Unicode, Unicode, _returns=Integer)  # type: ignore[misc]
-        def receiveResponseXML(ctx, ticket, response, hresult, message):  # noqa: N802, N805
+        @rpc(Unicode, Unicode, Unicode, Unicode, _returns=Integer)
+        def receiveResponseXML(ctx, ticket, response, hresult, message):
             return _guard(ticket, -1, lambda: protocol.receive_response_xml(ticket, response, hresult, message))
 
-        @rpc(Unicode, Unicode, Unicode, _returns=Unicode)  # type: ignore[misc]
-        def connectionError(ctx, ticket, hresult, message):  # noqa: N802, N805
+        @rpc(Unicode, Unicode, Unicode, _returns=Unicode)
+        def connectionError(ctx, ticket, hresult, message):
             return _guard(ticket, "done", lambda: protocol.connection_error(ticket, hresult, message))
 
-        @rpc(Unicode, _returns=Unicode)  # type: ignore[misc]
-        def getLastError(ctx, ticket):  # noqa: N802, N805
+        @rpc(Unicode, _returns=Unicode)
+        def getLastError(ctx, ticket):
             return _guard(ticket, "The service had an unexpected error; see its log.",
                           lambda: protocol.get_last_error(ticket))
 
-        @rpc(Unicode, _returns=Unicode)  # type: ignore[misc]
-        def closeConnection(ctx, ticket):  # noqa: N802, N805
+        @rpc(Unicode, _returns=Unicode)
+        def closeConnection(ctx, ticket):
             return _guard(ticket, "Closed.", lambda: protocol.close_connection(ticket))
 
-        @rpc(Unicode, Unicode, _returns=Unicode)  # type: ignore[misc]
-        def getInteractiveURL(ctx, wcTicket, sessionID):  # noqa: N802, N803, N805
+        @rpc(Unicode, Unicode, _returns=Unicode)
+        def getInteractiveURL(ctx, wcTicket, sessionID):
             # Interactive mode is never requested: getLastError never answers "Interactive mode".
             return ""
 
-        @rpc(Unicode, _returns=Unicode)  # type: ignore[misc]
-        def interactiveDone(ctx, wcTicket):  # noqa: N802, N803, N805
+        @rpc(Unicode, _returns=Unicode)
+        def interactiveDone(ctx, wcTicket):
             return "Done"
 
-        @rpc(Unicode, Unicode, _returns=Unicode)  # type: ignore[misc]
-        def interactiveRejected(ctx, wcTicket, reason):  # noqa: N802, N803, N805
+        @rpc(Unicode, Unicode, _returns=Unicode)
+        def interactiveRejected(ctx, wcTicket, reason):
             return "Interactive mode is not used by this service."
 
     application = Application(

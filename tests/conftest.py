@@ -42,7 +42,8 @@ def reset_postgres(url: str) -> Engine:
 
 
 def _database_params() -> list[object]:
-    marks = [] if POSTGRES_URL else [pytest.mark.skip(reason="QBWC_TEST_POSTGRES_URL is not set; PostgreSQL tests skipped")]
+    reason = "QBWC_TEST_POSTGRES_URL is not set; PostgreSQL tests skipped"
+    marks = [] if POSTGRES_URL else [pytest.mark.skip(reason=reason)]
     return ["sqlite", pytest.param("postgresql", marks=[pytest.mark.postgres, *marks])]
 
 

@@ -40,7 +40,9 @@ def enqueue_raw(sessions: sessionmaker[Session], connection_id: int, xml: str, k
 
 def enqueue_customers(sessions: sessionmaker[Session], connection_id: int, names: list[str]) -> list[int]:
     return [
-        enqueue_raw(sessions, connection_id, f"<CustomerAddRq><CustomerAdd><Name>{n}</Name></CustomerAdd></CustomerAddRq>")
+        enqueue_raw(
+            sessions, connection_id, f"<CustomerAddRq><CustomerAdd><Name>{n}</Name></CustomerAdd></CustomerAddRq>"
+        )
         for n in names
     ]
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 
-class Action(str, Enum):
+class Action(StrEnum):
     DONE = "done"  # the request did what it was asked
     EMPTY = "empty"  # a query matched nothing: an empty result, not an error
     LINK_EXISTING = "link-existing"  # the name exists already: link to it, do not create twice

@@ -6,13 +6,13 @@ from datetime import timedelta
 
 import httpx
 import pytest
+from qbwc_service.simulate.webconnector import WebConnectorClient
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from qbwc_service import connections
 from qbwc_service.db.models import Session as WcSession
 from qbwc_service.simulate.quickbooks import QuickBooksCompany
-from qbwc_service.simulate.webconnector import WebConnectorClient
 from tests.conftest import LiveServer, run_server
 from tests.support import (
     enqueue_customers,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from qbwc_service.simulate.webconnector import WebConnectorClient
 from sqlalchemy import update
 
 from qbwc_service import jobkinds, queue
 from qbwc_service.db.models import Connection, Session
 from qbwc_service.simulate.quickbooks import QuickBooksCompany
-from qbwc_service.simulate.webconnector import WebConnectorClient
 from tests.conftest import LiveServer
 from tests.support import connection, enqueue_customers, enqueue_raw, jobs, pair, wc_sessions
 
@@ -73,7 +73,7 @@ def test_errors_are_kept_on_the_job_and_the_session_goes_on(server: LiveServer) 
 
 def test_transient_errors_are_retried_in_a_later_session(server: LiveServer) -> None:
     paired = pair(server.sessions)
-    (job_id,) = enqueue_customers(server.sessions, paired.id, ["Locked Co"])
+    enqueue_customers(server.sessions, paired.id, ["Locked Co"])
     company = QuickBooksCompany()
     company.lock("Customer", requests=1)
     assert _client(server, paired, company).run_session().outcome == "done"

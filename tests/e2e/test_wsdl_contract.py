@@ -45,6 +45,6 @@ def test_zeep_from_intuits_wsdl_drives_a_session(server: LiveServer) -> None:
 
     # connectionError, through the contract too
     enqueue_customers(server.sessions, paired.id, ["Zeep Three"])
-    ticket = list(svc.authenticate(paired.username, paired.token))[0]
+    ticket = next(iter(svc.authenticate(paired.username, paired.token)))
     assert svc.connectionError(ticket, "0x80040408", "Could not start QuickBooks.").lower() == "done"
     assert "QuickBooks" in svc.getLastError(ticket)
