@@ -95,3 +95,20 @@ def soap_result(response: httpx.Response, method: str) -> etree._Element:
     result = root.find(f".//{{{TNS}}}{method}Result")
     assert result is not None, response.text
     return result
+
+
+def expire_live_sessions(sessions: sessionmaker[Session], ticket: str | None = None) -> None:
+    """Move session expiry into the past, as if the Web Connector had gone quiet for hours."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from qbwc_service.db.engine import utcnow
+
+    past = utcnow() - timedelta(hours=2)
+    with sessions.begin() as db:
+        db.execute(update(Connection).where(Connection.live_ticket.is_not(None)).values(live_until=past))
+        stmt = update(WcSession).values(expires_at=past)
+        if ticket is not None:
+            stmt = stmt.where(WcSession.ticket == ticket)
+        db.execute(stmt)

@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from lxml import etree
 
-from qbwc_service.simulate._qb_shapes import ITEM_KINDS, ENTITY_KINDS, Shape
+from qbwc_service.simulate._qb_shapes import ENTITY_KINDS, ITEM_KINDS, Shape
 from qbwc_service.simulate._qb_store import (
     Record,
     StatusError,
@@ -261,6 +261,10 @@ def _totals(kind: str, ret: etree._Element) -> None:
         for tag, text in (("Subtotal", amount), ("SalesTaxPercentage", "0.00"), ("SalesTaxTotal", "0.00"),
                           ("TotalAmount", amount), ("IsManuallyClosed", "false"), ("IsFullyInvoiced", "false")):
             _default(ret, tag, text)
+    elif kind == "Estimate":
+        for tag, text in (("IsActive", "true"), ("Subtotal", amount), ("SalesTaxPercentage", "0.00"),
+                          ("SalesTaxTotal", "0.00"), ("TotalAmount", amount)):
+            _default(ret, tag, text)
     elif kind == "Invoice":
         for tag, text in (("IsPending", "false"), ("Subtotal", amount), ("SalesTaxPercentage", "0.00"),
                           ("SalesTaxTotal", "0.00"), ("AppliedAmount", "0.00"), ("BalanceRemaining", amount),
@@ -333,7 +337,8 @@ def _adjust_inventory(store: Store, add: etree._Element, ret: etree._Element, no
 
         line = child(ret, "InventoryAdjustmentLineRet")
         child(line, "TxnLineID", store.new_txn_id(now))
-        line.append(copy.deepcopy(line_add.find("ItemRef")))
+        item_ref = child(line, "ItemRef")
+        write_ref(item_ref, item)
         child(line, "QuantityDifference", quantity(difference))
         child(line, "ValueDifference", money(value_difference))
 

@@ -239,18 +239,23 @@ def _transaction_predicates(rq: etree._Element) -> list[Predicate]:
 
 
 def _txn_date_between(low: str | None, high: str | None) -> list[Predicate]:
-    predicates: list[Predicate] = []
-    for text, is_low in ((low, True), (high, False)):
-        if not text:
-            continue
+    def bound(text: str) -> date:
         try:
-            bound = date.fromisoformat(text)
+            return date.fromisoformat(text)
         except ValueError as exc:
             raise StatusError(3020, f'There was an error when converting the date value "{text}".') from exc
-        if is_low:
-            predicates.append(lambda r, b=bound: date.fromisoformat(r.text("TxnDate") or "9999-12-31") >= b)
-        else:
-            predicates.append(lambda r, b=bound: date.fromisoformat(r.text("TxnDate") or "0001-01-01") <= b)
+
+    def txn_date(record: Record) -> date | None:
+        text = record.text("TxnDate")
+        return date.fromisoformat(text) if text else None
+
+    predicates: list[Predicate] = []
+    if low:
+        earliest = bound(low)
+        predicates.append(lambda r: (d := txn_date(r)) is not None and d >= earliest)
+    if high:
+        latest = bound(high)
+        predicates.append(lambda r: (d := txn_date(r)) is not None and d <= latest)
     return predicates
 
 

@@ -85,6 +85,19 @@ RET_ORDER: dict[str, tuple[str, ...]] = {
         "Amount TaxAmount InventorySiteRef InventorySiteLocationRef SerialNumber LotNumber "
         "SalesTaxCodeRef Invoiced IsManuallyClosed Other1 Other2 DataExtRet"
     ),
+    "EstimateRet": _names(
+        "TxnID TimeCreated TimeModified EditSequence TxnNumber CustomerRef ClassRef TemplateRef "
+        "TxnDate RefNumber BillAddress BillAddressBlock ShipAddress ShipAddressBlock IsActive "
+        "PONumber TermsRef DueDate SalesRepRef FOB Subtotal ItemSalesTaxRef SalesTaxPercentage "
+        "SalesTaxTotal TotalAmount CurrencyRef ExchangeRate TotalAmountInHomeCurrency Memo "
+        "CustomerMsgRef IsToBeEmailed IsTaxIncluded CustomerSalesTaxCodeRef Other ExternalGUID "
+        "LinkedTxn EstimateLineRet EstimateLineGroupRet DataExtRet"
+    ),
+    "EstimateLineRet": _names(
+        "TxnLineID ItemRef Desc Quantity UnitOfMeasure OverrideUOMSetRef Rate RatePercent ClassRef "
+        "Amount TaxAmount InventorySiteRef InventorySiteLocationRef SalesTaxCodeRef MarkupRate "
+        "MarkupRatePercent Other1 Other2 DataExtRet"
+    ),
     "PurchaseOrderRet": _names(
         "TxnID TimeCreated TimeModified EditSequence TxnNumber VendorRef ClassRef InventorySiteRef "
         "ShipToEntityRef TemplateRef TxnDate RefNumber VendorAddress VendorAddressBlock ShipAddress "
@@ -173,6 +186,8 @@ LIST_SHAPES: tuple[Shape, ...] = (
 TXN_SHAPES: tuple[Shape, ...] = (
     Shape("SalesOrder", True, (("SalesOrderLineAdd", "SalesOrderLineRet"),),
           ref_number_max_length=11, auto_ref_number=True),
+    Shape("Estimate", True, (("EstimateLineAdd", "EstimateLineRet"),),
+          ref_number_max_length=11, auto_ref_number=True),
     Shape("PurchaseOrder", True, (("PurchaseOrderLineAdd", "PurchaseOrderLineRet"),),
           ref_number_max_length=11, auto_ref_number=True),
     Shape("Invoice", True, (("InvoiceLineAdd", "InvoiceLineRet"),),
@@ -205,6 +220,7 @@ REQUIRED_IN_ADD: dict[str, tuple[str, ...]] = {
     "ItemNonInventory": ("Name",),
     "ItemInventory": ("Name",),
     "SalesOrder": ("CustomerRef",),
+    "Estimate": ("CustomerRef",),
     "PurchaseOrder": (),
     "Invoice": ("CustomerRef",),
     "Bill": ("VendorRef",),
@@ -215,7 +231,7 @@ REQUIRED_IN_ADD: dict[str, tuple[str, ...]] = {
 
 QUERYABLE_KINDS: tuple[str, ...] = (
     "Customer", "Vendor", "Employee", "Account", "Item", *ITEM_KINDS,
-    "SalesOrder", "PurchaseOrder", "Invoice", "Bill", "TimeTracking", "InventoryAdjustment",
+    "SalesOrder", "Estimate", "PurchaseOrder", "Invoice", "Bill", "TimeTracking", "InventoryAdjustment",
 )
 WITHOUT_ITERATOR: frozenset[str] = frozenset({"Employee"})
 """Queries whose request type has no ``iterator`` attribute in the schema (``EmployeeQueryRq``)."""

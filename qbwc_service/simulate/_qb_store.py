@@ -10,9 +10,10 @@ resolves references by ``ListID`` or ``FullName``.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from lxml import etree
@@ -84,7 +85,7 @@ def format_datetime(moment: datetime) -> str:
 def to_utc(moment: datetime) -> datetime:
     """An aware UTC datetime; a naive one is taken as local time, as QuickBooks does."""
     aware = moment if moment.tzinfo is not None else moment.astimezone()
-    return aware.astimezone(timezone.utc)
+    return aware.astimezone(UTC)
 
 
 def parse_datetime(text: str, field_name: str) -> datetime:
@@ -238,6 +239,11 @@ class Store:
             return self.with_id(kinds, list_id)
         full_name = ref.findtext("FullName")
         return self.named(kinds, full_name) if full_name else None
+
+
+def uuid5_guid(seed: str) -> str:
+    """A stable GUID in the braces QuickBooks and the Web Connector write (``{...}``)."""
+    return "{" + str(uuid.uuid5(uuid.NAMESPACE_URL, seed.casefold())).upper() + "}"
 
 
 def epoch(moment: datetime) -> int:

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import httpx
 import pytest
-from qbwc_service.simulate.webconnector import WebConnectorClient
-from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from qbwc_service import connections
-from qbwc_service.db.models import Session as WcSession
 from qbwc_service.simulate.quickbooks import QuickBooksCompany
+from qbwc_service.simulate.webconnector import WebConnectorClient
 from tests.conftest import LiveServer, run_server
 from tests.support import (
     enqueue_customers,
+    expire_live_sessions,
     jobs,
     pair,
     post_soap,
@@ -90,8 +87,7 @@ def test_expired_ticket_gets_protocol_answers_and_frees_the_connection(server: L
     enqueue_customers(server.sessions, paired.id, ["X"])
     client = WebConnectorClient(server.soap_url, paired.username, paired.token, QuickBooksCompany())
     ticket = client.authenticate(paired.username, paired.token)[0]
-    with server.sessions.begin() as db:
-        db.execute(update(WcSession).values(expires_at=WcSession.expires_at - timedelta(hours=1)))
+    expire_live_sessions(server.sessions)
     assert client.send_request_xml(ticket, "", "", "US", 13, 0) == ""
     assert client.receive_response_xml(ticket, "<QBXML/>", "", "") < 0
     assert "expired" in client.get_last_error(ticket).lower()

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from qbwc_service.simulate.webconnector import WebConnectorClient
 from sqlalchemy import update
 
 from qbwc_service import jobkinds, queue
-from qbwc_service.db.models import Connection, Session
+from qbwc_service.db.engine import utcnow
+from qbwc_service.db.models import Job
 from qbwc_service.simulate.quickbooks import QuickBooksCompany
-from tests.conftest import LiveServer
-from tests.support import connection, enqueue_customers, enqueue_raw, jobs, pair, wc_sessions
+from qbwc_service.simulate.webconnector import WebConnectorClient
+from tests.conftest import LiveServer, run_server
+from tests.support import (
+    connection,
+    enqueue_customers,
+    enqueue_raw,
+    expire_live_sessions,
+    jobs,
+    pair,
+    wc_sessions,
+)
 
 
 def _client(server: LiveServer, paired, company: QuickBooksCompany | None = None) -> WebConnectorClient:  # type: ignore[no-untyped-def]
@@ -71,17 +80,34 @@ def test_errors_are_kept_on_the_job_and_the_session_goes_on(server: LiveServer) 
     assert "Nobody" in (by_id[bad_ref].status_message or "")
 
 
-def test_transient_errors_are_retried_in_a_later_session(server: LiveServer) -> None:
+def test_transient_errors_are_retried_after_a_backoff(settings, engine, sessions) -> None:  # type: ignore[no-untyped-def]
+    patient = settings.model_copy(update={"retry_backoff_seconds": 600})
+    for server in run_server(patient, engine, sessions):
+        paired = pair(server.sessions)
+        enqueue_customers(server.sessions, paired.id, ["Locked Co"])
+        company = QuickBooksCompany()
+        company.lock("Customer", requests=1)
+        assert _client(server, paired, company).run_session().outcome == "done"
+        (job,) = jobs(server.sessions)
+        assert job.status == "failed" and job.status_code == "3175" and job.not_before is not None
+        # not due yet: the Web Connector is told there is nothing to do
+        assert _client(server, paired, company).run_session().outcome == "nothing-to-do"
+        with server.sessions.begin() as db:
+            db.execute(update(Job).values(not_before=utcnow() - timedelta(seconds=1)))
+        assert _client(server, paired, company).run_session().outcome == "done"
+        (job,) = jobs(server.sessions)
+        assert job.status == "done" and job.attempts == 2 and job.result and job.result["ListID"]
+        assert company.count("Customer") == 1
+
+
+def test_a_transient_error_without_backoff_is_retried_in_the_same_session(server: LiveServer) -> None:
     paired = pair(server.sessions)
     enqueue_customers(server.sessions, paired.id, ["Locked Co"])
     company = QuickBooksCompany()
-    company.lock("Customer", requests=1)
+    company.lock("Customer", requests=2)
     assert _client(server, paired, company).run_session().outcome == "done"
     (job,) = jobs(server.sessions)
-    assert job.status == "failed" and job.status_code == "3175"
-    assert _client(server, paired, company).run_session().outcome == "done"  # backoff is 0 in tests
-    (job,) = jobs(server.sessions)
-    assert job.status == "done" and job.attempts == 2 and job.result and job.result["ListID"]
+    assert job.status == "done" and job.attempts == 3
     assert company.count("Customer") == 1
 
 
@@ -107,9 +133,7 @@ def test_a_lost_response_is_not_resent_blindly(server: LiveServer) -> None:
     assert _client(server, paired, company).run_session().outcome == "error"
     assert company.count("Customer") == 1  # QuickBooks applied it; the answer never came back
     # The session lease runs out; the next Web Connector run takes over.
-    with server.sessions.begin() as db:
-        db.execute(update(Connection).values(live_until=Connection.live_until - timedelta(hours=2)))
-        db.execute(update(Session).values(expires_at=Session.expires_at - timedelta(hours=2)))
+    expire_live_sessions(server.sessions)
     enqueue_customers(server.sessions, paired.id, ["Next Co"])
     assert _client(server, paired, company).run_session().outcome == "done"
     by_id = {j.id: j for j in jobs(server.sessions)}
@@ -124,10 +148,7 @@ def test_a_second_web_connector_is_busy_and_a_stale_one_is_taken_over(server: Li
     ticket = first.authenticate(paired.username, paired.token)[0]
     second = _client(server, paired)
     assert second.authenticate(paired.username, paired.token)[1] == "busy"
-    with server.sessions.begin() as db:
-        db.execute(update(Connection).values(live_until=Connection.live_until - timedelta(hours=2)))
-        db.execute(update(Session).where(Session.ticket == ticket).values(
-            expires_at=Session.expires_at - timedelta(hours=2)))
+    expire_live_sessions(server.sessions, ticket)
     assert second.run_session().outcome == "done"
     # the first one's ticket is dead now
     assert first.send_request_xml(ticket, "", "", "US", 13, 0) == ""

@@ -1,0 +1,296 @@
+"""Requests are made acceptable to QuickBooks Desktop US before they are sent: Latin-1 text,
+lengths within the spec's maxima, and no element newer than the negotiated qbXML version."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from lxml import etree
+from lxml.builder import E
+
+from qbwc_service.qbxml import _limits_data
+from qbwc_service.qbxml._limits_data import MAX_LENGTH, NOT_IN_QBD, SINCE
+from qbwc_service.qbxml.envelope import Request, build_message_set
+from qbwc_service.qbxml.errors import UnsupportedVersion
+from qbwc_service.qbxml.limits import TextWarning, element_path, make_safe
+from qbwc_service.qbxml.text import to_latin1
+
+PROJECT = Path(__file__).resolve().parents[2]
+SHARED = Path(__file__).resolve().parents[3] / "shared"
+SPEC = SHARED / "qbxml" / "reference" / "qbxmlops130.xml"
+XSD = SHARED / "qbxml" / "xsd" / "qbxmlops130.xsd"
+
+
+def _shared(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"{path} is absent: Intuit's reference files in ../shared are needed for this test")
+    return path
+
+
+def _sales_order(*header: etree._Element, line: tuple[etree._Element, ...] = ()) -> etree._Element:
+    request: etree._Element = E.SalesOrderAddRq(
+        E.SalesOrderAdd(
+            E.CustomerRef(E.FullName("Łódź Tools")),
+            *header,
+            E.SalesOrderLineAdd(E.ItemRef(E.FullName("Widget")), *line),
+        )
+    )
+    return request
+
+
+# --- the generated tables ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "length"),
+    [
+        ("SalesOrderAddRq/SalesOrderAdd/ShipAddress/Note", 41),
+        ("SalesOrderAddRq/SalesOrderAdd/Memo", 4095),
+        ("SalesOrderAddRq/SalesOrderAdd/RefNumber", 11),
+        ("SalesOrderAddRq/SalesOrderAdd/CustomerRef/FullName", 209),
+        ("SalesOrderAddRq/SalesOrderAdd/SalesOrderLineAdd/Other1", 29),
+        # "max length = 3 for QBD|QBCA|QBUK, max length = 6 for QBAU": the QBD figure.
+        ("SalesOrderAddRq/SalesOrderAdd/CustomerSalesTaxCodeRef/FullName", 3),
+        ("CustomerAddRq/CustomerAdd/Name", 41),
+        # "max length = 25" names no edition, so it holds for QBD too.
+        ("CustomerAddRq/CustomerAdd/FirstName", 25),
+    ],
+)
+def test_max_lengths_are_the_desktop_figures_of_the_spec(path: str, length: int) -> None:
+    assert MAX_LENGTH[path] == length
+
+
+def test_lengths_given_only_for_other_editions_are_not_tabulated() -> None:
+    # AccountAdd SalesTaxCodeRef/FullName: "max length = 3 for QBCA|QBUK, max length = 6 for QBAU".
+    assert "AccountAddRq/AccountAdd/SalesTaxCodeRef/FullName" not in MAX_LENGTH
+    # AccountAdd Name: "max length = 31 for QBD|QBCA|QBUK|QBAU, max length = 100 for QBOE".
+    assert MAX_LENGTH["AccountAddRq/AccountAdd/Name"] == 31
+
+
+@pytest.mark.parametrize(
+    ("path", "since"),
+    [
+        ("SalesOrderAddRq", (2, 1)),
+        ("SalesOrderAddRq/SalesOrderAdd/ExternalGUID", (9, 0)),
+        ("SalesOrderAddRq/SalesOrderAdd/SalesOrderLineAdd/DataExt", (5, 0)),
+        ("SalesOrderAddRq/IncludeRetElement", (4, 0)),
+        # "<!-- v11.0, BEGIN OR: You may optionally have SerialNumber OR LotNumber -->"
+        ("SalesOrderAddRq/SalesOrderAdd/SalesOrderLineAdd/SerialNumber", (11, 0)),
+        ("SalesOrderAddRq/SalesOrderAdd/SalesOrderLineAdd/LotNumber", (11, 0)),
+    ],
+)
+def test_versions_come_from_element_and_group_notes(path: str, since: tuple[int, int]) -> None:
+    assert SINCE[path] == since
+
+
+def test_children_inherit_versions_at_lookup_not_in_the_table() -> None:
+    assert "SalesOrderAddRq/SalesOrderAdd/SalesOrderLineAdd/DataExt/DataExtName" not in SINCE
+    assert "SalesOrderAddRq/SalesOrderAdd/CustomerRef" not in SINCE
+
+
+def test_elements_of_other_editions_are_marked() -> None:
+    assert "SalesOrderAddRq/SalesOrderAdd/IsTaxIncluded" in NOT_IN_QBD
+    # "not in QBD|QBCA|QBUK": Australian only.
+    assert "SalesOrderAddRq/SalesOrderAdd/SalesOrderLineAdd/TaxAmount" in NOT_IN_QBD
+    # "not in QBAU" does not concern the US desktop.
+    assert "SalesOrderAddRq/SalesOrderAdd/SalesOrderLineAdd/InventorySiteRef" not in NOT_IN_QBD
+
+
+def test_responses_are_not_tabulated() -> None:
+    keys = [*MAX_LENGTH, *SINCE, *NOT_IN_QBD]
+    assert all(key.split("/")[0].endswith("Rq") for key in keys)
+
+
+def _generator() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("gen_qbxml_limits", PROJECT / "tools" / "gen_qbxml_limits.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[spec.name]
+    return module
+
+
+def test_regenerating_from_the_spec_gives_the_committed_table() -> None:
+    spec = _shared(SPEC)
+    generator = _generator()
+    committed = Path(_limits_data.__file__).read_text(encoding="utf-8")
+    assert generator.render(generator.collect(spec), spec) == committed
+
+
+def test_generator_refuses_annotations_it_does_not_understand() -> None:
+    generator = _generator()
+    assert generator.parse_note("opt, max length = 3 for QBD|QBCA|QBUK, max length = 6 for QBAU, v6.0") == (
+        generator.Note(max_length=3, since=(6, 0), not_in_qbd=False)
+    )
+    with pytest.raises(generator.SpecError):
+        generator.parse_note("opt, max width = 3 for QBD")
+
+
+# --- text -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        # Ł has no Latin-1 form but a base letter; ó is Latin-1 already; ź loses its accent.
+        ("Łódź", "Lódz"),
+        ("Dvořák & Šťastný", "Dvorák & Stastný"),
+        ("\u2018single\u2019 \u201cdouble\u201d", "'single' \"double\""),
+        ("2\u20133 \u2014 wait\u2026", "2-3 - wait..."),
+        ("5 \u20ac, Acme\u2122, \u0153uvre \u0152", "5 EUR, AcmeTM, oeuvre OE"),
+        ("\ufb01ne \u2153", "fine 1/3"),
+        ("北京 \u03b1 \U0001f600", "?? ? ?"),
+        ("a\x00b\x07c\x1fd\x7f", "abcd"),
+        ("e\u0301", "é"),  # decomposed accents are composed into the Latin-1 letter
+    ],
+)
+def test_text_outside_latin1_is_respelled(value: str, expected: str) -> None:
+    assert to_latin1(value) == (expected, True)
+
+
+@pytest.mark.parametrize("value", ["Café Müller, España, Straße © 20 °C", "line\nnext\r\n\ttab", ""])
+def test_latin1_text_is_left_alone(value: str) -> None:
+    assert to_latin1(value) == (value, False)
+
+
+def test_result_always_encodes_as_latin1() -> None:
+    every = "".join(chr(c) for c in range(0x20, 0x3000) if not 0xD800 <= c <= 0xDFFF)
+    safe, changed = to_latin1(every)
+    assert changed
+    safe.encode("iso-8859-1")
+
+
+# --- make_safe: text --------------------------------------------------------------------------
+
+
+def test_make_safe_respells_and_truncates_with_warnings() -> None:
+    request = _sales_order(
+        E.ShipAddress(E.Addr1("ul. Piotrkowska 1"), E.Note("N" * 50)),
+        E.Memo("Rush \u2013 see note"),
+    )
+    warnings = make_safe(request, (13, 0))
+
+    assert request.findtext("SalesOrderAdd/CustomerRef/FullName") == "Lódz Tools"
+    assert request.findtext("SalesOrderAdd/ShipAddress/Note") == "N" * 41
+    assert request.findtext("SalesOrderAdd/Memo") == "Rush - see note"
+    assert request.findtext("SalesOrderAdd/ShipAddress/Addr1") == "ul. Piotrkowska 1"
+    by_path = {w.path: w.message for w in warnings}
+    assert len(warnings) == 3
+    name = "SalesOrderAddRq/SalesOrderAdd/CustomerRef/FullName"
+    assert by_path[name] == f"{name}: characters outside ISO-8859-1 replaced: 'Ł', 'ź'"
+    note = "SalesOrderAddRq/SalesOrderAdd/ShipAddress/Note"
+    assert by_path[note] == f"{note}: 50 characters cut to the maximum of 41"
+    assert by_path["SalesOrderAddRq/SalesOrderAdd/Memo"].endswith("replaced: '\u2013'")
+
+
+def test_length_is_counted_after_respelling() -> None:
+    # "€" becomes "EUR": 39 characters grow to 41, still within the maximum.
+    request = E.CustomerAddRq(E.CustomerAdd(E.Name("x" * 38 + "\u20ac")))
+    warnings = make_safe(request, (13, 0))
+    assert request.findtext("CustomerAdd/Name") == "x" * 38 + "EUR"
+    assert [w.message.split(": ")[1] for w in warnings] == ["characters outside ISO-8859-1 replaced"]
+
+
+def test_unknown_paths_and_clean_requests_pass_unchanged() -> None:
+    request = E.CustomerQueryRq(E.FullName("y" * 500), E.MaxReturned("10"))
+    before = etree.tostring(request)
+    assert make_safe(request, (13, 0)) == []
+    assert etree.tostring(request) == before
+    unknown = E.SomethingNewRq(E.Whatever("z" * 5000))
+    assert make_safe(unknown, (2, 0)) == []
+    assert unknown.findtext("Whatever") == "z" * 5000
+
+
+def test_path_is_built_from_the_request_down_without_namespaces() -> None:
+    request = etree.Element("{urn:x}CustomerAddRq")
+    name = etree.SubElement(etree.SubElement(request, "{urn:x}CustomerAdd"), "Name")
+    assert element_path(name, request) == "CustomerAddRq/CustomerAdd/Name"
+    with pytest.raises(ValueError, match="not inside"):
+        element_path(request, name)
+
+
+# --- make_safe: versions and editions ---------------------------------------------------------
+
+
+def test_external_guid_is_refused_before_9_0_and_allowed_from_it() -> None:
+    guid = "{6B29FC40-CA47-1067-B31D-00DD010662DA}"
+    with pytest.raises(UnsupportedVersion) as refused:
+        make_safe(_sales_order(E.ExternalGUID(guid)), (8, 0))
+    assert str(refused.value) == "SalesOrderAddRq/SalesOrderAdd/ExternalGUID needs qbXML 9.0; this company speaks 8.0"
+    allowed = make_safe(_sales_order(E.ExternalGUID(guid)), (9, 0))
+    assert [w.path for w in allowed] == ["SalesOrderAddRq/SalesOrderAdd/CustomerRef/FullName"]
+
+
+def test_children_inherit_the_version_of_their_ancestor() -> None:
+    data_ext = E.DataExt(E.OwnerID("0"), E.DataExtName("Colour"), E.DataExtValue("Red"))
+    request = _sales_order(line=(E.Quantity("2"), data_ext))
+    with pytest.raises(UnsupportedVersion, match=r"SalesOrderLineAdd/DataExt needs qbXML 5\.0"):
+        make_safe(request, (4, 0))
+    assert request.findtext("SalesOrderAdd/CustomerRef/FullName") == "Łódź Tools"  # untouched when refused
+    make_safe(request, (5, 0))
+
+
+def test_the_request_itself_is_checked_and_its_descendants_are_not_named_again() -> None:
+    request = _sales_order(E.Other("x"), E.ExternalGUID("{0}"))
+    with pytest.raises(UnsupportedVersion) as refused:
+        make_safe(request, (2, 0))
+    assert str(refused.value) == "SalesOrderAddRq needs qbXML 2.1; this company speaks 2.0"
+
+
+def test_elements_of_other_editions_are_refused() -> None:
+    with pytest.raises(UnsupportedVersion, match="IsTaxIncluded is not available in QuickBooks Desktop US"):
+        make_safe(_sales_order(E.IsTaxIncluded("true")), (13, 0))
+
+
+def test_every_problem_is_named_at_once() -> None:
+    request = _sales_order(E.IsTaxIncluded("true"), E.Other("x"), E.ExternalGUID("{0}"))
+    with pytest.raises(UnsupportedVersion) as refused:
+        make_safe(request, (5, 0))
+    message = str(refused.value)
+    assert "IsTaxIncluded is not available" in message
+    assert "SalesOrderAdd/Other needs qbXML 6.0" in message
+    assert "ExternalGUID needs qbXML 9.0" in message
+    assert message.endswith("; this company speaks 5.0")
+
+
+@pytest.mark.parametrize("attribute", ["iterator", "iteratorID"])
+def test_iterators_need_5_0(attribute: str) -> None:
+    query = E.InvoiceQueryRq(E.MaxReturned("50"))
+    query.set(attribute, "Start" if attribute == "iterator" else "{1}")
+    with pytest.raises(UnsupportedVersion, match=rf"InvoiceQueryRq/@{attribute} needs qbXML 5\.0"):
+        make_safe(query, (4, 0))
+    assert make_safe(query, (5, 0)) == []
+
+
+def test_attribute_values_are_respelled_too() -> None:
+    query = E.CustomerQueryRq(E.MaxReturned("1"), iterator="Continue", iteratorID="{caf\u00e9\u2013\u0142}")
+    warnings = make_safe(query, (13, 0))
+    assert query.get("iteratorID") == "{caf\u00e9-l}"
+    assert [w.path for w in warnings] == ["CustomerQueryRq/@iteratorID"]
+
+
+# --- the result is valid qbXML ----------------------------------------------------------------
+
+
+def test_made_safe_request_validates_against_the_schema() -> None:
+    schema = etree.XMLSchema(etree.parse(str(_shared(XSD))))
+    request = _sales_order(
+        E.RefNumber("SO-2024-000123"),
+        E.ShipAddress(E.Addr1("Zakład “Północ” – Łódź"), E.City("Łódź"), E.Note("n" * 60)),
+        E.Memo("Ordered via portal\u2026 \U0001f4e6"),
+        line=(E.Desc("Bolt \u2014 M8\u00d730"), E.Quantity("2"), E.Other1("o" * 40)),
+    )
+    warnings = make_safe(request, (13, 0))
+
+    assert {w.path.rsplit("/", 1)[-1] for w in warnings} >= {"RefNumber", "Note", "Addr1", "Other1"}
+    assert all(isinstance(w, TextWarning) for w in warnings)
+    text = build_message_set([Request("1", request)], (13, 0))
+    schema.assertValid(etree.fromstring(text.encode("utf-8")))
+    text.encode("iso-8859-1")
