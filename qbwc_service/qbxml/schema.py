@@ -44,8 +44,8 @@ class RequestValidator:
         with self._lock:
             if self._schema.validate(E.QBXML(msgs)):
                 return None
-            errors = list(self._schema.error_log)
-        return errors[0].message if errors else "the request does not match Intuit's qbXML schema"
+            errors = [entry.message for entry in self._schema.error_log]  # type: ignore[attr-defined]
+        return errors[0] if errors else "the request does not match Intuit's qbXML schema"
 
 
 @lru_cache(maxsize=4)
