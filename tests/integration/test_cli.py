@@ -1,0 +1,112 @@
+"""The command line, run in-process against a SQLite file it creates itself."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from lxml import etree
+from typer.testing import CliRunner
+
+from qbwc_service.cli import app, main
+from tests.conftest import LiveServer
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("QBWC_CONFIG", raising=False)
+    monkeypatch.setenv("QBWC_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("QBWC_PUBLIC_URL", "https://qb.example.com")
+    monkeypatch.setenv("COLUMNS", "200")
+    return CliRunner()
+
+
+def run(cli: CliRunner, *args: str) -> str:
+    result = cli.invoke(app, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def run_failing(args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setattr("sys.argv", ["qbwc-service", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err  # one clear line
+    return err
+
+
+def test_first_run_needs_no_setup_and_pairing_works(cli: CliRunner, tmp_path: Path) -> None:
+    made = json.loads(run(cli, "connection", "create", "Acme Plant", "--json"))
+    assert made["name"] == "Acme Plant" and made["username"] == "acme-plant" and len(made["token"]) >= 32
+    assert (tmp_path / "cli.db").exists()
+    run(cli, "connection", "qwc", "Acme Plant", "-o", "acme.qwc")
+    qwc = etree.parse(str(tmp_path / "acme.qwc")).getroot()
+    assert qwc.findtext("AppURL") == "https://qb.example.com/qbwc"
+    assert qwc.findtext("UserName") == "acme-plant"
+    owner = qwc.findtext("OwnerID")
+    run(cli, "connection", "qwc", "Acme Plant", "-o", "again.qwc")
+    assert etree.parse(str(tmp_path / "again.qwc")).getroot().findtext("OwnerID") == owner  # stable
+    rotated = json.loads(run(cli, "connection", "token", "Acme Plant", "--json"))
+    assert rotated["token"] != made["token"]
+    run(cli, "connection", "revoke", "Acme Plant")
+    listed = json.loads(run(cli, "connection", "list", "--json"))
+    assert listed[0]["name"] == "Acme Plant" and listed[0]["token"] == "revoked"
+    assert listed[0]["last_auth_outcome"] is None
+
+
+def test_enqueue_and_steer_jobs(cli: CliRunner, tmp_path: Path) -> None:
+    run(cli, "connection", "create", "Shop")
+    request = tmp_path / "customer.xml"
+    request.write_text("<CustomerAddRq><CustomerAdd><Name>Acme Corp</Name></CustomerAdd></CustomerAddRq>")
+    assert "job 1 queued" in run(cli, "enqueue", "raw", "Shop", str(request), "--key", "acme")
+    assert "already queued" in run(cli, "enqueue", "raw", "Shop", str(request), "--key", "acme")
+    assert "job 2 queued" in run(cli, "enqueue", "probe", "Shop")
+    rows = json.loads(run(cli, "jobs", "list", "--json"))
+    assert [(r["id"], r["kind"], r["status"]) for r in rows] == [(2, "probe", "queued"), (1, "raw", "queued")]
+    shown = json.loads(run(cli, "jobs", "show", "1", "--json"))
+    assert "Acme Corp" in shown["payload"]["request"] and shown["key"] == "acme"
+    assert "(not sent yet)" in run(cli, "jobs", "show", "1")
+    assert "cancelled" in run(cli, "jobs", "cancel", "1")
+    assert "queued" in run(cli, "jobs", "retry", "1")
+    rows = json.loads(run(cli, "jobs", "list", "--status", "queued", "--connection", "Shop", "--json"))
+    assert len(rows) == 2
+
+
+def test_errors_are_one_line_and_exit_1(
+    cli: CliRunner, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(cli, "connection", "create", "Shop")
+    assert "exists already" in run_failing(["connection", "create", "Shop"], capsys, monkeypatch)
+    assert "no connection named" in run_failing(["connection", "token", "Nope"], capsys, monkeypatch)
+    assert "no job 99" in run_failing(["jobs", "retry", "99"], capsys, monkeypatch)
+    bad = tmp_path / "bad.xml"
+    bad.write_text("<QBXML><QBXMLMsgsRq/></QBXML>")
+    assert "root element" in run_failing(["enqueue", "raw", "Shop", str(bad)], capsys, monkeypatch)
+    bomb = tmp_path / "bomb.xml"
+    bomb.write_text('<!DOCTYPE a [<!ENTITY x "xx">]><CustomerAddRq>&x;</CustomerAddRq>')
+    assert "DOCTYPE" in run_failing(["enqueue", "raw", "Shop", str(bomb)], capsys, monkeypatch)
+    assert "cannot read" in run_failing(["enqueue", "raw", "Shop", str(tmp_path / "absent.xml")], capsys, monkeypatch)
+    assert "unknown status" in run_failing(["jobs", "list", "--status", "lost"], capsys, monkeypatch)
+    rows = json.loads(run(cli, "jobs", "list", "--json"))
+    assert rows == []  # nothing was queued by the refused requests
+    monkeypatch.setenv("QBWC_PORT", "eighty")
+    assert "invalid setting port" in run_failing(["jobs", "list"], capsys, monkeypatch)
+
+
+def test_simulate_command_runs_a_session(server: LiveServer, cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.support import enqueue_customers, jobs, pair
+
+    monkeypatch.setenv("QBWC_DATABASE_URL", server.settings.database_url)
+    paired = pair(server.sessions)
+    enqueue_customers(server.sessions, paired.id, ["Simulated Customer"])
+    output = run(cli, "simulate", "--url", server.soap_url, "--username", paired.username,
+                 "--password", paired.token)
+    assert "outcome: done" in output and "authenticate" in output
+    assert [j.status for j in jobs(server.sessions)] == ["done"]
+    failed = cli.invoke(app, ["simulate", "--url", server.soap_url, "--username", paired.username,
+                              "--password", "wrong"])
+    assert failed.exit_code == 1 and "nvu" in failed.output
