@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import copy
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from lxml import etree
 
-from qbwc_service.qbxml.errors import MalformedQbxml
+from qbwc_service.qbxml.stream import ResponseHeader, iter_responses
 from qbwc_service.qbxml.xml import parse_untrusted
 
 
@@ -51,29 +52,32 @@ class Response:
 
 
 def parse_message_set(text: str) -> list[Response]:
-    """Every ``*Rs`` under QBXMLMsgsRs, in document order, whatever else the document holds."""
-    root = parse_untrusted(text, lenient=True)
-    msgs = root if root.tag == "QBXMLMsgsRs" else root.find("QBXMLMsgsRs")
-    if msgs is None:
-        raise MalformedQbxml(f"no QBXMLMsgsRs in the response (root element {root.tag!r})")
-    return list(_responses(msgs))
+    """Every ``*Rs`` under QBXMLMsgsRs, in document order, each with all its children in memory.
+
+    For answers whose size is bounded (adds, single lookups). Big query answers are read record by
+    record with :func:`qbwc_service.qbxml.stream.iter_responses` instead."""
+    return [materialize(header, children) for header, children in iter_responses(text)]
 
 
-def _responses(msgs: etree._Element) -> Iterator[Response]:
-    for child in msgs:
-        if not isinstance(child.tag, str) or not child.tag.endswith("Rs"):
-            continue
-        remaining = child.get("iteratorRemainingCount")
-        yield Response(
-            name=child.tag,
-            request_id=child.get("requestID"),
-            status_code=(child.get("statusCode") or "").strip() or "0",
-            status_severity=child.get("statusSeverity") or "",
-            status_message=child.get("statusMessage") or "",
-            element=child,
-            iterator_id=child.get("iteratorID"),
-            iterator_remaining=int(remaining) if remaining and remaining.strip().isdigit() else None,
-        )
+def materialize(header: ResponseHeader, children: Iterable[etree._Element]) -> Response:
+    """A whole ``*Rs`` element rebuilt from a streamed header and (copies of) its children."""
+    element = etree.Element(header.name)
+    for name, value in (("requestID", header.request_id), ("statusCode", header.status_code),
+                        ("statusSeverity", header.status_severity), ("statusMessage", header.status_message)):
+        if value is not None:
+            element.set(name, value)
+    for child in children:
+        element.append(copy.deepcopy(child))
+    return Response(
+        name=header.name,
+        request_id=header.request_id,
+        status_code=header.status_code,
+        status_severity=header.status_severity,
+        status_message=header.status_message,
+        element=element,
+        iterator_id=header.iterator_id,
+        iterator_remaining=header.iterator_remaining,
+    )
 
 
 @dataclass(frozen=True)

@@ -53,9 +53,10 @@ class ResponseHeader:
 def iter_responses(
     source: bytes | str | BinaryIO,
 ) -> Iterator[tuple[ResponseHeader, Iterator[etree._Element]]]:
-    """Each ``*Rs`` under QBXMLMsgsRs in document order, with an iterator of its ``*Ret`` children.
+    """Each ``*Rs`` under QBXMLMsgsRs in document order, with an iterator of its child elements: the
+    ``*Ret`` records, and the few direct values some answers carry (``TxnDelRs``'s ``TxnID``, say).
 
-    A ``*Ret`` is complete when handed over and valid only until the next one is requested: it is cleared
+    A child is complete when handed over and valid only until the next one is requested: it is cleared
     then. Rets left unread are skipped when the next ``*Rs`` is requested. Raises ``MalformedQbxml`` for
     text that is not well-formed XML, a DOCTYPE, or a document without QBXMLMsgsRs; a truncated document
     raises it once everything complete before the cut has been handed over.
@@ -74,7 +75,7 @@ def count_rets(source: bytes | str | BinaryIO) -> dict[str, int]:
     counts: dict[str, int] = {}
     for header, rets in iter_responses(source):
         key = header.request_id if header.request_id is not None else header.name
-        counts[key] = counts.get(key, 0) + sum(1 for _ in rets)
+        counts[key] = counts.get(key, 0) + sum(1 for ret in rets if _is_named(ret, "Ret"))
     return counts
 
 
@@ -118,14 +119,14 @@ class _ResponseReader:
         return None
 
     def rets(self) -> Generator[etree._Element, None, None]:
-        """The ``*Ret`` children of the open ``*Rs``, each cleared when the next is requested."""
+        """The child elements of the open ``*Rs``, each cleared when the next is requested."""
         response_depth = self._response_depth
         keep_child = False
         while response_depth is not None and (event := self._next()) is not None:
             kind, element, depth = event
             if kind == "start":
                 if depth == response_depth + 1:
-                    keep_child = _is_named(element, "Ret")
+                    keep_child = isinstance(element.tag, str)
             elif depth == response_depth:
                 self._response_depth = None
                 _discard(element)

@@ -47,7 +47,10 @@ def test_parse_reads_ids_of_an_add() -> None:
 
 
 def test_parse_is_lenient_but_refuses_dtds() -> None:
-    assert parse_message_set("<QBXML><QBXMLMsgsRs><FooRs requestID='1' statusCode='0'/></QBXMLMsgsRs>")[0].ok
+    lenient = "<QBXML><QBXMLMsgsRs><FooRs requestID='1' statusCode='0'><Odd/></FooRs></QBXMLMsgsRs></QBXML>"
+    assert parse_message_set(lenient)[0].ok
+    with pytest.raises(MalformedQbxml):
+        parse_message_set("<QBXML><QBXMLMsgsRs><FooRs requestID='1' statusCode='0'/></QBXMLMsgsRs>")
     with pytest.raises(MalformedQbxml):
         parse_message_set('<!DOCTYPE x [<!ENTITY a "aaaa">]><QBXML/>')
     with pytest.raises(MalformedQbxml):
