@@ -77,6 +77,8 @@ def settings(engine: Engine) -> Settings:
         database_url=engine.url.render_as_string(hide_password=False),
         public_url="http://localhost:8080",
         retry_backoff_seconds=0,
+        # Every request the service emits is checked against Intuit's schema in tests.
+        qbxml_schema_dir=SHARED / "qbxml" / "xsd" if (SHARED / "qbxml" / "xsd").is_dir() else None,
     )
 
 

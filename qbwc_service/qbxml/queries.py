@@ -18,6 +18,7 @@ TRANSACTIONS = frozenset({"SalesOrder", "PurchaseOrder", "Invoice", "Estimate", 
 LISTS = frozenset({"Customer", "Vendor", "Employee", "Item", "ItemInventory", "ItemNonInventory",
                    "ItemService", "Account"})
 _NO_ITERATOR = frozenset({"Employee", "Account"})
+_NO_CUSTOM_FIELDS = frozenset({"Account", "TimeTracking"})
 _WITH_LINES = TRANSACTIONS - {"TimeTracking"}
 _WITH_LINKS = frozenset({"SalesOrder", "PurchaseOrder", "Invoice", "Estimate", "Bill"})
 ITERATOR_SINCE: Version = (5, 0)
@@ -70,7 +71,7 @@ def build_query(spec: QuerySpec, version: Version, iterator_id: str | None = Non
             element.append(E.ActiveStatus("All"))
         if spec.from_modified:
             element.append(E.FromModifiedDate(spec.from_modified))
-    if spec.custom_fields and version >= (2, 0) and spec.entity != "Account":
+    if spec.custom_fields and version >= (2, 0) and spec.entity not in _NO_CUSTOM_FIELDS:
         element.append(E.OwnerID("0"))
     return element
 

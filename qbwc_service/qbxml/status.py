@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -28,7 +29,8 @@ _DEAD_HINTS = {
     "3120": "The object the request names was not found in QuickBooks (deleted or never created).",
     "3150": "The request lacks an element QuickBooks requires.",
     "3171": "The transaction date is before the company's closing date; change the date or the closing date.",
-    "3210": "QuickBooks refused a value in the request; see the message.",
+    "3210": "QuickBooks refused a value in the request (for example an amount or a date it does not "
+    "allow); correct the document and retry the job.",
     "3250": "This feature is off or not available in this QuickBooks edition; enable it in QuickBooks "
     "preferences or stop sending this kind of document.",
     "3260": "The QuickBooks user the Web Connector logs in as lacks permission; an administrator must "
@@ -50,6 +52,26 @@ _TABLE = {
     "3176": Verdict(Action.RETRY, "The record is being edited in QuickBooks; retrying later."),
     "3180": Verdict(Action.RETRY, "QuickBooks could not save the list entry (usually a lock); retrying later."),
 }
+
+
+_MISSING_REFERENCE = re.compile(r'invalid reference to QuickBooks\s+(?P<kind>[A-Za-z ]+?)\s+"(?P<name>[^"]*)"')
+
+
+def missing_reference(message: str) -> tuple[str, str] | None:
+    """(kind, name) from a 3140 message: 'There is an invalid reference to QuickBooks Customer "X" ...'."""
+    found = _MISSING_REFERENCE.search(message)
+    return (found["kind"].strip(), found["name"]) if found else None
+
+
+def explain(code: str, message: str, verdict: Verdict) -> str:
+    """QuickBooks' message with what it means, naming the missing object for 3140."""
+    if verdict.action is Action.CREATE_DEPENDENCY:
+        missing = missing_reference(message)
+        if missing:
+            kind, name = missing
+            return (f"QuickBooks has no {kind} named {name!r}. Create it in QuickBooks (or turn on the "
+                    f"option that creates it), then retry the job. QuickBooks said: {message.strip()}")
+    return f"{message.strip()} {verdict.hint}".strip()
 
 
 def verdict_for(status_code: str, severity: str = "") -> Verdict:
