@@ -219,6 +219,29 @@ def enqueue_probe(connection: str) -> None:
     _enqueue(connection, jobkinds.prepare_probe(), None, 10)
 
 
+@enqueue_app.command("pull")
+def enqueue_pull(
+    connection: str,
+    entity: Annotated[str, typer.Argument(help="What to read, e.g. SalesOrder, Invoice, Customer.")],
+    since: Annotated[str | None, typer.Option(help="Read what changed since this date-time (YYYY-MM-DDTHH:MM:SS) "
+                                              "instead of since the last completed pull.")] = None,
+    max_returned: Annotated[int, typer.Option(min=1, max=10000, help="Records per page.")] = 100,
+) -> None:
+    """Queue a read of QuickBooks records, paged with an iterator, into the delivery outbox."""
+    if since is not None:
+        _check_since(since)
+    _enqueue(connection, jobkinds.prepare_pull_job(entity, max_returned=max_returned, since=since), None, 0)
+
+
+def _check_since(since: str) -> None:
+    from datetime import datetime
+
+    try:
+        datetime.fromisoformat(since)
+    except ValueError:
+        _fail(f"--since {since!r} is not a date-time such as 2026-11-01T00:00:00")
+
+
 def _enqueue(connection: str, prepared: jobkinds.Prepared, key: str | None, priority: int) -> None:
     with _db() as db:
         conn = connections.get_connection(db, connection)
@@ -240,7 +263,7 @@ def _job_dict(job: Job, full: bool = False) -> dict[str, Any]:
     }
     if full:
         data.update(payload=job.payload, request_xml=job.request_xml, response_xml=job.response_xml,
-                    ticket=job.ticket, depends_on=job.depends_on)
+                    ticket=job.ticket, depends_on=job.depends_on, warnings=job.warnings, cursor=job.cursor)
     return data
 
 
@@ -276,7 +299,7 @@ def jobs_show(job_id: int, as_json: Annotated[bool, typer.Option("--json")] = Fa
         _print_json(data)
         return
     for key in ("id", "kind", "status", "attempts", "priority", "not_before", "status_code", "status_message",
-                "result", "ticket", "key", "created_at", "updated_at"):
+                "result", "warnings", "ticket", "key", "created_at", "updated_at"):
         out.print(f"{key}: {data[key]}", markup=False, highlight=False)
     out.print("--- request XML", markup=False)
     out.print(data["request_xml"] or "(not sent yet)", markup=False, highlight=False)

@@ -2,6 +2,7 @@
 
 ``raw``: one operator-supplied ``*Rq`` element, sent as it is.
 ``probe``: HostQuery + CompanyQuery, read-only: the "test access" round trip through QuickBooks.
+``pull``: page through a query of one entity with an iterator (see qbwc_service.pulls).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from lxml.builder import E
 
 from qbwc_service.db.models import Job
 from qbwc_service.errors import InvalidJobPayload
+from qbwc_service.pulls import PULL, build_pull, prepare_pull
 from qbwc_service.qbxml.errors import MalformedQbxml
 from qbwc_service.qbxml.response import Response, host_info_from
-from qbwc_service.qbxml.versions import format_version, parse_version
+from qbwc_service.qbxml.versions import Version, format_version, parse_version
 from qbwc_service.qbxml.xml import parse_untrusted
 
 RAW, PROBE = "raw", "probe"
@@ -70,11 +72,27 @@ def prepare_probe() -> Prepared:
     return Prepared(PROBE, {}, read_only=True)
 
 
-def build_requests(job: Job) -> list[etree._Element]:
+@dataclass(frozen=True)
+class BuildContext:
+    """What a request may depend on besides the job: the negotiated version, the session, and the
+    high-water mark of a pull's stream."""
+
+    version: Version
+    ticket: str
+    mark: Callable[[Job], str | None]
+
+
+def build_requests(job: Job, context: BuildContext) -> list[etree._Element]:
+    if job.kind == PULL:
+        return [build_pull(job, context.version, context.ticket, context.mark(job))]
     builder = _BUILDERS.get(job.kind)
     if builder is None:
         raise InvalidJobPayload(f"job {job.id} has an unknown kind {job.kind!r}")
     return builder(job)
+
+
+def prepare_pull_job(entity: str, *, max_returned: int = 100, since: str | None = None) -> Prepared:
+    return Prepared(PULL, prepare_pull(entity, max_returned=max_returned, since=since), read_only=True)
 
 
 def summarize(job: Job, responses: list[Response]) -> Outcome:

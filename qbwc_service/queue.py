@@ -189,6 +189,17 @@ def release_lost(db: Session, jobs: Iterable[Job], reason: str) -> None:
         _event(db, job, job.status, reason)
 
 
+def continue_later(db: Session, job: Job, cursor: dict[str, Any], note: str) -> None:
+    """A paged job read one page: back on the queue at once, its cursor kept, the page not counted
+    as an attempt (attempts count failures and fresh starts, not pages)."""
+    job.cursor = cursor
+    job.status = QUEUED
+    job.attempts = max(job.attempts - 1, 0)
+    job.not_before = None
+    job.status_message = note
+    job.updated_at = utcnow()
+
+
 def mark_unknown(db: Session, job: Job, reason: str) -> None:
     """The job was sent and its outcome cannot be known; it waits for reconciliation or an operator."""
     if job.status != SENT:

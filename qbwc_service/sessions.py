@@ -14,20 +14,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from lxml import etree
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
-from qbwc_service import connections, jobkinds, queue
+from qbwc_service import connections, deliveries, jobkinds, pulls, queue
 from qbwc_service.db.engine import utcnow
 from qbwc_service.db.models import Connection, Event, Job, Session
 from qbwc_service.errors import InvalidJobPayload
 from qbwc_service.qbxml.envelope import Request, build_message_set
 from qbwc_service.qbxml.errors import QbxmlError
-from qbwc_service.qbxml.response import Response, parse_host_info, parse_message_set
-from qbwc_service.qbxml.status import Action, hresult_hint, verdict_for
+from qbwc_service.qbxml.limits import make_safe
+from qbwc_service.qbxml.response import Response, materialize, parse_host_info
+from qbwc_service.qbxml.schema import RequestValidator
+from qbwc_service.qbxml.status import Action, explain, hresult_hint, verdict_for
+from qbwc_service.qbxml.stream import ResponseHeader, iter_responses
 from qbwc_service.qbxml.versions import Version, format_version, negotiate, parse_version
 from qbwc_service.settings import Settings
 
@@ -53,6 +57,7 @@ class WebConnectorSessions:
         self._settings = settings
         self._timeout = timedelta(seconds=settings.session_timeout_seconds)
         self._our_version = parse_version(settings.max_qbxml_version) or (13, 0)
+        self._validator = RequestValidator(settings.qbxml_schema_dir) if settings.qbxml_schema_dir else None
 
     @contextmanager
     def _tx(self) -> Iterator[DbSession]:
@@ -147,26 +152,54 @@ class WebConnectorSessions:
 
     def _next_message_set(self, db: DbSession, live: Live, version: Version) -> str:
         jobs = queue.claim_batch(db, live.connection.id, live.session.ticket, self._settings.batch_size)
-        requests: list[Request] = []
-        texts: dict[int, str] = {}
+        context = jobkinds.BuildContext(
+            version=version,
+            ticket=live.session.ticket,
+            mark=lambda job: deliveries.high_water(db, job.connection_id, job.payload.get("stream") or ""),
+        )
+        built: list[tuple[Job, list[etree._Element]]] = []
         for job in jobs:
             try:
-                elements = jobkinds.build_requests(job)
+                elements = jobkinds.build_requests(job, context)
+                warnings = [w.message for element in elements for w in make_safe(element, version)]
             except (InvalidJobPayload, QbxmlError) as exc:
                 queue.kill(db, job, response_xml=None, status_code=None, status_message=str(exc))
                 continue
-            requests.extend(Request(str(job.id), element) for element in elements)
-            texts[job.id] = "\n".join(etree.tostring(e, encoding="unicode") for e in elements)
-        queue.record_request(db, jobs, texts)
+            job.warnings = warnings or None
+            built.append((job, elements))
+        built = self._valid_only(db, built)
+        requests = [Request(str(job.id), element) for job, elements in built for element in elements]
+        queue.record_request(db, [job for job, _ in built], {
+            job.id: "\n".join(etree.tostring(e, encoding="unicode") for e in elements) for job, elements in built
+        })
         if not requests:
             live.session.last_error = None
             return ""
         live.session.message_sets += 1
         log.info(
             "message set sent",
-            extra={"ticket": live.session.ticket, "connection": live.connection.name, "jobs": len(texts)},
+            extra={"ticket": live.session.ticket, "connection": live.connection.name, "jobs": len(built)},
         )
         return build_message_set(requests, version)
+
+    def _valid_only(
+        self, db: DbSession, built: list[tuple[Job, list[etree._Element]]]
+    ) -> list[tuple[Job, list[etree._Element]]]:
+        """With a schema configured, a job whose request does not validate is dead and never sent."""
+        if self._validator is None or not built:
+            return built
+        flat = [(job, element) for job, elements in built for element in elements]
+        problems = self._validator.problems([element for _, element in flat])
+        refused: dict[int, str] = {}
+        for (job, _element), problem in zip(flat, problems, strict=True):
+            if problem is not None and job.id not in refused:
+                refused[job.id] = problem
+        for job, _elements in built:
+            if job.id in refused:
+                queue.kill(db, job, response_xml=None, status_code=None,
+                           status_message=f"The request does not match Intuit's qbXML schema, so it was not "
+                           f"sent: {refused[job.id]}")
+        return [(job, elements) for job, elements in built if job.id not in refused]
 
     def receive_response_xml(
         self, ticket: str | None, response: str | None, hresult: str | None, message: str | None
@@ -186,54 +219,83 @@ class WebConnectorSessions:
                 db.add(Event(at=utcnow(), connection_id=connection.id, ticket=session.ticket,
                              kind="message-set-failed", detail=session.last_error))
                 return -1
-            try:
-                responses = parse_message_set(response or "")
-            except QbxmlError as exc:
-                session.last_error = f"The response from QuickBooks could not be read: {exc}"
-                for job in in_flight:
-                    queue.mark_unknown(db, job, session.last_error)
-                return -1
-            self._apply(db, live, in_flight, responses)
+            self._apply(db, live, in_flight, response or "")
             connection.last_exchange_at = utcnow()
             return self._percent(db, live)
 
-    def _apply(self, db: DbSession, live: Live, in_flight: list[Job], responses: list[Response]) -> None:
-        by_job: dict[str, list[Response]] = defaultdict(list)
-        for item in responses:
-            by_job[item.request_id or ""].append(item)
+    def _apply(self, db: DbSession, live: Live, in_flight: list[Job], text: str) -> None:
+        by_request_id = {str(job.id): job for job in in_flight}
+        answers: dict[int, list[Response]] = defaultdict(list)
+        pages: dict[int, tuple[ResponseHeader, pulls.Page]] = {}
+        unmatched: list[str | None] = []
+        try:
+            for header, children in iter_responses(text):
+                job = by_request_id.get(header.request_id or "")
+                if job is None:
+                    unmatched.append(header.request_id)
+                elif job.kind == pulls.PULL and job.id not in pages:
+                    pages[job.id] = (header, pulls.consume(db, job, children))
+                else:
+                    answers[job.id].append(materialize(header, children))
+        except QbxmlError as exc:
+            live.session.last_error = f"The response from QuickBooks could not be read: {exc}"
+            log.warning("unreadable response", extra={"ticket": live.session.ticket, "error": str(exc)})
         for job in in_flight:
-            answers = by_job.pop(str(job.id), [])
-            if not answers:
-                self._no_answer(db, job)
-                continue
-            outcome = jobkinds.summarize(job, answers)
-            response_xml = "\n".join(a.text() for a in answers)
-            decisive = outcome.decisive
-            if decisive is None:
-                first = answers[0]
-                queue.complete(db, job, response_xml=response_xml, status_code=first.status_code,
-                               status_message=first.status_message, result=outcome.result)
-                live.session.jobs_done += 1
-                self._after_done(db, live.connection, job)
-                continue
-            verdict = verdict_for(decisive.status_code, decisive.status_severity)
-            text = f"{decisive.status_message} {verdict.hint}".strip()
-            if verdict.action is Action.DONE:
-                queue.complete(db, job, response_xml=response_xml, status_code=decisive.status_code,
-                               status_message=decisive.status_message, result=outcome.result)
-                live.session.jobs_done += 1
-            elif verdict.action is Action.RETRY:
-                queue.fail(db, job, response_xml=response_xml, status_code=decisive.status_code,
-                           status_message=text, max_attempts=self._settings.max_attempts,
-                           backoff_seconds=self._settings.retry_backoff_seconds)
-                live.session.jobs_failed += 1
+            if job.id in pages:
+                header, page = pages[job.id]
+                if pulls.finish_page(db, job, header, page, live.session.ticket) == "failed":
+                    self._settle(db, live, job, header.status_code, header.status_severity,
+                                 header.status_message, None)
+                elif job.status == queue.DONE:
+                    live.session.jobs_done += 1
+            elif answers.get(job.id):
+                self._answered(db, live, job, answers[job.id])
             else:
-                queue.kill(db, job, response_xml=response_xml, status_code=decisive.status_code,
-                           status_message=text)
-                live.session.jobs_failed += 1
-        for request_id in by_job:
+                self._no_answer(db, job)
+        for request_id in unmatched:
             db.add(Event(at=utcnow(), connection_id=live.connection.id, ticket=live.session.ticket,
                          kind="response-unmatched", detail=f"requestID {request_id!r} matches no job in flight"))
+
+    def _answered(self, db: DbSession, live: Live, job: Job, answers: list[Response]) -> None:
+        outcome = jobkinds.summarize(job, answers)
+        response_xml = "\n".join(a.text() for a in answers)
+        decisive = outcome.decisive
+        if decisive is None:
+            first = answers[0]
+            queue.complete(db, job, response_xml=response_xml, status_code=first.status_code,
+                           status_message=first.status_message, result=outcome.result)
+            live.session.jobs_done += 1
+            self._after_done(db, live.connection, job)
+            return
+        self._settle(db, live, job, decisive.status_code, decisive.status_severity, decisive.status_message,
+                     response_xml, outcome.result)
+
+    def _settle(
+        self,
+        db: DbSession,
+        live: Live,
+        job: Job,
+        code: str,
+        severity: str,
+        message: str,
+        response_xml: str | None,
+        result: dict[str, Any] | None = None,
+    ) -> None:
+        """Apply the status policy to a job QuickBooks answered with a non-OK status."""
+        verdict = verdict_for(code, severity)
+        text = explain(code, message, verdict)
+        if verdict.action is Action.DONE:
+            queue.complete(db, job, response_xml=response_xml, status_code=code, status_message=message,
+                           result=result)
+            live.session.jobs_done += 1
+            return
+        live.session.jobs_failed += 1
+        if verdict.action is Action.RETRY:
+            queue.fail(db, job, response_xml=response_xml, status_code=code, status_message=text,
+                       max_attempts=self._settings.max_attempts,
+                       backoff_seconds=self._settings.retry_backoff_seconds)
+        else:
+            queue.kill(db, job, response_xml=response_xml, status_code=code, status_message=text)
 
     def _no_answer(self, db: DbSession, job: Job) -> None:
         """QuickBooks answered the set but not this request (stopOnError, or an answer lost in it)."""

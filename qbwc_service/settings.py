@@ -53,7 +53,19 @@ class Settings(BaseSettings):
     run_every_minutes: int = Field(default=5, ge=1, description=".qwc Scheduler RunEveryNMinutes.")
     qwc_template: Path | None = Field(default=None, description="Overrides the .qwc template.")
     max_qbxml_version: str = Field(default="16.0")
+    qbxml_schema_dir: Path | None = Field(
+        default=None,
+        description="A folder holding Intuit's qbxmlops160.xsd or qbxmlops130.xsd: every request is "
+        "validated before it is sent, and an invalid one is never sent.",
+    )
     log_level: str = Field(default="INFO")
+
+    @field_validator("qbxml_schema_dir")
+    @classmethod
+    def _schema_dir(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError(f"{value} is not a folder")
+        return value
 
     @field_validator("log_level")
     @classmethod

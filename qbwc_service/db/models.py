@@ -111,6 +111,8 @@ class Job(Base):
     status_code: Mapped[str | None] = mapped_column(String(20))
     status_message: Mapped[str | None] = mapped_column(Text)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    warnings: Mapped[list[Any] | None] = mapped_column(JSON)
+    cursor: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -129,3 +131,41 @@ class Event(Base):
     ticket: Mapped[str | None] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(40))
     detail: Mapped[str | None] = mapped_column(Text)
+
+
+class Delivery(Base):
+    """A record pulled from QuickBooks, waiting to be delivered to Fusion; one row per version."""
+
+    __tablename__ = "qbwc_deliveries"
+    __table_args__ = (
+        UniqueConstraint("connection_id", "entity", "qbd_id", "edit_sequence", name="uq_qbwc_deliveries_version"),
+        Index("ix_qbwc_deliveries_pending", "connection_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("qbwc_connections.id"))
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("qbwc_jobs.id"))
+    entity: Mapped[str] = mapped_column(String(40))
+    qbd_id: Mapped[str] = mapped_column(String(60))
+    edit_sequence: Mapped[str] = mapped_column(String(40))
+    time_modified: Mapped[str | None] = mapped_column(String(40))
+    ret_xml: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime | None] = mapped_column(DateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class SyncState(Base):
+    """Per connection and stream: the modified-date high-water mark of the last completed pull."""
+
+    __tablename__ = "qbwc_sync_state"
+    __table_args__ = (UniqueConstraint("connection_id", "stream", name="uq_qbwc_sync_state_stream"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("qbwc_connections.id"))
+    stream: Mapped[str] = mapped_column(String(60))
+    high_water: Mapped[str | None] = mapped_column(String(40))
+    last_run_at: Mapped[datetime | None] = mapped_column(DateTime)
