@@ -24,6 +24,7 @@ from qbwc_service.qbxml.versions import Version, format_version, parse_version
 from qbwc_service.qbxml.xml import parse_untrusted
 
 RAW, PROBE = "raw", "probe"
+MAX_REQUERIES = 3
 MAX_RAW_BYTES = 1024 * 1024
 _REQUEST_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*Rq$")
 _ENVELOPE_NAMES = {"QBXML", "QBXMLMsgsRq", "QBXMLMsgsRs", "SignonMsgsRq"}
@@ -112,7 +113,64 @@ def summarize(job: Job, responses: list[Response]) -> Outcome:
 
 
 def _raw_requests(job: Job) -> list[etree._Element]:
-    return [parse_untrusted(job.payload["request"])]
+    request = parse_untrusted(job.payload["request"])
+    cursor = job.cursor or {}
+    if cursor.get("requery"):
+        target = modified_object(request)
+        assert target is not None  # a requery is only planned for a Mod naming its object
+        return [target.query]
+    if cursor.get("edit_sequence"):
+        for sequence in request.iter("EditSequence"):
+            sequence.text = cursor["edit_sequence"]
+    return [request]
+
+
+@dataclass(frozen=True)
+class ModTarget:
+    """The object a ``*ModRq`` changes, and the query that reads its current EditSequence."""
+
+    id_tag: str
+    object_id: str
+    query: etree._Element
+
+
+def modified_object(request: etree._Element) -> ModTarget | None:
+    """For ``XxxModRq`` naming a ListID or TxnID: the ``XxxQueryRq`` that reads it back."""
+    name = request.tag if isinstance(request.tag, str) else ""
+    if not name.endswith("ModRq") or len(request) == 0:
+        return None
+    entity = name[: -len("ModRq")]
+    body = request[0]
+    for id_tag in ("TxnID", "ListID"):
+        object_id = body.findtext(id_tag)
+        if object_id:
+            query = etree.Element(f"{entity}QueryRq")
+            etree.SubElement(query, id_tag).text = object_id
+            return ModTarget(id_tag, object_id, query)
+    return None
+
+
+def plan_requery(job: Job) -> dict[str, Any] | None:
+    """After 3200 (stale EditSequence): the cursor that makes the job read the object again first,
+    or None when the job is not a Mod the service can re-read, or has re-read too often."""
+    if job.kind != RAW:
+        return None
+    cursor = dict(job.cursor or {})
+    if cursor.get("requeries", 0) >= MAX_REQUERIES:
+        return None
+    if modified_object(parse_untrusted(job.payload["request"])) is None:
+        return None
+    cursor.update(requery=True, requeries=int(cursor.get("requeries", 0)) + 1)
+    return cursor
+
+
+def fresh_edit_sequence(responses: list[Response]) -> str | None:
+    """The EditSequence a requery read back, if QuickBooks found the object."""
+    for response in responses:
+        ret = response.first_ret()
+        if response.ok and ret is not None and ret.findtext("EditSequence"):
+            return ret.findtext("EditSequence")
+    return None
 
 
 def _probe_requests(job: Job) -> list[etree._Element]:

@@ -257,6 +257,9 @@ class WebConnectorSessions:
                          kind="response-unmatched", detail=f"requestID {request_id!r} matches no job in flight"))
 
     def _answered(self, db: DbSession, live: Live, job: Job, answers: list[Response]) -> None:
+        if (job.cursor or {}).get("requery"):
+            self._requeried(db, job, answers)
+            return
         outcome = jobkinds.summarize(job, answers)
         response_xml = "\n".join(a.text() for a in answers)
         decisive = outcome.decisive
@@ -289,6 +292,11 @@ class WebConnectorSessions:
                            result=result)
             live.session.jobs_done += 1
             return
+        if verdict.action is Action.REQUERY:
+            cursor = jobkinds.plan_requery(job)
+            if cursor is not None:
+                queue.continue_later(db, job, cursor, f"{message.strip()} Reading the record again first.")
+                return
         live.session.jobs_failed += 1
         if verdict.action is Action.RETRY:
             queue.fail(db, job, response_xml=response_xml, status_code=code, status_message=text,
@@ -296,6 +304,20 @@ class WebConnectorSessions:
                        backoff_seconds=self._settings.retry_backoff_seconds)
         else:
             queue.kill(db, job, response_xml=response_xml, status_code=code, status_message=text)
+
+    def _requeried(self, db: DbSession, job: Job, answers: list[Response]) -> None:
+        """The answer to the read that follows a stale EditSequence: retry the Mod with the fresh one."""
+        fresh = jobkinds.fresh_edit_sequence(answers)
+        cursor = {**(job.cursor or {}), "requery": False}
+        if fresh is None:
+            first = answers[0]
+            queue.kill(db, job, response_xml="\n".join(a.text() for a in answers), status_code=first.status_code,
+                       status_message="The record this request modifies could not be read back from QuickBooks "
+                       f"(it may have been deleted): {first.status_message}")
+            job.cursor = cursor
+            return
+        cursor["edit_sequence"] = fresh
+        queue.continue_later(db, job, cursor, f"Read EditSequence {fresh}; sending the change again.")
 
     def _no_answer(self, db: DbSession, job: Job) -> None:
         """QuickBooks answered the set but not this request (stopOnError, or an answer lost in it)."""

@@ -59,3 +59,29 @@ def test_a_request_that_breaks_the_schema_is_never_sent(server: LiveServer) -> N
     assert "schema" in (by_id[bad].status_message or "") and "IsActive" in (by_id[bad].status_message or "")
     assert by_id[good].status == "done"
     assert [r.full_name for r in company.records("Customer")] == ["Right"]
+
+
+def test_a_stale_edit_sequence_is_read_again_then_the_change_is_sent(server: LiveServer) -> None:
+    paired = pair(server.sessions)
+    company = QuickBooksCompany()
+    customer = company.add("Customer", Name="Renamed Later")
+    job_id = enqueue_raw(server.sessions, paired.id,
+                         f"<CustomerModRq><CustomerMod><ListID>{customer.id}</ListID>"
+                         "<EditSequence>123-stale</EditSequence><CompanyName>New Name Ltd</CompanyName>"
+                         "</CustomerMod></CustomerModRq>")
+    _run(server, paired, company)
+    (job,) = jobs(server.sessions)
+    assert job.id == job_id and job.status == "done"
+    assert job.cursor and job.cursor["requeries"] == 1
+    assert company.find("Customer", ListID=customer.id).text("CompanyName") == "New Name Ltd"  # type: ignore[union-attr]
+
+
+def test_a_modified_record_that_vanished_is_dead_with_a_reason(server: LiveServer) -> None:
+    paired = pair(server.sessions)
+    company = QuickBooksCompany()
+    enqueue_raw(server.sessions, paired.id,
+                "<CustomerModRq><CustomerMod><ListID>80000999-1234567890</ListID>"
+                "<EditSequence>1</EditSequence><CompanyName>X</CompanyName></CustomerMod></CustomerModRq>")
+    _run(server, paired, company)
+    (job,) = jobs(server.sessions)
+    assert job.status == "dead" and job.status_code == "3120"
