@@ -331,15 +331,22 @@ def simulate(
     url: Annotated[str, typer.Option(help="The service's SOAP URL, e.g. http://localhost:8080/qbwc.")],
     username: Annotated[str, typer.Option(help="The connection's Web Connector username.")],
     password: Annotated[str, typer.Option(help="The connection's token.")],
-    company_name: Annotated[str, typer.Option(help="Name of the simulated company.")] = "Simulated Manufacturing Inc.",
-    country: Annotated[str, typer.Option(help="US, CA or UK.")] = "US",
+    company_name: Annotated[str | None, typer.Option(help="Name of the simulated company.")] = None,
+    country: Annotated[str | None, typer.Option(help="US, CA or UK.")] = None,
+    seed: Annotated[Path | None, typer.Option(help="A JSON company file to start from (default: a small "
+                                              "manufacturer shipped with the simulator).")] = None,
+    state: Annotated[Path | None, typer.Option(help="Keep the simulated company in this file between runs.")] = None,
 ) -> None:
     """Run one Web Connector session against a simulated QuickBooks company (a test double: no
     QuickBooks is involved) and print what happened."""
-    from qbwc_service.simulate.quickbooks import QuickBooksCompany
+    from qbwc_service.simulate.quickbooks import SEED_COMPANY, CompanyFileError, QuickBooksCompany
     from qbwc_service.simulate.webconnector import WebConnectorClient, WebConnectorError
 
-    company = QuickBooksCompany(company_name=company_name, country=country)
+    settings: dict[str, Any] = {k: v for k, v in (("company_name", company_name), ("country", country)) if v}
+    try:
+        company = QuickBooksCompany.from_seed(seed or SEED_COMPANY, state_file=state, **settings)
+    except CompanyFileError as exc:
+        _fail(str(exc))
     client = WebConnectorClient(url, username, password, company)
     try:
         report = client.run_session()

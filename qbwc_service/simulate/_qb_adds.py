@@ -3,24 +3,27 @@
 Part of the simulated QuickBooks Desktop company (a test double, see ``quickbooks.py``). Each add checks
 what QuickBooks checks (name lengths, name uniqueness, references), builds the ``*Ret`` from the request
 plus what QuickBooks computes (identifiers, times, amounts, totals), and only then changes the store, so a
-failed add changes nothing.
+failed add changes nothing. What a transaction does to items and sales orders is in ``_qb_effects``.
 """
 
 from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from lxml import etree
 
+from qbwc_service.simulate import _qb_effects
+from qbwc_service.simulate._qb_data_ext import inline_data_ext_ret
 from qbwc_service.simulate._qb_shapes import ENTITY_KINDS, ITEM_KINDS, Shape
 from qbwc_service.simulate._qb_store import (
+    Link,
     Record,
     StatusError,
     Store,
+    boolean,
     child,
     decimal_of,
     epoch,
@@ -75,8 +78,8 @@ _DEFAULT_ACCOUNTS: dict[str, tuple[str, str]] = {
 }
 _BILL_DAYS_DUE = 10
 _DURATION = re.compile(r"^P(?:\d+D)?T?(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?$")
-
-Effect = Callable[[], None]
+COMPUTED_TOTALS = ("Subtotal", "TotalAmount", "BalanceRemaining", "AmountDue", "OpenAmount")
+"""Header amounts QuickBooks computes from the lines (a Mod recomputes them)."""
 
 
 def invalid_reference(label: str, shown: str, kind: str, in_line: bool) -> StatusError:
@@ -95,6 +98,10 @@ def resolve_references(store: Store, kind: str, add: etree._Element) -> None:
         targets["ParentRef"] = _PARENTS[kind]
     if kind == "InventoryAdjustment":
         targets["ItemRef"] = (("ItemInventory",), "Item")
+    if store.records.get("PayrollItemWage"):
+        # A company without payroll wage items is taken as one that does not track payroll in the simulation:
+        # it accepts any PayrollItemWageRef, as before payroll items were simulated.
+        targets["PayrollItemWageRef"] = (("PayrollItemWage",), "PayrollItemWage")
     for ref in [e for e in add.iter() if isinstance(e.tag, str) and e.tag in targets]:
         kinds, label = targets[str(ref.tag)]
         record = store.resolve(ref, kinds)
@@ -106,7 +113,7 @@ def resolve_references(store: Store, kind: str, add: etree._Element) -> None:
         write_ref(ref, record)
 
 
-def _check_length(value: str, field_name: str, limit: int) -> None:
+def check_length(value: str, field_name: str, limit: int) -> None:
     if limit and len(value) > limit:
         raise StatusError(3070, f'The string "{value}" in the field "{field_name}" is too long.')
 
@@ -118,12 +125,12 @@ def _stamp(ret: etree._Element, id_tag: str, record_id: str, now: datetime) -> N
     child(ret, "EditSequence", str(epoch(now)))
 
 
-def _copy_children(source: etree._Element, target: etree._Element, skip: frozenset[str]) -> None:
+def _copy_children(store: Store, source: etree._Element, target: etree._Element, skip: frozenset[str]) -> None:
     for element in source:
         if not isinstance(element.tag, str) or element.tag in skip:
             continue
         if element.tag == "DataExt":
-            target.append(data_ext_ret(element))
+            target.append(inline_data_ext_ret(store, element))
         else:
             target.append(copy.deepcopy(element))
 
@@ -131,16 +138,6 @@ def _copy_children(source: etree._Element, target: etree._Element, skip: frozens
 def _default(ret: etree._Element, tag: str, text: str) -> None:
     if ret.find(tag) is None:
         child(ret, tag, text)
-
-
-def data_ext_ret(data_ext: etree._Element) -> etree._Element:
-    """A custom field sent inline (``DataExt``) as QuickBooks answers it (``DataExtRet``)."""
-    ret = etree.Element("DataExtRet")
-    child(ret, "OwnerID", text_of(data_ext, "OwnerID") or "0")
-    child(ret, "DataExtName", text_of(data_ext, "DataExtName") or "")
-    child(ret, "DataExtType", "STR255TYPE")
-    child(ret, "DataExtValue", data_ext.findtext("DataExtValue") or "")
-    return ret
 
 
 # ---- list elements --------------------------------------------------------------------------------------
@@ -154,7 +151,7 @@ def add_list_element(store: Store, shape: Shape, add: etree._Element, now: datet
         name = " ".join(part for part in parts if part)
     if not name:
         raise StatusError(3150, 'There is a missing element: "Name".')
-    _check_length(name, "Name", shape.name_max_length)
+    check_length(name, "Name", shape.name_max_length)
     resolve_references(store, kind, add)
     parent_id = add.findtext("ParentRef/ListID")
     parent = store.by_id.get(parent_id) if parent_id else None
@@ -165,9 +162,9 @@ def add_list_element(store: Store, shape: Shape, add: etree._Element, now: datet
     _stamp(ret, "ListID", store.new_list_id(now), now)
     child(ret, "Name", name)
     child(ret, "FullName", full_name)
-    child(ret, "IsActive", text_of(add, "IsActive") or "true")
+    child(ret, "IsActive", boolean(text_of(add, "IsActive") or "true"))
     child(ret, "Sublevel", str(int(parent.text("Sublevel") or "0") + 1) if parent is not None else "0")
-    _copy_children(add, ret, frozenset({"Name", "IsActive"}))
+    _copy_children(store, add, ret, frozenset({"Name", "IsActive"}))
     for tag, text in _LIST_DEFAULTS.get(kind, ()):
         _default(ret, tag, text)
     if kind == "ItemInventory":
@@ -190,7 +187,7 @@ def add_transaction(store: Store, shape: Shape, add: etree._Element, now: dateti
     resolve_references(store, kind, add)
     ref_number = text_of(add, "RefNumber")
     if ref_number:
-        _check_length(ref_number, "RefNumber", shape.ref_number_max_length)
+        check_length(ref_number, "RefNumber", shape.ref_number_max_length)
     default_account = _DEFAULT_ACCOUNTS.get(kind)
     if default_account is not None and add.find(default_account[0]) is None:
         account = store.named(("Account",), default_account[1])
@@ -198,10 +195,11 @@ def add_transaction(store: Store, shape: Shape, add: etree._Element, now: dateti
             write_ref(child(add, default_account[0]), account)
 
     ret = etree.Element(shape.ret_tag)
-    _stamp(ret, "TxnID", store.new_txn_id(now), now)
+    txn_id = store.new_txn_id(now)
+    _stamp(ret, "TxnID", txn_id, now)
     if add.find("TxnDate") is None:
         child(ret, "TxnDate", now.date().isoformat())
-    effects: list[Effect] = []
+    links: list[Link] = []
     line_tags = dict(shape.lines)
     for element in add:
         if not isinstance(element.tag, str):
@@ -209,18 +207,21 @@ def add_transaction(store: Store, shape: Shape, add: etree._Element, now: dateti
         if kind == "InventoryAdjustment" and element.tag == "InventoryAdjustmentLineAdd":
             continue
         if element.tag in line_tags:
-            line = _line(store, element, line_tags[element.tag], now)
+            line_add = _qb_effects.prepare_linked_line(store, add, element) if kind == "Invoice" else element
+            line = build_line(store, line_add, line_tags[element.tag], now)
             ret.append(line)
-            effects.extend(_stock_effects(store, kind, line))
+            link = _qb_effects.new_link(txn_id, line_add, line)
+            if link is not None:
+                links.append(link)
         elif element.tag == "DataExt":
-            ret.append(data_ext_ret(element))
+            ret.append(inline_data_ext_ret(store, element))
         else:
             ret.append(copy.deepcopy(element))
     if kind == "InventoryAdjustment":
-        effects.extend(_adjust_inventory(store, add, ret, now))
+        _adjust_inventory(store, add, ret, now)
     if kind == "TimeTracking":
         set_text(ret, "Duration", normalized_duration(ret.findtext("Duration") or ""))
-    _totals(kind, ret)
+    compute_totals(kind, ret)
 
     child(ret, "TxnNumber", store.new_txn_number())
     if ref_number:
@@ -230,27 +231,66 @@ def add_transaction(store: Store, shape: Shape, add: etree._Element, now: dateti
     sort_in_schema_order(ret, shape.ret_tag)
     record = Record(kind, ret, now)
     store.add(record)
-    for effect in effects:
-        effect()
+    store.links.extend(links)
+    _qb_effects.apply(store, record)
     return record
 
 
-def _line(store: Store, line_add: etree._Element, line_tag: str, now: datetime) -> etree._Element:
+_SALES_LINES = frozenset({"SalesOrderLineRet", "EstimateLineRet", "InvoiceLineRet"})
+_PURCHASE_LINES = {"PurchaseOrderLineRet": "Rate", "ItemLineRet": "Cost"}
+_ITEM_PRICES = {
+    "sales": ("SalesOrPurchase/Price", "SalesAndPurchase/SalesPrice", "SalesPrice"),
+    "purchase": ("SalesAndPurchase/PurchaseCost", "PurchaseCost", "SalesOrPurchase/Price"),
+}
+_ITEM_DESCRIPTIONS = {
+    "sales": ("SalesOrPurchase/Desc", "SalesAndPurchase/SalesDesc", "SalesDesc"),
+    "purchase": ("SalesAndPurchase/PurchaseDesc", "PurchaseDesc", "SalesOrPurchase/Desc"),
+}
+
+
+def build_line(store: Store, line_add: etree._Element, line_tag: str, now: datetime) -> etree._Element:
+    """A ``*LineRet`` from a ``*LineAdd`` (or a ``*LineMod`` adding a line): a new TxnLineID and its Amount.
+
+    As in QuickBooks, a line without a price takes the item's (sales price on sales forms, cost on purchase
+    forms), and a line without a description the item's.
+    """
     line = etree.Element(line_tag)
     child(line, "TxnLineID", store.new_txn_id(now))
-    _copy_children(line_add, line, frozenset())
+    _copy_children(store, line_add, line, frozenset({"TxnLineID", "LinkToTxn"}))
+    _item_defaults(store, line, line_tag)
     if line.find("Amount") is None:
-        price = decimal_of(line.findtext("Rate")) or decimal_of(line.findtext("Cost"))
-        if price is not None:
-            count = decimal_of(line.findtext("Quantity"), Decimal(1)) or Decimal(1)
-            child(line, "Amount", money(count * price))
+        line_amount(line)
     for tag, text in _LINE_DEFAULTS.get(line_tag, ()):
         _default(line, tag, text)
     sort_in_schema_order(line, line_tag)
     return line
 
 
-def _totals(kind: str, ret: etree._Element) -> None:
+def _item_defaults(store: Store, line: etree._Element, line_tag: str) -> None:
+    side = "sales" if line_tag in _SALES_LINES else "purchase" if line_tag in _PURCHASE_LINES else None
+    item = store.with_id(ITEM_KINDS, line.findtext("ItemRef/ListID") or "")
+    if side is None or item is None:
+        return
+    if all(line.find(tag) is None for tag in ("Rate", "RatePercent", "Cost", "Amount", "PriceLevelRef")):
+        price = next((item.text(path) for path in _ITEM_PRICES[side] if item.text(path)), None)
+        if price is not None:
+            child(line, "Cost" if line_tag == "ItemLineRet" else "Rate", price)
+    if line.find("Desc") is None:
+        desc = next((item.text(path) for path in _ITEM_DESCRIPTIONS[side] if item.text(path)), None)
+        if desc is not None:
+            child(line, "Desc", desc)
+
+
+def line_amount(line: etree._Element) -> None:
+    """Set a line's Amount to Quantity (default 1) times Rate or Cost, when it has a price."""
+    price = decimal_of(line.findtext("Rate")) or decimal_of(line.findtext("Cost"))
+    if price is not None:
+        count = decimal_of(line.findtext("Quantity"), Decimal(1)) or Decimal(1)
+        set_text(line, "Amount", money(count * price))
+
+
+def compute_totals(kind: str, ret: etree._Element) -> None:
+    """Header amounts and flags QuickBooks computes, where the ``*Ret`` does not carry them yet."""
     total = sum(
         (decimal_of(line.findtext("Amount"), Decimal(0)) or Decimal(0))
         for line in ret
@@ -280,41 +320,13 @@ def _totals(kind: str, ret: etree._Element) -> None:
             _default(ret, tag, text)
 
 
-def _bump(item: Record, tag: str, delta: Decimal) -> Effect:
-    def apply() -> None:
-        current = decimal_of(item.text(tag), Decimal(0)) or Decimal(0)
-        set_text(item.element, tag, quantity(current + delta))
-
-    return apply
-
-
-_STOCK_FIELDS: dict[tuple[str, str], tuple[str, int]] = {
-    ("SalesOrder", "SalesOrderLineRet"): ("QuantityOnSalesOrder", 1),
-    ("PurchaseOrder", "PurchaseOrderLineRet"): ("QuantityOnOrder", 1),
-    ("Invoice", "InvoiceLineRet"): ("QuantityOnHand", -1),
-    ("Bill", "ItemLineRet"): ("QuantityOnHand", 1),
-}
-
-
-def _stock_effects(store: Store, kind: str, line: etree._Element) -> list[Effect]:
-    """What a line does to an inventory item: orders count as on order, invoices and bills move stock."""
-    target = _STOCK_FIELDS.get((kind, str(line.tag)))
-    item = store.with_id(("ItemInventory",), line.findtext("ItemRef/ListID") or "")
-    if target is None or item is None:
-        return []
-    count = decimal_of(line.findtext("Quantity"), Decimal(0)) or Decimal(0)
-    return [_bump(item, target[0], count * target[1])]
-
-
-def _adjust_inventory(store: Store, add: etree._Element, ret: etree._Element, now: datetime) -> list[Effect]:
-    """Lines of an InventoryAdjustmentAdd: each changes an item's quantity on hand (and its value)."""
+def _adjust_inventory(store: Store, add: etree._Element, ret: etree._Element, now: datetime) -> None:
+    """Lines of an InventoryAdjustmentAdd: the quantity (and value) each changes an item's stock by."""
     on_hand: dict[str, Decimal] = {}
-    items: dict[str, Record] = {}
     for line_add in add.findall("InventoryAdjustmentLineAdd"):
         item = store.with_id(("ItemInventory",), line_add.findtext("ItemRef/ListID") or "")
         if item is None:
             raise StatusError(3150, 'There is a missing element: "ItemRef".')
-        items[item.id] = item
         current = on_hand.get(item.id, decimal_of(item.text("QuantityOnHand"), Decimal(0)) or Decimal(0))
         average = decimal_of(item.text("AverageCost"), Decimal(0)) or Decimal(0)
         adjustment = line_add.find("QuantityAdjustment")
@@ -341,12 +353,6 @@ def _adjust_inventory(store: Store, add: etree._Element, ret: etree._Element, no
         write_ref(item_ref, item)
         child(line, "QuantityDifference", quantity(difference))
         child(line, "ValueDifference", money(value_difference))
-
-    def apply() -> None:
-        for item_id, value in on_hand.items():
-            set_text(items[item_id].element, "QuantityOnHand", quantity(value))
-
-    return [apply]
 
 
 def normalized_duration(text: str) -> str:

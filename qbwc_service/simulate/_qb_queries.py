@@ -5,8 +5,13 @@ lists by ``ListID``/``FullName`` (repeatable), ``ActiveStatus`` (default ActiveO
 ``FromModifiedDate``/``ToModifiedDate``, ``NameFilter``, ``NameRangeFilter``; transactions by ``TxnID``,
 ``RefNumber``/``RefNumberCaseSensitive`` (repeatable), ``ModifiedDateRangeFilter``, ``TxnDateRangeFilter``,
 ``EntityFilter``, ``RefNumberFilter``, ``RefNumberRangeFilter``, ``PaidStatus``. Also ``MaxReturned``,
-iterators (``Start``/``Continue``/``Stop``), ``metaData``, ``IncludeLineItems``, ``IncludeRetElement`` and
-``OwnerID``. Other filters are ignored (and logged).
+iterators (``Start``/``Continue``/``Stop``), ``metaData``, ``IncludeLineItems``, ``IncludeLinkedTxns``,
+``IncludeRetElement`` and ``OwnerID``. Other filters are ignored (and logged). ``TxnDeletedQueryRq`` by
+``TxnDelType`` and ``DeletedDateRangeFilter``.
+
+Records come oldest-modified first (ties in creation order). An iterator takes a snapshot of the matching
+records at ``Start``: each ``Continue`` answers the next of them, so a record added or changed meanwhile is
+neither repeated nor skipped. Date-times without an offset are taken in the company's local time.
 
 Asking for objects by identifier (``ListID``, ``FullName``, ``TxnID``) that do not exist answers status 500
 (Warn) naming the first missing one, as QuickBooks does; a filter that matches nothing answers status 1.
@@ -19,7 +24,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, tzinfo
 
 from lxml import etree
 
@@ -30,6 +35,8 @@ from qbwc_service.simulate._qb_store import (
     Status,
     StatusError,
     Store,
+    child,
+    format_datetime,
     kinds_of,
     parse_datetime,
     text_of,
@@ -69,21 +76,24 @@ class IteratorState:
     remaining: list[str]
 
 
-def run_query(store: Store, iterators: dict[str, IteratorState], kind: str, rq: etree._Element) -> Answer:
+def run_query(
+    store: Store, iterators: dict[str, IteratorState], kind: str, rq: etree._Element, local: tzinfo | None = None
+) -> Answer:
+    """Execute a list or transaction ``*QueryRq``; ``local`` is the company's time zone."""
     iterator = None if kind in WITHOUT_ITERATOR else rq.get("iterator")
     iterator_id = rq.get("iteratorID", "")
     if iterator in ("Continue", "Stop"):
         state = iterators.get(iterator_id)
         if state is None or state.kind != kind:
-            raise StatusError(3391, f'The iterator "{iterator_id}" is not valid: it has expired, ended or '
-                                    "was never started in this session.")
+            # Iterators live as long as the QuickBooks session: a new session does not know the old ones.
+            raise StatusError(3391, f'The iteratorID "{iterator_id}" is not valid.')
         if iterator == "Stop":
             del iterators[iterator_id]
             return Answer([])
         records = [store.by_id[i] for i in state.remaining if i in store.by_id]
         status = OK
     else:
-        records, status = select(store, kind, rq)
+        records, status = select(store, kind, rq, local)
         iterator_id = "{" + str(uuid.uuid4()) + "}"
 
     max_text = text_of(rq, "MaxReturned")
@@ -106,7 +116,7 @@ def run_query(store: Store, iterators: dict[str, IteratorState], kind: str, rq: 
     return answer
 
 
-def select(store: Store, kind: str, rq: etree._Element) -> tuple[list[Record], Status]:
+def select(store: Store, kind: str, rq: etree._Element, local: tzinfo | None = None) -> tuple[list[Record], Status]:
     concrete = kinds_of(kind)
     is_transaction = SHAPES[concrete[0]].is_transaction
     known = _TXN_FILTERS if is_transaction else _LIST_FILTERS
@@ -117,9 +127,9 @@ def select(store: Store, kind: str, rq: etree._Element) -> tuple[list[Record], S
     by_id = _by_identifier(store, concrete, rq, is_transaction)
     if by_id is not None:
         return by_id
-    records = store.all(kind)
-    predicates = _transaction_predicates(rq) if is_transaction else _list_predicates(rq)
-    return [r for r in records if all(p(r) for p in predicates)], OK
+    predicates = _transaction_predicates(rq, local) if is_transaction else _list_predicates(rq, local)
+    matching = [r for r in store.all(kind) if all(p(r) for p in predicates)]
+    return sorted(matching, key=lambda r: (to_utc(r.modified, local), r.rank)), OK
 
 
 def _by_identifier(
@@ -154,25 +164,28 @@ def _texts(rq: etree._Element, tag: str) -> list[str]:
     return [(e.text or "").strip() for e in rq.findall(tag)]
 
 
-def _modified_between(from_text: str | None, to_text: str | None, prefix: str) -> list[Predicate]:
+def _modified_between(
+    from_text: str | None, to_text: str | None, prefix: str, local: tzinfo | None
+) -> list[Predicate]:
+    """Inclusive bounds on TimeModified, compared as instants (offsets may differ, or be absent)."""
     predicates: list[Predicate] = []
     if from_text:
-        low = to_utc(parse_datetime(from_text, f"{prefix}FromModifiedDate"))
-        predicates.append(lambda r: to_utc(r.modified) >= low)
+        low = to_utc(parse_datetime(from_text, f"{prefix}FromModifiedDate"), local)
+        predicates.append(lambda r: to_utc(r.modified, local) >= low)
     if to_text:
-        high = to_utc(parse_datetime(to_text, f"{prefix}ToModifiedDate"))
-        predicates.append(lambda r: to_utc(r.modified) <= high)
+        high = to_utc(parse_datetime(to_text, f"{prefix}ToModifiedDate"), local)
+        predicates.append(lambda r: to_utc(r.modified, local) <= high)
     return predicates
 
 
-def _list_predicates(rq: etree._Element) -> list[Predicate]:
+def _list_predicates(rq: etree._Element, local: tzinfo | None) -> list[Predicate]:
     active = text_of(rq, "ActiveStatus") or "ActiveOnly"
     predicates: list[Predicate] = []
     if active == "ActiveOnly":
         predicates.append(lambda r: r.is_active)
     elif active == "InactiveOnly":
         predicates.append(lambda r: not r.is_active)
-    predicates += _modified_between(text_of(rq, "FromModifiedDate"), text_of(rq, "ToModifiedDate"), "")
+    predicates += _modified_between(text_of(rq, "FromModifiedDate"), text_of(rq, "ToModifiedDate"), "", local)
     name_filter = rq.find("NameFilter")
     if name_filter is not None:
         predicates.append(_matching("full_name", name_filter, "Name"))
@@ -202,7 +215,7 @@ def _matching(attribute: str, match_filter: etree._Element, value_tag: str) -> P
     return test
 
 
-def _transaction_predicates(rq: etree._Element) -> list[Predicate]:
+def _transaction_predicates(rq: etree._Element, local: tzinfo | None) -> list[Predicate]:
     predicates: list[Predicate] = []
     ref_numbers = {t.casefold() for t in _texts(rq, "RefNumber")}
     exact_ref_numbers = set(_texts(rq, "RefNumberCaseSensitive"))
@@ -214,7 +227,8 @@ def _transaction_predicates(rq: etree._Element) -> list[Predicate]:
     modified = rq.find("ModifiedDateRangeFilter")
     if modified is not None:
         predicates += _modified_between(
-            text_of(modified, "FromModifiedDate"), text_of(modified, "ToModifiedDate"), "ModifiedDateRangeFilter/"
+            text_of(modified, "FromModifiedDate"), text_of(modified, "ToModifiedDate"), "ModifiedDateRangeFilter/",
+            local,
         )
     txn_dates = rq.find("TxnDateRangeFilter")
     if txn_dates is not None:
@@ -284,12 +298,19 @@ def _ref_key(ref_number: str) -> tuple[int, int, str]:
 
 
 def present(record: Record, rq: etree._Element) -> etree._Element:
-    """A copy of ``record``'s ``*Ret`` shaped by the request's IncludeLineItems, OwnerID, IncludeRetElement."""
+    """A copy of ``record``'s ``*Ret`` as a request asks for it.
+
+    Queries leave out lines unless ``IncludeLineItems``, linked transactions unless ``IncludeLinkedTxns`` and
+    custom fields of OwnerIDs they do not name; any request keeps only its ``IncludeRetElement`` elements.
+    """
     ret = copy.deepcopy(record.element)
     is_query = str(rq.tag).endswith("QueryRq")
     if is_query and SHAPES[record.kind].is_transaction and text_of(rq, "IncludeLineItems") != "true":
         for line in [e for e in ret if str(e.tag).endswith(("LineRet", "LineGroupRet"))]:
             ret.remove(line)
+    if is_query and text_of(rq, "IncludeLinkedTxns") != "true":
+        for linked in ret.findall("LinkedTxn"):
+            ret.remove(linked)
     if is_query:
         owners = set(_texts(rq, "OwnerID"))
         for data_ext in [e for e in ret.iter("DataExtRet") if (e.findtext("OwnerID") or "") not in owners]:
@@ -301,3 +322,31 @@ def present(record: Record, rq: etree._Element) -> etree._Element:
         for element in [e for e in ret if e.tag not in included]:
             ret.remove(element)
     return ret
+
+
+def deleted_transactions(store: Store, rq: etree._Element, local: tzinfo | None = None) -> list[etree._Element]:
+    """Execute a ``TxnDeletedQueryRq``: ``TxnDeletedRet`` of the kinds asked for, oldest deletion first."""
+    kinds = set(_texts(rq, "TxnDelType"))
+    span = rq.find("DeletedDateRangeFilter")
+    low_text = text_of(span, "FromDeletedDate") if span is not None else None
+    high_text = text_of(span, "ToDeletedDate") if span is not None else None
+    low = to_utc(parse_datetime(low_text, "FromDeletedDate"), local) if low_text else None
+    high = to_utc(parse_datetime(high_text, "ToDeletedDate"), local) if high_text else None
+    rets = []
+    for deleted in store.deleted:
+        moment = to_utc(deleted.time_deleted, local)
+        if deleted.kind not in kinds or (low and moment < low) or (high and moment > high):
+            continue
+        ret = etree.Element("TxnDeletedRet")
+        child(ret, "TxnDelType", deleted.kind)
+        child(ret, "TxnID", deleted.txn_id)
+        child(ret, "TimeCreated", deleted.time_created)
+        child(ret, "TimeDeleted", format_datetime(deleted.time_deleted))
+        if deleted.ref_number:
+            child(ret, "RefNumber", deleted.ref_number)
+        included = set(_texts(rq, "IncludeRetElement"))
+        if included:
+            for element in [e for e in ret if e.tag not in included]:
+                ret.remove(element)
+        rets.append(ret)
+    return rets

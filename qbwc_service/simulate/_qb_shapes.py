@@ -153,6 +153,16 @@ RET_ORDER: dict[str, tuple[str, ...]] = {
         "TxnLineID ItemRef SerialNumber SerialNumberAddedOrRemoved LotNumber "
         "InventorySiteLocationRef QuantityDifference ValueDifference"
     ),
+    "PayrollItemWageRet": _names(
+        "ListID TimeCreated TimeModified EditSequence Name IsActive WageType ExpenseAccountRef"
+    ),
+    # Aggregates inside item Rets, which a Mod changes field by field.
+    "SalesOrPurchase": _names("Desc Price PricePercent AccountRef"),
+    "SalesAndPurchase": _names(
+        "SalesDesc SalesPrice IncomeAccountRef PurchaseDesc PurchaseCost PurchaseTaxCodeRef ExpenseAccountRef "
+        "PrefVendorRef"
+    ),
+    "LinkedTxn": _names("TxnID TxnType TxnDate RefNumber LinkType Amount TxnLineDetail"),
 }
 
 
@@ -181,6 +191,7 @@ LIST_SHAPES: tuple[Shape, ...] = (
     Shape("ItemService", False, name_max_length=31),
     Shape("ItemNonInventory", False, name_max_length=31),
     Shape("ItemInventory", False, name_max_length=31),
+    Shape("PayrollItemWage", False, name_max_length=31),
 )
 
 TXN_SHAPES: tuple[Shape, ...] = (
@@ -226,12 +237,45 @@ REQUIRED_IN_ADD: dict[str, tuple[str, ...]] = {
     "Bill": ("VendorRef",),
     "TimeTracking": ("EntityRef", "Duration"),
     "InventoryAdjustment": ("AccountRef", "InventoryAdjustmentLineAdd"),
+    "PayrollItemWage": ("Name", "WageType", "ExpenseAccountRef"),
 }
 """Elements the schema requires in each ``*Add``; QuickBooks rejects the whole message set without them."""
 
 QUERYABLE_KINDS: tuple[str, ...] = (
-    "Customer", "Vendor", "Employee", "Account", "Item", *ITEM_KINDS,
+    "Customer", "Vendor", "Employee", "Entity", "Account", "Item", *ITEM_KINDS, "PayrollItemWage",
     "SalesOrder", "Estimate", "PurchaseOrder", "Invoice", "Bill", "TimeTracking", "InventoryAdjustment",
 )
-WITHOUT_ITERATOR: frozenset[str] = frozenset({"Employee"})
+WITHOUT_ITERATOR: frozenset[str] = frozenset({"Employee", "PayrollItemWage"})
 """Queries whose request type has no ``iterator`` attribute in the schema (``EmployeeQueryRq``)."""
+
+MODIFIABLE_KINDS: tuple[str, ...] = (
+    "Account", "Customer", "Vendor", "Employee", *ITEM_KINDS,
+    "SalesOrder", "Estimate", "PurchaseOrder", "Invoice", "Bill", "TimeTracking",
+)
+"""Kinds with a ``*ModRq`` the simulated company executes (EditSequence checked, see ``_qb_mods``)."""
+
+DELETABLE_KINDS: tuple[str, ...] = (
+    "SalesOrder", "Estimate", "PurchaseOrder", "Invoice", "Bill", "TimeTracking", "InventoryAdjustment",
+)
+"""``TxnDelType`` values the simulated company deletes (``TxnDelRq``) and reports (``TxnDeletedQueryRq``)."""
+
+LIST_DATA_EXT_KINDS: dict[str, tuple[str, ...]] = {
+    "Account": ("Account",), "Customer": ("Customer",), "Vendor": ("Vendor",), "Employee": ("Employee",),
+    "Item": ITEM_KINDS,
+}
+"""``ListDataExtType`` values (custom fields on list elements) and the kinds each may name."""
+
+TXN_DATA_EXT_KINDS: tuple[str, ...] = (
+    "SalesOrder", "Estimate", "PurchaseOrder", "Invoice", "Bill", "InventoryAdjustment",
+)
+"""``TxnDataExtType`` values the simulated company stores custom fields on."""
+
+MIN_VERSIONS: dict[str, tuple[int, int]] = {
+    "IncludeRetElement": (4, 0),
+    "@metaData": (4, 0),
+    "@iterator": (5, 0),
+    "ExternalGUID/list": (8, 0),
+    "ExternalGUID/transaction": (9, 0),
+}
+"""The qbXML version that brought an element or attribute: an older message set that uses it fails QuickBooks'
+schema check as a whole (from the ``<!-- vX.Y -->`` notes of the annotated qbxmlops130.xml)."""

@@ -4,7 +4,9 @@ Part of the simulated QuickBooks Desktop company (a test double, see ``quickbook
 ``*Ret`` element QuickBooks would answer with, kept whole, plus its modification time; queries answer with
 copies of it. The store hands out the identifiers QuickBooks would (``ListID`` ``80000001-1714000000``,
 ``TxnID`` ``1A3-1714000000``, ``TxnNumber``, per-type ``RefNumber`` sequences), enforces name uniqueness and
-resolves references by ``ListID`` or ``FullName``.
+resolves references by ``ListID`` or ``FullName``. It also keeps what is not a record of its own: custom field
+definitions (``DataExtDef``), the links from invoice lines to sales order lines (``Link``), deleted transactions
+(``DeletedTxn``) and the company's own custom field values.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from lxml import etree
@@ -70,7 +72,50 @@ class Record:
 
     @property
     def is_active(self) -> bool:
-        return self.text("IsActive") != "false"
+        return self.text("IsActive") not in ("false", "0")
+
+    @property
+    def rank(self) -> int:
+        """Creation order: the counter part of the ListID or TxnID."""
+        return creation_rank(self.id)
+
+
+@dataclass
+class DataExtDef:
+    """A custom field definition (``DataExtDefRet``): OwnerID 0 is a public field shown in QuickBooks' UI."""
+
+    owner_id: str
+    name: str
+    data_type: str
+    ext_id: int
+    assign_to: tuple[str, ...] = ()
+    """Objects the field is shown on (``AssignToObject``); empty for a private field, usable on any object."""
+    list_require: bool = False
+    txn_require: bool = False
+    format_string: str = ""
+
+
+@dataclass
+class Link:
+    """An invoice line that bills (part of) a sales order line (``LinkToTxn`` in an ``InvoiceLineAdd``)."""
+
+    invoice_id: str
+    invoice_line_id: str
+    order_id: str
+    order_line_id: str
+    quantity: Decimal
+    amount: Decimal
+
+
+@dataclass
+class DeletedTxn:
+    """A deleted transaction as ``TxnDeletedQueryRq`` reports it."""
+
+    kind: str
+    txn_id: str
+    time_created: str
+    time_deleted: datetime
+    ref_number: str | None
 
 
 # ---- values -------------------------------------------------------------------------------------------
@@ -82,10 +127,12 @@ def format_datetime(moment: datetime) -> str:
     return aware.isoformat(timespec="seconds")
 
 
-def to_utc(moment: datetime) -> datetime:
-    """An aware UTC datetime; a naive one is taken as local time, as QuickBooks does."""
-    aware = moment if moment.tzinfo is not None else moment.astimezone()
-    return aware.astimezone(UTC)
+def to_utc(moment: datetime, local: tzinfo | None = None) -> datetime:
+    """An aware UTC datetime; a naive one is taken as local time (``local``, else this machine's), as QuickBooks
+    takes a date-time without an offset as the time of the computer it runs on."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=local) if local is not None else moment.astimezone()
+    return moment.astimezone(UTC)
 
 
 def parse_datetime(text: str, field_name: str) -> datetime:
@@ -161,15 +208,20 @@ class Store:
     next_txn_id: int = _FIRST_TXN_ID
     next_txn_number: int = 1
     next_ref_number: dict[str, int] = field(default_factory=dict)
+    next_data_ext_id: int = 1
+    data_ext_defs: dict[tuple[str, str], DataExtDef] = field(default_factory=dict)
+    """Custom field definitions by (OwnerID, casefolded DataExtName)."""
+    company_data_ext: etree._Element = field(default_factory=lambda: etree.Element("CompanyDataExt"))
+    """Holds the ``DataExtRet`` values on the company itself (``OtherDataExtType`` Company)."""
+    links: list[Link] = field(default_factory=list)
+    deleted: list[DeletedTxn] = field(default_factory=list)
 
     def all(self, kind: str) -> list[Record]:
         """Every record of ``kind`` (or of an aggregate kind such as ``"Item"``), oldest first."""
         concrete = kinds_of(kind)
         if len(concrete) == 1:
             return list(self.records.get(kind, []))
-        return sorted(
-            (r for k in concrete for r in self.records.get(k, [])), key=lambda r: _creation_rank(r.id)
-        )
+        return sorted((r for k in concrete for r in self.records.get(k, [])), key=lambda r: r.rank)
 
     def iter_all(self) -> Iterator[Record]:
         for records in self.records.values():
@@ -178,6 +230,18 @@ class Store:
     def add(self, record: Record) -> None:
         self.records.setdefault(record.kind, []).append(record)
         self.by_id[record.id] = record
+        self.by_name[(record.kind, record.full_name.casefold())] = record
+
+    def remove(self, record: Record) -> None:
+        self.records[record.kind].remove(record)
+        del self.by_id[record.id]
+        if self.by_name.get((record.kind, record.full_name.casefold())) is record:
+            del self.by_name[(record.kind, record.full_name.casefold())]
+
+    def rename(self, record: Record, old_full_name: str) -> None:
+        """Index ``record`` under its current full name instead of ``old_full_name``."""
+        if self.by_name.get((record.kind, old_full_name.casefold())) is record:
+            del self.by_name[(record.kind, old_full_name.casefold())]
         self.by_name[(record.kind, record.full_name.casefold())] = record
 
     def named(self, kinds: Iterable[str], full_name: str) -> Record | None:
@@ -221,15 +285,10 @@ class Store:
 
     # -- names and references --
 
-    def check_name_free(self, kind: str, full_name: str, name: str) -> None:
-        """Raise 3100 when ``full_name`` is taken in ``kind``'s name space."""
-        if kind in ENTITY_KINDS:
-            space: tuple[str, ...] = ENTITY_KINDS
-        elif kind in ITEM_KINDS:
-            space = ITEM_KINDS
-        else:
-            space = (kind,)
-        if self.named(space, full_name) is not None:
+    def check_name_free(self, kind: str, full_name: str, name: str, itself: Record | None = None) -> None:
+        """Raise 3100 when ``full_name`` is taken in ``kind``'s name space (by another record than ``itself``)."""
+        holder = self.named(name_space(kind), full_name)
+        if holder is not None and holder is not itself:
             raise StatusError(3100, f'The name "{name}" of the list element is already in use.')
 
     def resolve(self, ref: etree._Element, kinds: tuple[str, ...]) -> Record | None:
@@ -241,6 +300,22 @@ class Store:
         return self.named(kinds, full_name) if full_name else None
 
 
+def touch(record: Record, moment: datetime) -> None:
+    """Mark ``record`` modified at ``moment``: a new TimeModified, and an EditSequence that always changes."""
+    old = record.text("EditSequence") or "0"
+    sequence = epoch(moment)
+    if old.isdigit() and sequence <= int(old):
+        sequence = int(old) + 1
+    set_text(record.element, "TimeModified", format_datetime(moment))
+    set_text(record.element, "EditSequence", str(sequence))
+    record.modified = moment
+
+
+def boolean(text: str) -> str:
+    """A BOOLTYPE value the way QuickBooks answers it (``1`` becomes ``true``)."""
+    return {"1": "true", "0": "false"}.get(text.strip(), text.strip())
+
+
 def uuid5_guid(seed: str) -> str:
     """A stable GUID in the braces QuickBooks and the Web Connector write (``{...}``)."""
     return "{" + str(uuid.uuid5(uuid.NAMESPACE_URL, seed.casefold())).upper() + "}"
@@ -250,8 +325,20 @@ def epoch(moment: datetime) -> int:
     return int(to_utc(moment).timestamp())
 
 
-def _creation_rank(record_id: str) -> int:
-    return int(record_id.split("-", 1)[0], 16)
+def creation_rank(record_id: str) -> int:
+    try:
+        return int(record_id.split("-", 1)[0], 16)
+    except ValueError:
+        return 0
+
+
+def name_space(kind: str) -> tuple[str, ...]:
+    """The kinds whose names must differ from a ``kind`` name: entities share one space, items another."""
+    if kind in ENTITY_KINDS:
+        return ENTITY_KINDS
+    if kind in ITEM_KINDS:
+        return ITEM_KINDS
+    return (kind,)
 
 
 def write_ref(ref: etree._Element, record: Record) -> None:

@@ -4,28 +4,39 @@ It stands where QuickBooks (behind the Web Connector's QBXMLRP2 ``ProcessRequest
 so tests, demos and benchmarks can run whole Web Connector sessions without Windows or QuickBooks.
 It is not QuickBooks: it implements the requests the service sends and answers them the way QuickBooks
 does (status codes and messages, identifiers, schema-ordered ``*Ret`` elements that validate against
-Intuit's qbXML 13.0 schema), and it keeps everything in memory.
+Intuit's qbXML 13.0 schema). It keeps everything in memory, and in a JSON file when asked (``state_file``,
+``save``/``load``); ``from_seed`` builds a company from a small JSON description (``seed_company.json``).
 
 What it executes:
 
 - ``HostQueryRq``, ``CompanyQueryRq``, ``PreferencesQueryRq``;
 - adds: Account, Customer (jobs under ``ParentRef``), Vendor, Employee, ItemService, ItemNonInventory,
-  ItemInventory, SalesOrder, Estimate, PurchaseOrder, Invoice, Bill, TimeTracking, InventoryAdjustment
-  (inventory adjustments, invoices and item lines of bills change the item's QuantityOnHand; sales and
-  purchase orders its QuantityOnSalesOrder / QuantityOnOrder);
-- queries of every kind above, plus ``ItemQueryRq`` (see ``_qb_queries`` for the filters);
-- any other request gets an Error answer with status 3250 (see ``_UNSUPPORTED``).
+  ItemInventory, PayrollItemWage, SalesOrder, Estimate, PurchaseOrder, Invoice (lines may ``LinkToTxn`` a
+  sales order line), Bill, TimeTracking, InventoryAdjustment, with ``ExternalGUID`` (qbXML 8.0 for lists, 9.0
+  for transactions) and inline ``DataExt`` on lines; stock quantities follow (see ``_qb_effects``);
+- mods with EditSequence of the list kinds and of every transaction kind but inventory adjustments
+  (``_qb_mods``), ``TxnDelRq`` and ``TxnDeletedQueryRq``;
+- queries of every kind above, plus ``ItemQueryRq`` and ``EntityQueryRq`` (see ``_qb_queries`` for filters,
+  ordering and iterators);
+- custom fields: ``DataExtDefAdd``, ``DataExtDefQuery``, ``DataExtAdd``/``Mod``/``Del`` (``_qb_data_ext``);
+- error recovery attributes: a set with ``newMessageSetID`` is kept; a set with ``oldMessageSetID`` and no
+  requests answers the kept set again (status check; ``messageSetStatusCode`` 0, or 1 when nothing is kept
+  under that id, by analogy with a query that finds nothing) or, without ``newMessageSetID``, forgets it;
+- any other request gets an Error answer with status 3250 (see ``_qb_executor.UNSUPPORTED``).
 
 Errors it reproduces: 3100 (name in use; customers, vendors and employees share one name space, items
-another), 3140 (invalid reference), 3070 (name or RefNumber too long), 1 (no match), 500 (an identifier
-asked for is missing), 3391 (unknown iterator), 3250 (sales orders in a Pro edition; unsupported
-requests), and ``QuickBooksParseError`` (HRESULT 0x80040400) for a message set QuickBooks cannot parse.
+another), 3120 (object of a Mod or DataExt not found), 3140 (invalid reference), 3070 (too long), 3200 (stale
+EditSequence), 1 (no match), 500 (an identifier asked for is missing), 3391 (unknown iterator), 3250 (a
+disabled feature: sales orders in a Pro edition, ``disable_feature``; unsupported requests), and
+``QuickBooksParseError`` (HRESULT 0x80040400) for a message set QuickBooks cannot parse (see ``_qb_parse``).
 An Error status stops the rest of the set under ``stopOnError`` (``rollbackOnError`` is treated the same:
 it is not really supported by QuickBooks either); ``continueOnError`` goes on.
 
 Fault injection for tests: ``drop_next_responses`` (the set is applied, the answer is lost),
-``fail_next_with_hresult`` (the set fails as a whole, nothing applied) and ``lock`` (a record is in use by
-another QuickBooks user for the next few requests that touch it).
+``fail_next_with_hresult`` (the set fails as a whole, nothing applied), ``lock`` (a record is in use by
+another QuickBooks user for the next few requests that touch it), ``end_qb_session`` /
+``close_session_after`` (open iterators are forgotten, as when QuickBooks' session ends), ``delay_seconds``
+(each answer waits, through the injectable ``sleep``) and ``disable_feature``.
 
 Exceptions::
 
@@ -33,35 +44,51 @@ Exceptions::
      +-- MessageSetFailed          ProcessRequest failed: the Web Connector reports hresult + message
      |    +-- QuickBooksParseError the message set is not well-formed qbXML, or its version is unsupported
      +-- ResponseDropped           the message set was applied but its answer never reached the caller
+     +-- CompanyFileError          a seed or saved company file cannot be read
 """
 
 from __future__ import annotations
 
+import copy
 import logging
+import os
 import threading
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Final
+from pathlib import Path
+from typing import Any, Final
 
 from lxml import etree
 from lxml.builder import E
 
-from qbwc_service.simulate import _qb_adds
-from qbwc_service.simulate._qb_queries import IteratorState, present, run_query
-from qbwc_service.simulate._qb_shapes import QUERYABLE_KINDS, REQUIRED_IN_ADD, SHAPES
+from qbwc_service.simulate import _qb_files
+from qbwc_service.simulate._qb_errors import (
+    CompanyFileError,
+    MessageSetFailed,
+    QuickBooksParseError,
+    ResponseDropped,
+)
+from qbwc_service.simulate._qb_executor import Executor
+from qbwc_service.simulate._qb_files import FieldValue, build_body, moment_of
+from qbwc_service.simulate._qb_parse import MessageSet, parse_message_set, version_key
+from qbwc_service.simulate._qb_shapes import SHAPES
 from qbwc_service.simulate._qb_store import (
-    OK,
+    DataExtDef,
     Record,
-    Status,
     StatusError,
     Store,
+    child,
     decimal_of,
+    touch,
     uuid5_guid,
 )
 
 __all__ = [
+    "CompanyFileError",
+    "FieldValue",
     "MessageSetFailed",
     "ProcessedMessageSet",
     "QuickBooksCompany",
@@ -71,16 +98,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-PARSE_ERROR_HRESULT: Final = "0x80040400"
-PARSE_ERROR_MESSAGE: Final = "QuickBooks found an error when parsing the provided XML text stream."
-
-# QuickBooks validates a message set against its schema and rejects an unknown request as a whole
-# (0x80040400). The simulated company knows fewer requests than QuickBooks, so a well-formed request it
-# does not implement gets a per-request Error answer instead, with the status QuickBooks gives a feature
-# it does not offer: the rest of the message set behaves as it would (per onError), and the caller sees a
-# clear, permanent error rather than a parse failure of the whole set.
-_UNSUPPORTED: Final = Status(3250, "Error", _qb_adds.UNSUPPORTED_MESSAGE)
 
 DEFAULT_SUPPORTED_VERSIONS: Final = (
     "1.0", "1.1", "2.0", "2.1", "3.0", "4.0", "4.1", "5.0", "6.0", "7.0", "8.0", "9.0", "10.0", "11.0",
@@ -99,45 +116,14 @@ STANDARD_ACCOUNTS: Final = (
     ("Freight & Delivery", "Expense"),
 )
 """The chart of accounts a new company file starts with (invoices and bills default to the A/R and A/P)."""
+SEED_COMPANY: Final = Path(__file__).with_name("seed_company.json")
+"""A small manufacturer: ``QuickBooksCompany.from_seed(SEED_COMPANY)``."""
 
-_NUMERIC_TAGS: Final = frozenset({
-    "Quantity", "Rate", "Cost", "Amount", "Price", "SalesPrice", "PurchaseCost", "QuantityOnHand",
-    "TotalValue", "QuantityDifference", "NewQuantity", "ValueDifference", "NewValue", "MaxReturned",
-})
-_ON_ERROR_VALUES: Final = frozenset({"stopOnError", "continueOnError", "rollbackOnError"})
-_ITERATOR_VALUES: Final = frozenset({"Start", "Continue", "Stop"})
-_FIXED_QUERIES: Final = frozenset({"HostQuery", "CompanyQuery", "PreferencesQuery"})
-
-
-class MessageSetFailed(Exception):
-    """QuickBooks failed a whole message set: ``ProcessRequest`` raised, nothing in the set was applied.
-
-    The Web Connector passes ``hresult`` and ``message`` to ``receiveResponseXML`` with an empty response.
-    """
-
-    def __init__(self, hresult: str, message: str) -> None:
-        super().__init__(f"{hresult}: {message}")
-        self.hresult = hresult
-        self.message = message
-
-
-class QuickBooksParseError(MessageSetFailed):
-    """The message set is not well-formed qbXML, or asks for a qbXML version QuickBooks does not support."""
-
-    def __init__(self, detail: str = "") -> None:
-        super().__init__(PARSE_ERROR_HRESULT, PARSE_ERROR_MESSAGE)
-        self.detail = detail
-
-
-class ResponseDropped(Exception):
-    """Fault injection: the message set was applied, but its answer is lost on the way back.
-
-    ``response`` is the answer that would have been returned (for assertions only; nobody received it).
-    """
-
-    def __init__(self, response: str) -> None:
-        super().__init__("the simulated QuickBooks response was dropped")
-        self.response = response
+_SETTINGS: Final = (
+    "company_name", "company_file", "product_name", "major_version", "country", "supported_versions",
+    "edition", "owner_id", "file_id",
+)
+_WEB_CONNECTOR_APP_LOCK: Final = "LOCKED:SIMULATED-HOST:638000000000000000"
 
 
 @dataclass(frozen=True)
@@ -148,12 +134,6 @@ class ProcessedMessageSet:
     response: str | None
     outcome: str
     """``answered``, ``dropped``, ``failed`` (injected HRESULT) or ``parse-error``."""
-
-
-@dataclass
-class _Lock:
-    target: str
-    remaining: int
 
 
 class QuickBooksCompany:
@@ -173,10 +153,17 @@ class QuickBooksCompany:
         accounts: Iterable[tuple[str, str]] = STANDARD_ACCOUNTS,
         owner_id: str | None = None,
         file_id: str | None = None,
+        state_file: str | os.PathLike[str] | None = None,
+        delay_seconds: float = 0.0,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         """``owner_id``: the OwnerID of the service's ``.qwc``; when given, the company carries the ``FileID``
         (``file_id``, by default a GUID derived from ``company_file``) and ``AppLock`` custom fields the Web
         Connector writes under it, and the strHCPResponse shows them, as in a real session.
+
+        ``state_file``: when the file exists the company is loaded from it (the other settings give way to the
+        saved ones); either way it is saved there after every ``process`` call (and ``add_many``).
+        ``delay_seconds``: each ``process`` call waits that long (through ``sleep``) before it answers.
         """
         self.company_name = company_name
         self.company_file = company_file
@@ -188,30 +175,122 @@ class QuickBooksCompany:
         self.clock: Callable[[], datetime] = clock or datetime.now
         self.owner_id = owner_id
         self.file_id = file_id or uuid5_guid(company_file)
+        self.state_file = Path(state_file) if state_file is not None else None
+        self.delay_seconds = delay_seconds
+        self.sleep = sleep
         self.history: list[ProcessedMessageSet] = []
         """Every ``process`` call, oldest first."""
-        self._store = Store()
-        self._iterators: dict[str, IteratorState] = {}
+        self.disabled_features: set[str] = {"SalesOrder"} if edition.casefold().startswith("pro") else set()
+        """Kinds whose requests answer 3250 (sales orders need QuickBooks Premier or Enterprise)."""
+        self._executor = Executor(Store(), self)
         self._drops = 0
         self._failures: list[tuple[str, str]] = []
-        self._locks: list[_Lock] = []
+        self._session_ends_in: int | None = None
+        self._kept_sets: dict[str, list[etree._Element]] = {}
         self._mutex = threading.RLock()
+        if self.state_file is not None and self.state_file.exists():
+            self.load(self.state_file)
+            return
+        if owner_id:
+            for data_name, value in (("AppLock", _WEB_CONNECTOR_APP_LOCK), ("FileID", self.file_id)):
+                self._store.company_data_ext.append(E.DataExtRet(
+                    E.OwnerID(owner_id), E.DataExtName(data_name), E.DataExtType("STR255TYPE"),
+                    E.DataExtValue(value)))
         for name, account_type in accounts:
             self.add("Account", Name=name, AccountType=account_type)
+        self._autosave()
+
+    @property
+    def _store(self) -> Store:
+        return self._executor.store
+
+    # ---- company files --------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_seed(
+        cls, seed: str | os.PathLike[str] | Mapping[str, Any] = SEED_COMPANY, **settings: Any
+    ) -> QuickBooksCompany:
+        """A company built from a seed (a JSON file or its dict; see ``_qb_files`` for the shape).
+
+        ``settings`` are constructor arguments; they win over the seed's ``company`` section. A seed with
+        ``accounts`` replaces the standard chart of accounts. With a ``state_file`` that exists, the saved
+        company is loaded and the seed is not applied again.
+        """
+        data = _qb_files.read_json(seed)
+        company_settings = data.get("company", {})
+        if not isinstance(company_settings, dict):
+            raise CompanyFileError("the seed's company section must be an object")
+        merged: dict[str, Any] = {**company_settings, **settings}
+        if "accounts" in data:
+            merged.setdefault("accounts", ())
+        state_file = merged.get("state_file")
+        already_saved = state_file is not None and Path(state_file).exists()
+        try:
+            company = cls(**merged)
+        except TypeError as exc:
+            raise CompanyFileError(f"the seed's company section has an unknown setting: {exc}") from exc
+        if already_saved:
+            return company
+        for row in _qb_files.custom_fields(data):
+            try:
+                company._executor.define_custom_field(build_body("DataExtDefAdd", row))
+            except StatusError as exc:
+                raise CompanyFileError(f"the seed's custom field {row.get('DataExtName', '')!r} is refused: "
+                                       f"{exc.status.code}: {exc.status.message}") from exc
+        for kind, fields in _qb_files.seed_rows(data):
+            try:
+                company.add(kind, **fields)
+            except ValueError as exc:
+                raise CompanyFileError(f"the seed's {kind} {fields.get('Name', '')!r} is refused: {exc}") from exc
+        company._autosave()
+        return company
+
+    def save(self, path: str | os.PathLike[str] | None = None) -> None:
+        """Write the whole company (records, numbering, custom fields, links) to ``path`` (or ``state_file``)."""
+        target = path if path is not None else self.state_file
+        if target is None:
+            raise ValueError("save() needs a path when the company has no state_file")
+        with self._mutex:
+            settings = {name: getattr(self, name) for name in _SETTINGS}
+            settings["supported_versions"] = list(self.supported_versions)
+            _qb_files.write_json(target, {
+                "format": _qb_files.STATE_FORMAT, "format_version": _qb_files.STATE_VERSION,
+                "settings": settings, "store": _qb_files.dump_store(self._store),
+            })
+
+    def load(self, path: str | os.PathLike[str]) -> None:
+        """Replace this company's settings and data with those saved in ``path``; open iterators are ended."""
+        data = _qb_files.read_json(path)
+        if data.get("format") != _qb_files.STATE_FORMAT or not isinstance(data.get("settings"), dict):
+            raise CompanyFileError(f"{path} is not a saved simulated QuickBooks company")
+        store = _qb_files.load_store(data.get("store", {}))
+        with self._mutex:
+            for name in _SETTINGS:
+                if name in data["settings"]:
+                    setattr(self, name, data["settings"][name])
+            self.supported_versions = tuple(self.supported_versions)
+            if self.edition.casefold().startswith("pro"):
+                self.disabled_features.add("SalesOrder")
+            self._executor = Executor(store, self)
+
+    def _autosave(self) -> None:
+        if self.state_file is not None:
+            self.save(self.state_file)
 
     # ---- what the Web Connector sees --------------------------------------------------------------------
 
     @property
     def highest_version(self) -> str:
         """The highest qbXML version this company supports (``"16.0"``)."""
-        return max(self.supported_versions, key=_version_key)
+        return max(self.supported_versions, key=version_key)
 
     def hcp_response(self) -> str:
         """The ``strHCPResponse`` of a session's first ``sendRequestXML``: Host, Company and Preferences."""
+        owners = {self.owner_id} if self.owner_id else set()
         messages = E.QBXMLMsgsRs(
-            self._rs("HostQueryRs", "0", OK, [self._host_ret()]),
-            self._rs("CompanyQueryRs", "1", OK, [self._company_ret(with_data_ext=True)]),
-            self._rs("PreferencesQueryRs", "2", OK, [self._preferences_ret()]),
+            self._executor.fixed_rs("HostQuery", "0", owners),
+            self._executor.fixed_rs("CompanyQuery", "1", owners),
+            self._executor.fixed_rs("PreferencesQuery", "2", owners),
         )
         return _document(E.QBXML(messages))
 
@@ -228,18 +307,16 @@ class QuickBooksCompany:
                 logger.info("simulated QuickBooks fails a message set with %s (injected)", hresult)
                 raise MessageSetFailed(hresult, message)
             try:
-                on_error, requests = self._parse(request)
+                message_set = parse_message_set(request, self.supported_versions)
             except QuickBooksParseError as exc:
                 self.history.append(ProcessedMessageSet(request, None, "parse-error"))
                 logger.info("simulated QuickBooks cannot parse a message set: %s", exc.detail)
                 raise
-            answers: list[etree._Element] = []
-            for rq in requests:
-                rs = self._execute(rq)
-                answers.append(rs)
-                if rs.get("statusSeverity") == "Error" and on_error != "continueOnError":
-                    break
-            response = _document(E.QBXML(E.QBXMLMsgsRs(*answers)))
+            response = _document(E.QBXML(self._run(message_set)))
+            self._count_session_request()
+            self._autosave()
+            if self.delay_seconds > 0:
+                self.sleep(self.delay_seconds)
             if self._drops:
                 self._drops -= 1
                 self.history.append(ProcessedMessageSet(request, response, "dropped"))
@@ -247,6 +324,41 @@ class QuickBooksCompany:
                 raise ResponseDropped(response)
             self.history.append(ProcessedMessageSet(request, response, "answered"))
             return response
+
+    def _run(self, message_set: MessageSet) -> etree._Element:
+        old_id, new_id = message_set.old_message_set_id, message_set.new_message_set_id
+        if old_id is not None and not message_set.requests:
+            return self._recovery_answer(old_id, new_id)
+        if old_id is not None:
+            self._kept_sets.pop(old_id, None)
+        messages = etree.Element("QBXMLMsgsRs")
+        for rq in message_set.requests:
+            rs = self._executor.execute(rq)
+            if not message_set.include_data:
+                rs[:] = []
+            messages.append(rs)
+            if rs.get("statusSeverity") == "Error" and message_set.on_error != "continueOnError":
+                break
+        if new_id is not None:
+            self._kept_sets[new_id] = [copy.deepcopy(rs) for rs in messages]
+            messages.set("newMessageSetID", new_id)
+            messages.set("messageSetStatusCode", "0")
+        return messages
+
+    def _recovery_answer(self, old_id: str, new_id: str | None) -> etree._Element:
+        """A set that only names an earlier one: a status check (with ``newMessageSetID``) or forgetting it."""
+        messages = etree.Element("QBXMLMsgsRs")
+        if new_id is None:
+            if old_id == "ClearAllMessageSets":
+                self._kept_sets.clear()
+            self._kept_sets.pop(old_id, None)
+            messages.set("messageSetStatusCode", "0")
+            return messages
+        kept = self._kept_sets.get(old_id)
+        messages.set("newMessageSetID", new_id)
+        messages.set("messageSetStatusCode", "0" if kept is not None else "1")
+        messages.extend(copy.deepcopy(rs) for rs in kept or [])
+        return messages
 
     # ---- fault injection ----------------------------------------------------------------------------------
 
@@ -262,10 +374,36 @@ class QuickBooksCompany:
         """Another QuickBooks user holds a record: the next ``requests`` requests that touch it fail.
 
         ``kind_or_name`` is a kind (``"SalesOrder"``: every request on that kind) or a list element's full
-        name (every add or query that names it). Each such request answers status 3175 (the record is in
+        name (every add, mod or query that names it). Each such request answers status 3175 (the record is in
         use by another user), which is transient in QuickBooks: it succeeds once the lock is used up.
         """
-        self._locks.append(_Lock(kind_or_name, requests))
+        self._executor.add_lock(kind_or_name, requests)
+
+    def end_qb_session(self) -> None:
+        """QuickBooks' session ends (as when the Web Connector closes it): every open iterator is forgotten,
+        so a later ``iterator="Continue"`` answers 3391."""
+        with self._mutex:
+            self._executor.iterators.clear()
+            self._session_ends_in = None
+
+    def close_session_after(self, n_requests: int) -> None:
+        """The QuickBooks session ends (``end_qb_session``) once ``n_requests`` more message sets were processed."""
+        self._session_ends_in = n_requests
+        if n_requests <= 0:
+            self.end_qb_session()
+
+    def _count_session_request(self) -> None:
+        if self._session_ends_in is not None:
+            self._session_ends_in -= 1
+            if self._session_ends_in <= 0:
+                self.end_qb_session()
+
+    def disable_feature(self, *kinds: str) -> None:
+        """Requests on ``kinds`` (``"SalesOrder"``, ``"Estimate"``, ...) answer 3250 from now on."""
+        self.disabled_features.update(kinds)
+
+    def enable_feature(self, *kinds: str) -> None:
+        self.disabled_features.difference_update(kinds)
 
     # ---- inspection and set-up (for tests) ------------------------------------------------------------------
 
@@ -291,248 +429,109 @@ class QuickBooksCompany:
         """Every item (service, non-inventory, inventory), oldest first."""
         return self._store.all("Item")
 
+    @property
+    def open_iterators(self) -> int:
+        """How many query iterators the current QuickBooks session holds open."""
+        return len(self._executor.iterators)
+
     def quantity_on_hand(self, item_full_name: str) -> Decimal:
         item = self._store.named(("ItemInventory",), item_full_name)
         if item is None:
             raise KeyError(f"no inventory item named {item_full_name!r}")
         return decimal_of(item.text("QuantityOnHand"), Decimal(0)) or Decimal(0)
 
-    def add(self, kind: str, **fields: str) -> Record:
+    def add(self, kind: str, **fields: FieldValue) -> Record:
         """Create a record directly, as if a user typed it in QuickBooks; raises ValueError on a bad status.
 
-        Fields become child elements of ``<{kind}Add>`` in the order given; a name ending in ``Ref`` is a
-        reference by full name, and ``__`` nests (``SalesOrPurchase__AccountRef="Services"``).
+        Fields become child elements of ``<{kind}Add>`` in the order given: a name ending in ``Ref`` is a
+        reference by full name, ``__`` nests (``SalesOrPurchase__AccountRef="Services"``), a dict is an
+        aggregate and a list repeats an element (``SalesOrderLineAdd=[{...}, {...}]``; ``lines=[...]`` names
+        the kind's line element for you). ``TimeCreated`` and ``TimeModified`` (datetimes or ISO strings) stamp
+        the record instead of the company clock.
         """
-        shape = SHAPES.get(kind)
-        if shape is None:
+        if kind not in SHAPES:
             raise ValueError(f"unknown kind {kind!r}; known: {', '.join(SHAPES)}")
-        body = etree.Element(f"{kind}Add")
-        for key, value in fields.items():
-            parent = body
-            *path, leaf = key.split("__")
-            for tag in path:
-                found = parent.find(tag)
-                parent = found if found is not None else etree.SubElement(parent, tag)
-            element = etree.SubElement(parent, leaf)
-            if leaf.endswith("Ref"):
-                etree.SubElement(element, "FullName").text = value
-            else:
-                element.text = value
+        row = _with_lines(kind, dict(fields))
+        now = self.clock()
+        created = _in_zone_of(moment_of(row.pop("TimeCreated", None)), now)
+        modified = _in_zone_of(moment_of(row.pop("TimeModified", None)), now)
+        body = build_body(f"{kind}Add", row)
         with self._mutex:
             try:
-                return self._create(kind, body)
+                record = self._executor.create(kind, body, created or now)
+            except StatusError as exc:
+                raise ValueError(f"{exc.status.code}: {exc.status.message}") from exc
+            if modified is not None and modified != record.modified:
+                touch(record, modified)
+            return record
+
+    def add_many(
+        self,
+        kind: str,
+        rows: Iterable[Mapping[str, FieldValue]],
+        *,
+        start: datetime | None = None,
+        spacing: timedelta | None = None,
+    ) -> list[Record]:
+        """``add`` each row (fast enough for thousands of transactions); returns the records in order.
+
+        With ``start`` and/or ``spacing``, row ``i`` is stamped ``(start or now) + i * spacing`` unless it
+        carries its own ``TimeCreated``/``TimeModified``, so modified-date filters can select subsets.
+        """
+        base = start if start is not None else self.clock()
+        step = spacing if spacing is not None else timedelta(0)
+        stamped = start is not None or spacing is not None
+        records = []
+        with self._mutex:
+            for index, row in enumerate(rows):
+                fields = dict(row)
+                if stamped and "TimeCreated" not in fields:
+                    fields["TimeCreated"] = base + step * index
+                try:
+                    records.append(self.add(kind, **fields))
+                except ValueError as exc:
+                    raise ValueError(f"row {index} of {kind}: {exc}") from exc
+            self._autosave()
+        return records
+
+    def define_custom_field(
+        self, name: str, *, owner_id: str = "0", data_type: str = "STR255TYPE", assign_to: Iterable[str] = ()
+    ) -> DataExtDef:
+        """Define a custom field, as ``DataExtDefAdd`` does (OwnerID 0: a public field of QuickBooks' UI)."""
+        body = etree.Element("DataExtDefAdd")
+        for tag, value in (("OwnerID", owner_id), ("DataExtName", name), ("DataExtType", data_type)):
+            child(body, tag, value)
+        for target in assign_to:
+            child(body, "AssignToObject", target)
+        with self._mutex:
+            try:
+                return self._executor.define_custom_field(body)
             except StatusError as exc:
                 raise ValueError(f"{exc.status.code}: {exc.status.message}") from exc
 
-    # ---- executing a message set --------------------------------------------------------------------------
 
-    def _parse(self, request: str) -> tuple[str, list[etree._Element]]:
-        parser = etree.XMLParser(
-            resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, encoding="utf-8",
-            remove_blank_text=True,
-        )
-        try:
-            root = etree.fromstring(request.encode("utf-8"), parser)
-        except (etree.XMLSyntaxError, ValueError) as exc:
-            raise QuickBooksParseError(f"not well-formed: {exc}") from exc
-        tree = root.getroottree()
-        doctype: str = getattr(tree.docinfo, "doctype", "")  # missing from lxml-stubs
-        if doctype:
-            raise QuickBooksParseError("a DOCTYPE is not allowed")
-        versions = [
-            pi.get("version") for pi in root.itersiblings(preceding=True)
-            if isinstance(pi, etree._ProcessingInstruction) and pi.target == "qbxml"
-        ]
-        if not versions or versions[0] not in self.supported_versions:
-            raise QuickBooksParseError(f"qbXML version {versions[0] if versions else None!r} not supported")
-        messages = root.find("QBXMLMsgsRq")
-        if root.tag != "QBXML" or messages is None:
-            raise QuickBooksParseError("the document is not <QBXML><QBXMLMsgsRq>")
-        on_error = messages.get("onError", "")
-        if on_error not in _ON_ERROR_VALUES:
-            raise QuickBooksParseError(f"onError {on_error!r} is not one of {sorted(_ON_ERROR_VALUES)}")
-        requests = [e for e in messages if isinstance(e.tag, str)]
-        for rq in requests:
-            _check_request(rq)
-        return on_error, requests
-
-    def _execute(self, rq: etree._Element) -> etree._Element:
-        request_id = rq.get("requestID")
-        name = str(rq.tag)[: -len("Rq")]
-        rets: list[etree._Element] = []
-        attributes: dict[str, str] = {}
-        try:
-            self._check_locks(name, rq)
-            if name in _FIXED_QUERIES:
-                status, rets = OK, [self._fixed_ret(name, rq)]
-            elif name.endswith("Add") and name[: -len("Add")] in SHAPES:
-                status, rets = OK, [self._add(name[: -len("Add")], rq)]
-            elif name.endswith("Query") and name[: -len("Query")] in QUERYABLE_KINDS:
-                self._check_edition(name[: -len("Query")])
-                answer = run_query(self._store, self._iterators, name[: -len("Query")], rq)
-                status, rets, attributes = answer.status, answer.rets, answer.attributes
-            else:
-                status = _UNSUPPORTED
-        except StatusError as exc:
-            status, rets, attributes = exc.status, [], {}
-        if status.severity == "Error":
-            logger.info("simulated QuickBooks answers %s with %s: %s", rq.tag, status.code, status.message)
-        return self._rs(f"{name}Rs", request_id, status, rets, attributes)
-
-    def _add(self, kind: str, rq: etree._Element) -> etree._Element:
-        body = rq.find(f"{kind}Add")
-        assert body is not None, "checked when the message set was parsed"
-        return present(self._create(kind, body), rq)
-
-    def _create(self, kind: str, body: etree._Element) -> Record:
-        self._check_edition(kind)
-        shape = SHAPES[kind]
-        if shape.is_transaction:
-            return _qb_adds.add_transaction(self._store, shape, body, self.clock())
-        return _qb_adds.add_list_element(self._store, shape, body, self.clock())
-
-    def _check_edition(self, kind: str) -> None:
-        # Sales orders are a Premier/Enterprise feature; QuickBooks Pro answers 3250.
-        if kind == "SalesOrder" and self.edition.casefold().startswith("pro"):
-            raise StatusError(_UNSUPPORTED.code, _UNSUPPORTED.message)
-
-    def _check_locks(self, name: str, rq: etree._Element) -> None:
-        kind = name.removesuffix("Add").removesuffix("Query")
-        named = {(e.text or "").strip().casefold() for e in rq.iter("FullName", "Name") if e.text}
-        for held in self._locks:
-            if held.remaining <= 0 or (held.target != kind and held.target.casefold() not in named):
-                continue
-            held.remaining -= 1
-            raise StatusError(
-                3175, f'The record "{held.target}" is in use by another QuickBooks user. Try again later.'
-            )
-        self._locks = [held for held in self._locks if held.remaining > 0]
-
-    # ---- Host, Company, Preferences -------------------------------------------------------------------------
-
-    def _fixed_ret(self, name: str, rq: etree._Element) -> etree._Element:
-        if name == "HostQuery":
-            return self._host_ret()
-        if name == "CompanyQuery":
-            return self._company_ret(with_data_ext=rq.find("OwnerID") is not None)
-        return self._preferences_ret()
-
-    def _host_ret(self) -> etree._Element:
-        versions = sorted(self.supported_versions, key=_version_key)
-        ret: etree._Element = E.HostRet(
-            E.ProductName(self.product_name),
-            E.MajorVersion(str(self.major_version)),
-            E.MinorVersion("0"),
-            E.Country(self.country),
-            *(E.SupportedQBXMLVersion(v) for v in versions),
-            E.IsAutomaticLogin("false"),
-            E.QBFileMode("MultiUser" if self.edition.casefold().startswith("enterprise") else "SingleUser"),
-        )
-        return ret
-
-    def _company_ret(self, *, with_data_ext: bool) -> etree._Element:
-        ret: etree._Element = E.CompanyRet(
-            E.IsSampleCompany("false"),
-            E.CompanyName(self.company_name),
-            E.LegalCompanyName(self.company_name),
-            E.Address(E.Addr1("100 Factory Road"), E.City("Springfield"), E.State("IL"),
-                      E.PostalCode("62701"), E.Country(self.country)),
-            E.AddressBlock(E.Addr1("100 Factory Road"), E.Addr2("Springfield, IL 62701")),
-            E.LegalAddress(E.Addr1("100 Factory Road"), E.City("Springfield"), E.State("IL"),
-                           E.PostalCode("62701"), E.Country(self.country)),
-            E.Phone("217-555-0100"),
-            E.Email("accounts@example.com"),
-            E.FirstMonthFiscalYear("January"),
-            E.FirstMonthIncomeTaxYear("January"),
-            E.CompanyType("ManufacturingGeneral"),
-            E.EIN("12-3456789"),
-            E.TaxForm("Form1120"),
-            E.AccountantCopy(E.AccountantCopyExists("false")),
-        )
-        if with_data_ext and self.owner_id:
-            for data_name, value in (("AppLock", "LOCKED:SIMULATED-HOST:638000000000000000"),
-                                     ("FileID", self.file_id)):
-                ret.append(E.DataExtRet(E.OwnerID(self.owner_id), E.DataExtName(data_name),
-                                        E.DataExtType("STR255TYPE"), E.DataExtValue(value)))
-        return ret
-
-    def _preferences_ret(self) -> etree._Element:
-        false, true = "false", "true"
-        ret: etree._Element = E.PreferencesRet(
-            E.AccountingPreferences(
-                E.IsUsingAccountNumbers(false), E.IsRequiringAccounts(true), E.IsUsingClassTracking(false),
-                E.IsUsingAuditTrail(true), E.IsAssigningJournalEntryNumbers(true)),
-            E.FinanceChargePreferences(
-                E.AnnualInterestRate("0.00"), E.MinFinanceCharge("0.00"), E.GracePeriod("0"),
-                E.IsAssessingForOverdueCharges(false), E.CalculateChargesFrom("DueDate"),
-                E.IsMarkedToBePrinted(false)),
-            E.JobsAndEstimatesPreferences(
-                E.IsUsingEstimates(true), E.IsUsingProgressInvoicing(false),
-                E.IsPrintingItemsWithZeroAmounts(false)),
-            E.MultiCurrencyPreferences(E.IsMultiCurrencyOn(false)),
-            E.MultiLocationInventoryPreferences(
-                E.IsMultiLocationInventoryAvailable(false), E.IsMultiLocationInventoryEnabled(false)),
-            E.PurchasesAndVendorsPreferences(
-                E.IsUsingInventory(true), E.DaysBillsAreDue("10"), E.IsAutomaticallyUsingDiscounts(false)),
-            E.ReportsPreferences(E.AgingReportBasis("AgeFromDueDate"), E.SummaryReportBasis("Accrual")),
-            E.SalesAndCustomersPreferences(
-                E.IsTrackingReimbursedExpensesAsIncome(false), E.IsAutoApplyingPayments(true),
-                E.PriceLevels(E.IsUsingPriceLevels(true), E.IsRoundingSalesPriceUp(true))),
-            E.TimeTrackingPreferences(E.FirstDayOfWeek("Monday")),
-            E.CurrentAppAccessRights(E.IsAutomaticLoginAllowed(true), E.IsPersonalDataAccessAllowed(false)),
-            E.ItemsAndInventoryPreferences(
-                E.EnhancedInventoryReceivingEnabled(false), E.IsTrackingSerialOrLotNumber("None"),
-                E.FIFOEnabled(false), E.IsRSBEnabled(false), E.IsBarcodeEnabled(false)),
-        )
-        return ret
-
-    @staticmethod
-    def _rs(
-        tag: str,
-        request_id: str | None,
-        status: Status,
-        rets: list[etree._Element],
-        attributes: dict[str, str] | None = None,
-    ) -> etree._Element:
-        rs = etree.Element(tag)
-        if request_id is not None:
-            rs.set("requestID", request_id)
-        rs.set("statusCode", str(status.code))
-        rs.set("statusSeverity", status.severity)
-        rs.set("statusMessage", status.message)
-        for key in ("retCount", "iteratorRemainingCount", "iteratorID"):
-            if attributes and key in attributes:
-                rs.set(key, attributes[key])
-        rs.extend(rets)
-        return rs
+def _in_zone_of(moment: datetime | None, now: datetime) -> datetime | None:
+    """A date-time given without an offset is the company's local time (the zone of its clock)."""
+    if moment is None or moment.tzinfo is not None or now.tzinfo is None:
+        return moment
+    return moment.replace(tzinfo=now.tzinfo)
 
 
-def _check_request(rq: etree._Element) -> None:
-    """What QuickBooks' schema check rejects as a parse error of the whole message set."""
-    tag = str(rq.tag)
-    if not tag.endswith("Rq"):
-        raise QuickBooksParseError(f"<{tag}> is not a request")
-    iterator = rq.get("iterator")
-    if iterator is not None and iterator not in _ITERATOR_VALUES:
-        raise QuickBooksParseError(f"iterator {iterator!r} is not Start, Continue or Stop")
-    name = tag[: -len("Rq")]
-    kind = name.removesuffix("Add")
-    if name.endswith("Add") and kind in SHAPES:
-        body = rq.find(name)
-        if body is None:
-            raise QuickBooksParseError(f"<{tag}> has no <{name}>")
-        for required in REQUIRED_IN_ADD[kind]:
-            if body.find(required) is None:
-                raise QuickBooksParseError(f"<{name}> misses <{required}>")
-    for element in rq.iter(*_NUMERIC_TAGS):
-        try:
-            Decimal((element.text or "").strip())
-        except ArithmeticError as exc:
-            raise QuickBooksParseError(f"<{element.tag}> {element.text!r} is not a number") from exc
-
-
-def _version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in version.split(".") if part.isdigit())
+def _with_lines(kind: str, row: dict[str, FieldValue]) -> dict[str, FieldValue]:
+    """Expand ``lines`` into the kind's line elements (a bill line with an ItemRef is an item line)."""
+    lines = row.pop("lines", None)
+    if lines is None:
+        return row
+    line_tags = [add_tag for add_tag, _ in SHAPES[kind].lines]
+    if not line_tags or not isinstance(lines, list):
+        raise ValueError(f"{kind} has no lines" if not line_tags else "lines must be a list of mappings")
+    for line in lines:
+        if not isinstance(line, Mapping):
+            raise ValueError("lines must be a list of mappings")
+        tag = line_tags[-1] if len(line_tags) > 1 and "ItemRef" in line else line_tags[0]
+        existing = row.get(tag)
+        row[tag] = [*(existing if isinstance(existing, list) else [] if existing is None else [existing]), line]
+    return row
 
 
 def _document(root: etree._Element) -> str:

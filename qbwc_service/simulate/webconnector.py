@@ -12,8 +12,9 @@ simulated QuickBooks company (``QuickBooksCompany``) where the real Web Connecto
       -> sendRequestXML -> QuickBooks -> receiveResponseXML ... (until 100 or an error)
       -> closeConnection
 
-and returns a ``SessionReport``. The per-operation methods (``authenticate``, ``send_request_xml``, ...)
-make one call each, so tests can also drive calls one by one and out of order.
+and returns a ``SessionReport``; when the update ends, so does QuickBooks' session (open iterators are
+forgotten, ``QuickBooksCompany.end_qb_session``). The per-operation methods (``authenticate``,
+``send_request_xml``, ...) make one call each, so tests can also drive calls one by one and out of order.
 
 Like QBWC, the client refuses a reply that is not ``text/xml``, not well-formed, a SOAP Fault, or not the
 expected ``<method>Response``: it raises ``WebConnectorError`` with the code QBWC shows for that call
@@ -241,7 +242,12 @@ class WebConnectorClient:
             report.close_message = self.close_connection(ticket)
             raise _SessionEnded("nothing-to-do" if verdict == "none" else "busy")
         self._open_company_file(ticket, answer)
-        self._exchange(report, ticket)
+        try:
+            self._exchange(report, ticket)
+        finally:
+            # QBWC ends its QuickBooks session when the update ends, however it ends: the iterators
+            # QuickBooks held for this update go with it.
+            self.company.end_qb_session()
 
     def _tolerated(self, report: SessionReport, call: Callable[[], str]) -> str:
         """serverVersion and clientVersion: QBWC carries on when the service does not implement them."""

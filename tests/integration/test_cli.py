@@ -110,3 +110,20 @@ def test_simulate_command_runs_a_session(server: LiveServer, cli: CliRunner, mon
     failed = cli.invoke(app, ["simulate", "--url", server.soap_url, "--username", paired.username,
                               "--password", "wrong"])
     assert failed.exit_code == 1 and "nvu" in failed.output
+
+
+def test_simulated_company_survives_restarts_in_a_state_file(
+    server: LiveServer, cli: CliRunner, tmp_path: Path
+) -> None:
+    from qbwc_service.simulate.quickbooks import QuickBooksCompany
+    from tests.support import enqueue_customers, pair
+
+    paired = pair(server.sessions)
+    state = tmp_path / "company.json"
+    args = ["simulate", "--url", server.soap_url, "--username", paired.username, "--password", paired.token,
+            "--state", str(state)]
+    for name in ("First Run Co", "Second Run Co"):
+        enqueue_customers(server.sessions, paired.id, [name])
+        assert "outcome: done" in run(cli, *args)
+    company = QuickBooksCompany.from_seed(state_file=state)
+    assert company.find("Customer", FullName="First Run Co") and company.find("Customer", FullName="Second Run Co")
