@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, exists, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
@@ -47,6 +47,7 @@ def enqueue(
     key: str | None = None,
     priority: int = 0,
     read_only: bool = False,
+    reconcilable: bool = False,
     depends_on: int | None = None,
 ) -> Enqueued:
     """Queue a job; a second call with the same key returns the first job and creates nothing."""
@@ -60,6 +61,7 @@ def enqueue(
         "status": QUEUED,
         "priority": priority,
         "read_only": read_only,
+        "reconcilable": reconcilable,
         "attempts": 0,
         "depends_on": depends_on,
         "created_at": now,
@@ -98,7 +100,7 @@ def claim_batch(db: Session, connection_id: int, ticket: str, limit: int) -> lis
         select(Job.id)
         .where(
             Job.connection_id == connection_id,
-            Job.status.in_(CLAIMABLE),
+            _claimable(),
             or_(Job.not_before.is_(None), Job.not_before <= now),
             or_(
                 Job.depends_on.is_(None),
@@ -111,7 +113,7 @@ def claim_batch(db: Session, connection_id: int, ticket: str, limit: int) -> lis
     )
     stmt = (
         update(Job)
-        .where(Job.id.in_(due.scalar_subquery()), Job.status.in_(CLAIMABLE))
+        .where(Job.id.in_(due.scalar_subquery()), _claimable())
         .values(
             status=SENT, ticket=ticket, attempts=Job.attempts + 1, sent_at=now, updated_at=now,
             not_before=None,
@@ -122,6 +124,11 @@ def claim_batch(db: Session, connection_id: int, ticket: str, limit: int) -> lis
     jobs = sorted(db.scalars(stmt).all(), key=lambda j: (-j.priority, j.id))
     _events(db, jobs, "sent", ticket=ticket)
     return jobs
+
+
+def _claimable() -> ColumnElement[bool]:
+    """Due for sending: queued or failed-and-retrying, or lost but settleable by a lookup."""
+    return or_(Job.status.in_(CLAIMABLE), and_(Job.status == UNKNOWN, Job.reconcilable.is_(True)))
 
 
 def record_request(db: Session, jobs: Sequence[Job], request_xml: dict[int, str]) -> None:
@@ -184,6 +191,8 @@ def release_lost(db: Session, jobs: Iterable[Job], reason: str) -> None:
         if job.status != SENT:
             continue
         job.status = QUEUED if job.read_only else UNKNOWN
+        if job.reconcilable:
+            job.cursor = {**(job.cursor or {}), "reconcile": True}
         job.status_message = reason
         job.updated_at = utcnow()
         _event(db, job, job.status, reason)
@@ -205,6 +214,8 @@ def mark_unknown(db: Session, job: Job, reason: str) -> None:
     if job.status != SENT:
         return
     job.status = UNKNOWN
+    if job.reconcilable:
+        job.cursor = {**(job.cursor or {}), "reconcile": True}
     job.status_message = reason
     job.updated_at = utcnow()
     _event(db, job, UNKNOWN, reason)
@@ -229,7 +240,7 @@ def due_count(db: Session, connection_id: int, now: datetime | None = None) -> i
         .select_from(Job)
         .where(
             Job.connection_id == connection_id,
-            Job.status.in_(CLAIMABLE),
+            _claimable(),
             or_(Job.not_before.is_(None), Job.not_before <= now),
         )
     ) or 0

@@ -102,6 +102,8 @@ class Job(Base):
     status: Mapped[str] = mapped_column(String(20))
     priority: Mapped[int] = mapped_column(Integer, default=0)
     read_only: Mapped[bool] = mapped_column(Boolean, default=False)
+    # A lost outcome of this job can be settled by a lookup in QuickBooks (it carries a marker).
+    reconcilable: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     not_before: Mapped[datetime | None] = mapped_column(DateTime)
     ticket: Mapped[str | None] = mapped_column(String(64))
@@ -169,3 +171,22 @@ class SyncState(Base):
     stream: Mapped[str] = mapped_column(String(60))
     high_water: Mapped[str | None] = mapped_column(String(40))
     last_run_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Link(Base):
+    """The id map: a Fusion entity sent by a connection, and the QuickBooks object it became."""
+
+    __tablename__ = "qbwc_links"
+    __table_args__ = (UniqueConstraint("connection_id", "flow", "fusion_id", name="uq_qbwc_links_entity"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("qbwc_connections.id"))
+    flow: Mapped[str] = mapped_column(String(40))
+    fusion_id: Mapped[str] = mapped_column(String(100))
+    qbd_type: Mapped[str] = mapped_column(String(40))
+    qbd_id: Mapped[str] = mapped_column(String(60))
+    ref_number: Mapped[str | None] = mapped_column(String(40))
+    edit_sequence: Mapped[str | None] = mapped_column(String(40))
+    line_ids: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("qbwc_jobs.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
