@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -33,6 +33,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(conn_app, name="connection")
 app.add_typer(enqueue_app, name="enqueue")
 app.add_typer(jobs_app, name="jobs")
+stock_app = typer.Typer(help="Stock (quantity on hand) sync, manual only.", no_args_is_help=True)
+app.add_typer(stock_app, name="stock")
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -242,6 +244,47 @@ def _check_since(since: str) -> None:
         _fail(f"--since {since!r} is not a date-time such as 2026-11-01T00:00:00")
 
 
+FLOW_COMMANDS = {
+    "sales-order": "sales_order",
+    "purchase-order": "purchase_order",
+    "receiving": "receiving",
+    "shipment": "shipment",
+    "production-order": "time_tracking",
+}
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        _fail(f"cannot read {path}: {exc}")
+    except json.JSONDecodeError as exc:
+        _fail(f"{path} is not JSON: {exc}")
+
+
+def _enqueue_entity(flow: str) -> Callable[..., None]:
+    def command(
+        connection: str,
+        entity: Annotated[Path, typer.Argument(help="The Fusion entity as JSON (see examples/).")],
+    ) -> None:
+        from qbwc_service import sync
+
+        data = _read_json(entity)
+        with _db() as db:
+            conn = connections.get_connection(db, connection)
+            made = sync.enqueue_flow(db, conn, flow, data)
+            for item in made:
+                verb = "queued" if item.created else "already queued (same entity)"
+                out.print(f"job {item.job.id} {verb}: {item.job.kind} status={item.job.status}")
+
+    return command
+
+
+for _name, _flow in FLOW_COMMANDS.items():
+    enqueue_app.command(_name, help=f"Queue a Fusion {_name.replace('-', ' ')} for QuickBooks "
+                        f"({'time entries' if _flow == 'time_tracking' else 'one document'}).")(_enqueue_entity(_flow))
+
+
 def _enqueue(connection: str, prepared: jobkinds.Prepared, key: str | None, priority: int) -> None:
     with _db() as db:
         conn = connections.get_connection(db, connection)
@@ -360,3 +403,126 @@ def simulate(
         out.print(f"last error: {report.last_error}", markup=False)
     if report.outcome not in ("done", "nothing-to-do"):
         raise typer.Exit(1)
+
+
+# ---------------------------------------------------------------- stock
+
+
+def _stock_levels(file: Path) -> list[Any]:
+    data = _read_json(file)
+    levels = data.get("products", data) if isinstance(data, dict) else data
+    if not isinstance(levels, list):
+        _fail(f"{file} must hold a list of stock levels (or {{\"products\": [...]}})")
+    return levels
+
+
+@stock_app.command("send-all")
+def stock_send_all(
+    connection: str,
+    file: Annotated[Path, typer.Option("--file", help="Stock levels as JSON: a list of {product, quantityInStock, "
+                                       "quantityOnOrders | salesOrders}.")],
+) -> None:
+    """Send the stock of every product (labelled products only when that option is on)."""
+    from rich.progress import track
+
+    from qbwc_service import sync
+    from qbwc_service.errors import InvalidInput
+
+    levels = _stock_levels(file)
+    queued = skipped = 0
+    with _db() as db:
+        conn = connections.get_connection(db, connection)
+        sync.refuse_non_us(conn)
+        options = sync.options_of(conn)
+        if not options.stock_sync:
+            _fail(f"stock sync is off for {connection!r}; set stock_sync=true and stock_adjustment_account")
+        for level in track(levels, description="queueing stock", console=err, disable=not err.is_terminal):
+            try:
+                made = sync.enqueue_flow(db, conn, "stock", level)
+            except InvalidInput as exc:
+                if "label" not in str(exc):
+                    raise
+                skipped += 1
+                continue
+            queued += sum(1 for m in made if m.created)
+    out.print(f"{queued} stock updates queued, {skipped} products skipped (no QuickBooks label)")
+
+
+@stock_app.command("send")
+def stock_send(
+    connection: str,
+    product: Annotated[str, typer.Argument(help="The Fusion product code.")],
+    file: Annotated[Path, typer.Option("--file", help="Stock levels as JSON (the product is picked by code).")],
+) -> None:
+    """Update one product's quantity on hand in QuickBooks."""
+    from qbwc_service import sync
+
+    levels = [level for level in _stock_levels(file)
+              if isinstance(level, dict) and (level.get("product") or {}).get("code") == product]
+    if not levels:
+        _fail(f"product {product!r} is not in {file}")
+    with _db() as db:
+        conn = connections.get_connection(db, connection)
+        if not sync.options_of(conn).stock_sync:
+            _fail(f"stock sync is off for {connection!r}; set stock_sync=true and stock_adjustment_account")
+        (made,) = sync.enqueue_flow(db, conn, "stock", levels[0])
+        out.print(f"job {made.job.id} {'queued' if made.created else 'already queued'}: stock {product}")
+
+
+# ---------------------------------------------------------------- options
+
+
+@conn_app.command("options")
+def connection_options(
+    name: str,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="key=value (JSON values: true, 3, [..]); "
+                                                   "nested keys with dots: sales_orders.automatic=true.")] = None,
+    unset: Annotated[list[str] | None, typer.Option("--unset", help="Back to the default.")] = None,
+) -> None:
+    """Show the connection's integration options as JSON, or change them (validated before saving)."""
+    from pydantic import ValidationError
+
+    from mappings.options import IntegrationOptions
+
+    with _db() as db:
+        conn = connections.get_connection(db, name)
+        stored: dict[str, Any] = json.loads(json.dumps(conn.options or {}))
+        for item in set_ or []:
+            key, sep, raw = item.partition("=")
+            if not sep or not key:
+                _fail(f"--set {item!r}: use key=value")
+            _assign(stored, key.strip(), _parse_value(raw))
+        for key in unset or []:
+            _remove(stored, key.strip())
+        try:
+            options = IntegrationOptions.model_validate(stored)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            _fail(f"invalid option{' ' + where if where else ''}: {first['msg']}")
+        conn.options = options.model_dump(mode="json", exclude_defaults=True)
+        _print_json(options.model_dump(mode="json"))
+
+
+def _parse_value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def _assign(target: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        nested = target.setdefault(part, {})
+        if not isinstance(nested, dict):
+            _fail(f"option {part!r} is not a group")
+        target = nested
+    target[leaf] = value
+
+
+def _remove(target: dict[str, Any], dotted: str) -> None:
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        target = target.get(part) or {}
+    target.pop(leaf, None)

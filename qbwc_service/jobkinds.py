@@ -10,12 +10,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from lxml import etree
 from lxml.builder import E
+from sqlalchemy.orm import Session
 
-from qbwc_service.db.models import Job
+from qbwc_service import sync
+from qbwc_service.db.models import Connection, Job
 from qbwc_service.errors import InvalidJobPayload
 from qbwc_service.pulls import PULL, build_pull, prepare_pull
 from qbwc_service.qbxml.errors import MalformedQbxml
@@ -81,11 +84,16 @@ class BuildContext:
     version: Version
     ticket: str
     mark: Callable[[Job], str | None]
+    db: Session
+    connection: Connection
+    sync_date: date
 
 
 def build_requests(job: Job, context: BuildContext) -> list[etree._Element]:
     if job.kind == PULL:
         return [build_pull(job, context.version, context.ticket, context.mark(job))]
+    if job.kind in sync.KINDS:
+        return sync.build_requests(context.db, job, context.connection, context.version, context.sync_date)
     builder = _BUILDERS.get(job.kind)
     if builder is None:
         raise InvalidJobPayload(f"job {job.id} has an unknown kind {job.kind!r}")

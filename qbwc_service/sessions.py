@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from lxml import etree
@@ -21,7 +21,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
-from qbwc_service import connections, deliveries, jobkinds, pulls, queue
+from qbwc_service import connections, deliveries, jobkinds, pulls, queue, sync
 from qbwc_service.db.engine import utcnow
 from qbwc_service.db.models import Connection, Event, Job, Session
 from qbwc_service.errors import InvalidJobPayload
@@ -151,11 +151,29 @@ class WebConnectorSessions:
             return self._next_message_set(db, live, version)
 
     def _next_message_set(self, db: DbSession, live: Live, version: Version) -> str:
+        refused: list[str] = []
+        while True:
+            text = self._build_message_set(db, live, version, refused)
+            if text is not None:
+                return text
+
+    def _build_message_set(self, db: DbSession, live: Live, version: Version, refused: list[str]) -> str | None:
+        """One message set of the next claimable jobs; None when every claimed job was refused (claim
+        again); "" when nothing is left."""
         jobs = queue.claim_batch(db, live.connection.id, live.session.ticket, self._settings.batch_size)
+        if not jobs:
+            live.session.last_error = (
+                f"Nothing was sent: {len(refused)} job(s) refused before sending. First: {refused[0]}"
+                if refused else None
+            )
+            return ""
         context = jobkinds.BuildContext(
             version=version,
             ticket=live.session.ticket,
             mark=lambda job: deliveries.high_water(db, job.connection_id, job.payload.get("stream") or ""),
+            db=db,
+            connection=live.connection,
+            sync_date=date.today(),
         )
         built: list[tuple[Job, list[etree._Element]]] = []
         for job in jobs:
@@ -164,6 +182,7 @@ class WebConnectorSessions:
                 warnings = [w.message for element in elements for w in make_safe(element, version)]
             except (InvalidJobPayload, QbxmlError) as exc:
                 queue.kill(db, job, response_xml=None, status_code=None, status_message=str(exc))
+                refused.append(str(exc))
                 continue
             job.warnings = warnings or None
             built.append((job, elements))
@@ -173,8 +192,7 @@ class WebConnectorSessions:
             job.id: "\n".join(etree.tostring(e, encoding="unicode") for e in elements) for job, elements in built
         })
         if not requests:
-            live.session.last_error = None
-            return ""
+            return None
         live.session.message_sets += 1
         log.info(
             "message set sent",
@@ -260,6 +278,12 @@ class WebConnectorSessions:
         if (job.cursor or {}).get("requery"):
             self._requeried(db, job, answers)
             return
+        if job.kind in sync.KINDS:
+            version = parse_version(live.connection.qbxml_version or "") or self._our_version
+            if sync.settle(db, job, live.connection, answers, version, date.today()):
+                if job.status == queue.DONE:
+                    live.session.jobs_done += 1
+                return
         outcome = jobkinds.summarize(job, answers)
         response_xml = "\n".join(a.text() for a in answers)
         decisive = outcome.decisive

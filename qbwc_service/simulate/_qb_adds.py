@@ -207,7 +207,8 @@ def add_transaction(store: Store, shape: Shape, add: etree._Element, now: dateti
         if kind == "InventoryAdjustment" and element.tag == "InventoryAdjustmentLineAdd":
             continue
         if element.tag in line_tags:
-            line_add = _qb_effects.prepare_linked_line(store, add, element) if kind == "Invoice" else element
+            line_add = (_qb_effects.prepare_linked_line(store, add, element) if kind in ("Invoice", "Bill")
+                        else element)
             line = build_line(store, line_add, line_tags[element.tag], now)
             ret.append(line)
             link = _qb_effects.new_link(txn_id, line_add, line)
@@ -217,6 +218,8 @@ def add_transaction(store: Store, shape: Shape, add: etree._Element, now: dateti
             ret.append(inline_data_ext_ret(store, element))
         else:
             ret.append(copy.deepcopy(element))
+    if kind == "Bill":
+        _qb_effects.bill_links(store, ret, add.iter("ItemLineAdd"))
     if kind == "InventoryAdjustment":
         _adjust_inventory(store, add, ret, now)
     if kind == "TimeTracking":

@@ -94,27 +94,51 @@ def bump(item: Record, tag: str, delta: Decimal) -> None:
 # ---- links from invoice lines to sales order lines -------------------------------------------------------
 
 
-def prepare_linked_line(store: Store, invoice: etree._Element, line_add: etree._Element) -> etree._Element:
-    """An ``InvoiceLineAdd`` with ``LinkToTxn``, completed from the sales order line it bills.
+# What a linked line may link to: the order kind, its line element, the party that must match, and the
+# order line's price element -> the linked line's price element.
+_LINKABLE = {
+    "InvoiceAdd": ("SalesOrder", "SalesOrderLineRet", "CustomerRef", "Rate"),
+    "BillAdd": ("PurchaseOrder", "PurchaseOrderLineRet", "VendorRef", "Cost"),
+}
 
-    QuickBooks takes the item, description and rate of the order line when the invoice line leaves them out,
+
+def prepare_linked_line(store: Store, invoice: etree._Element, line_add: etree._Element) -> etree._Element:
+    """An invoice line (or bill item line) with ``LinkToTxn``, completed from the sales (or purchase) order
+    line it bills.
+
+    QuickBooks takes the item, description and rate of the order line when the linked line leaves them out,
     and bills what is still open on the order line when no quantity is given. The order must exist, have that
-    line, and belong to the invoice's customer.
+    line, and belong to the document's customer (or vendor).
     """
     link = line_add.find("LinkToTxn")
     if link is None:
         return line_add
+    order_kind, order_line_tag, party, price = _LINKABLE.get(str(invoice.tag), _LINKABLE["InvoiceAdd"])
     order_id = text_of(link, "TxnID") or ""
-    order = store.with_id(("SalesOrder",), order_id)
+    order = store.with_id((order_kind,), order_id)
     if order is None:
-        # Only sales orders are linked by the simulated company (estimates are not).
+        # Only sales and purchase orders are linked by the simulated company (estimates are not).
         raise StatusError(3120, f'Object "{order_id}" specified in the request cannot be found. ')
     line_id = text_of(link, "TxnLineID") or ""
-    order_line = next((e for e in order.element.iter("SalesOrderLineRet") if e.findtext("TxnLineID") == line_id),
+    order_line = next((e for e in order.element.iter(order_line_tag) if e.findtext("TxnLineID") == line_id),
                       None)
     if order_line is None:
         raise StatusError(3120, f'Object "{line_id}" specified in the request cannot be found. ')
-    if order.text("CustomerRef/ListID") != invoice.findtext("CustomerRef/ListID"):
+    if order_kind == "PurchaseOrder":
+        if order.text("VendorRef/ListID") != invoice.findtext("VendorRef/ListID"):
+            raise StatusError(3210, f'The transaction "{order.text("RefNumber") or order_id}" belongs to another '
+                                    "vendor and cannot be linked to this bill.")
+        completed = copy.deepcopy(line_add)
+        for tag, target in (("ItemRef", "ItemRef"), ("Desc", "Desc"), ("Rate", price)):
+            source = order_line.find(tag)
+            if completed.find(target) is None and source is not None:
+                element = copy.deepcopy(source)
+                element.tag = target
+                completed.insert(0, element)
+        if completed.find("Quantity") is None:
+            child(completed, "Quantity", order_line.findtext("Quantity") or "0")
+        return completed
+    if order.text(f"{party}/ListID") != invoice.findtext(f"{party}/ListID"):
         # QuickBooks refuses to bill another customer's order; 3210 is its "the transaction cannot be saved"
         # family (the exact wording is not documented in the sources available here).
         raise StatusError(3210, f'The transaction "{order.text("RefNumber") or order_id}" belongs to another '
@@ -131,9 +155,30 @@ def prepare_linked_line(store: Store, invoice: etree._Element, line_add: etree._
     return completed
 
 
+def bill_links(store: Store, bill: etree._Element, line_adds: Iterable[etree._Element]) -> None:
+    """A bill names the purchase orders its item lines were received against (``LinkedTxn``)."""
+    seen: list[str] = []
+    for line_add in line_adds:
+        order_id = line_add.findtext("LinkToTxn/TxnID")
+        if order_id and order_id not in seen:
+            seen.append(order_id)
+    for order_id in seen:
+        order = store.with_id(("PurchaseOrder",), order_id)
+        if order is None:
+            continue
+        linked = child(bill, "LinkedTxn")
+        child(linked, "TxnID", order.id)
+        child(linked, "TxnType", "PurchaseOrder")
+        child(linked, "TxnDate", order.text("TxnDate") or "")
+        if order.text("RefNumber"):
+            child(linked, "RefNumber", order.text("RefNumber"))
+        child(linked, "LinkType", "QUANTYPE")
+        child(linked, "Amount", "0.00")
+
+
 def new_link(invoice_id: str, line_add: etree._Element, line_ret: etree._Element) -> Link | None:
     link = line_add.find("LinkToTxn")
-    if link is None:
+    if link is None or line_ret.tag != "InvoiceLineRet":
         return None
     return Link(invoice_id, line_ret.findtext("TxnLineID") or "", text_of(link, "TxnID") or "",
                 text_of(link, "TxnLineID") or "", _number(line_ret, "Quantity"), _number(line_ret, "Amount"))

@@ -1,0 +1,97 @@
+"""Per-connection integration options: every option of the send flows, with its default.
+
+Stored as JSON on the connection and validated on save; an invalid combination (stock sync without an
+adjustment account, custom fields without the entity-code field) is refused with a message naming it.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+TimeSource = Literal["production_order_code", "production_order_description", "operation_name", "section_name"]
+
+
+class CustomFieldPair(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    qbd_field: str = Field(min_length=1, max_length=31, description="QuickBooks custom field name.")
+    fusion_field: str = Field(min_length=1, description="Fusion custom field name (case-sensitive).")
+
+
+class FlowSwitch(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    manual: bool = True
+    automatic: bool = False
+
+
+class IntegrationOptions(BaseModel):
+    """Everything SPEC.md section 2 lets a user choose for Fusion -> QuickBooks."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    # which flows run, and how
+    sales_orders: FlowSwitch = FlowSwitch()
+    purchase_orders: FlowSwitch = FlowSwitch()
+    receivings: FlowSwitch = FlowSwitch()
+    shipments: FlowSwitch = FlowSwitch()
+    time_tracking: FlowSwitch = FlowSwitch()
+    stock_sync: bool = Field(default=False, description="Stock sync (manual only).")
+
+    # shared by the send flows
+    line_description: Literal["product_name", "product_notes", "shipping_notes"] = "product_name"
+    document_number: Literal["fusion_code", "quickbooks_sequence"] = "quickbooks_sequence"
+    customer_name: Literal["customer_code", "market_name", "market_custom_field"] = "customer_code"
+    customer_custom_field: str = Field(default="QuickBooks customer", min_length=1)
+    document_date: Literal["default", "document_date", "sync_date"] = "default"
+    ship_date: Literal["none", "due_date"] = "none"
+    entity_code_field: str | None = Field(
+        default=None, max_length=31,
+        description="QuickBooks custom field that receives the Fusion entity code (needed by custom_fields).",
+    )
+    custom_fields: tuple[CustomFieldPair, ...] = Field(default=(), max_length=3)
+
+    # purchase orders
+    create_missing_items: bool = False
+    item_income_account: str | None = Field(default=None, description="ListID or full name of an account.")
+    item_income_account_by: Literal["full_name", "list_id"] = "full_name"
+
+    # shipments -> invoices
+    partial_invoicing: bool = Field(
+        default=False, description="Invoice the shipped quantity, linked to the QuickBooks sales order lines.",
+    )
+
+    # production order time records -> time tracking
+    time_customer_job: TimeSource = "production_order_code"
+    time_customer_parent: str | None = Field(
+        default=None, description="Parent customer of the customer job (Parent:Job); none = a top-level customer.",
+    )
+    time_service_item: TimeSource = "operation_name"
+    time_payroll_item: TimeSource | None = None
+    create_missing_employee: bool = False
+    create_missing_customer_job: bool = False
+    billable: bool = False
+
+    # stock -> inventory adjustments
+    stock_adjustment_account: str | None = None
+    stock_adjustment_memo: str | None = Field(default=None, max_length=4095)
+    stock_only_quickbooks_label: bool = False
+    stock_quickbooks_label: str = "QuickBooks"
+    stock_item_custom_field: str | None = None
+
+    @model_validator(mode="after")
+    def _coherent(self) -> IntegrationOptions:
+        if self.stock_sync and not self.stock_adjustment_account:
+            raise ValueError("stock_sync needs stock_adjustment_account (the QuickBooks account that receives "
+                             "the adjustments)")
+        if self.custom_fields and not self.entity_code_field:
+            raise ValueError("custom_fields needs entity_code_field (the QuickBooks custom field that receives the "
+                             "Fusion entity code)")
+        if self.create_missing_items and not self.item_income_account:
+            raise ValueError("create_missing_items needs item_income_account (ListID or full name)")
+        names = [pair.qbd_field for pair in self.custom_fields]
+        if len(set(names)) != len(names):
+            raise ValueError("custom_fields names a QuickBooks field twice")
+        return self

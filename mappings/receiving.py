@@ -1,0 +1,117 @@
+"""Fusion receiving (of a purchase order) -> QuickBooks bill (``BillAddRq``, item lines; its lookup is in
+``lookup``).
+
+Header: the vendor named by the purchase order's supplier code, ``TxnDate`` (``options.document_date``; by
+default the receiving's creation date), ``RefNumber`` (``options.document_number``: the receiving code), the
+memo with the marker, the ExternalGUID when the service gives one. ``options.ship_date`` does not apply: a
+bill has no ship date, and its ``DueDate`` is when the bill is to be paid, which QuickBooks computes from the
+vendor's terms (the purchase order's due date is a delivery date, not a payment date).
+
+One ``ItemLineAdd`` per received line: the item named by the product code, ``Desc``
+(``options.line_description``; "shipping_notes" is the purchase order's receiving notes), the quantity
+received, ``Cost`` = the line's unit price, else the purchase order line's; lines follow the purchase order's
+line order (QuickBooks refuses linked lines out of it). A receiving without lines bills every line of the
+purchase order with its full quantity (what the vendor's integration does).
+
+Links (``ctx.linked``: the QuickBooks purchase order of this receiving), see ``lookup.plan_links``: each line
+whose purchase order line's TxnLineID is known carries ``LinkToTxn`` (qbXML 4.0) and no ``ItemRef``
+(QuickBooks takes the item from the linked line and refuses both); a bill of the whole purchase order whose
+lines cannot be linked one by one links the order with the header ``LinkToTxnID`` (4.0) and lets QuickBooks
+bring in its open lines; before 4.0 a bill cannot link.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lxml import etree
+from lxml.builder import E
+
+from mappings.common import (
+    EXTERNAL_GUID_TXN_SINCE,
+    MappingContext,
+    Version,
+    append_opt,
+    append_ref,
+    format_quantity,
+)
+from mappings.lookup import LinkToTxn, append_line_link, in_order_line_order, plan_links
+from mappings.names import (
+    format_price,
+    item_full_name,
+    line_description,
+    marker_memo,
+    ref_number,
+    txn_date,
+    vendor_full_name,
+)
+from mappings.options import IntegrationOptions
+from qbwc_service.fusion.models import Product, PurchaseOrder, Receiving
+
+# BillAdd/ItemLineAdd/LinkToTxn and BillAdd/LinkToTxnID (qbxmlops130.xml).
+LINE_LINK_SINCE: Version = (4, 0)
+HEADER_LINK_SINCE: Version = (4, 0)
+
+
+@dataclass(frozen=True)
+class BilledLine:
+    """One item line of the bill, and the purchase order line it comes from."""
+
+    order_line_id: int | str | None
+    product: Product
+    quantity: float
+    unit_price: float | None
+
+
+def billed_lines(receiving: Receiving) -> list[BilledLine]:
+    """What the bill of ``receiving`` carries: the received lines in purchase order line order, or every
+    purchase order line in full."""
+    order = receiving.purchase_order
+    if not receiving.lines:
+        return [BilledLine(line.id, line.product, line.quantity, line.unit_price) for line in order.lines]
+    return in_order_line_order([
+        BilledLine(line.order_line_id, line.product, line.quantity,
+                   line.unit_price if line.unit_price is not None else _ordered_price(order, line.order_line_id))
+        for line in receiving.lines
+    ], order.lines)
+
+
+def build_bill_add(receiving: Receiving, options: IntegrationOptions, ctx: MappingContext) -> etree._Element:
+    order = receiving.purchase_order
+    lines = billed_lines(receiving)
+    links = plan_links(ctx, [line.order_line_id for line in lines], line_since=LINE_LINK_SINCE,
+                       header_since=HEADER_LINK_SINCE, whole_order=not receiving.lines)
+    add = etree.Element("BillAdd")
+    append_ref(add, "VendorRef", full_name=vendor_full_name(order.supplier))
+    append_opt(add, "TxnDate", txn_date(options, ctx, receiving.document_date, receiving.created_at))
+    append_opt(add, "RefNumber", ref_number(options, receiving.code))
+    append_opt(add, "Memo", marker_memo(receiving.notes, ctx.marker))
+    if ctx.version >= EXTERNAL_GUID_TXN_SINCE:
+        append_opt(add, "ExternalGUID", ctx.external_guid)
+    if links.header_txn_id is not None:
+        append_opt(add, "LinkToTxnID", links.header_txn_id)
+    else:
+        for line, link in zip(lines, links.lines, strict=True):
+            _append_line(add, line, link, line_description(line.product, options, order.receiving_notes))
+    request: etree._Element = E.BillAddRq(add)
+    return request
+
+
+def _append_line(add: etree._Element, line: BilledLine, link: LinkToTxn | None, description: str) -> None:
+    """One ``ItemLineAdd``; a linked line names no item (QuickBooks takes it from the linked order line)."""
+    row = etree.SubElement(add, "ItemLineAdd")
+    if link is None:
+        append_ref(row, "ItemRef", full_name=item_full_name(line.product))
+    append_opt(row, "Desc", description)
+    append_opt(row, "Quantity", format_quantity(line.quantity))
+    if line.unit_price is not None:
+        append_opt(row, "Cost", format_price(line.unit_price))
+    if link is not None:
+        append_line_link(row, link)
+
+
+def _ordered_price(order: PurchaseOrder, order_line_id: int | str | None) -> float | None:
+    if order_line_id is None:
+        return None
+    line = next((line for line in order.lines if line.id is not None and str(line.id) == str(order_line_id)), None)
+    return line.unit_price if line is not None else None

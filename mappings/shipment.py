@@ -1,0 +1,133 @@
+"""Fusion shipment (of a sales order) -> QuickBooks invoice (``InvoiceAddRq``; its lookup is in ``lookup``).
+
+Header: the customer of the sales order's client (``options.customer_name``), ``TxnDate``
+(``options.document_date``; by default the shipment's creation date), ``RefNumber``
+(``options.document_number``: the shipment code), ``ShipDate`` (``options.ship_date``: the sales order's due
+date), the memo with the marker, the ExternalGUID when the service gives one.
+
+Quantities (SPEC.md section 2, FAQ 6 and 7):
+
+- by default an invoice carries the full ordered quantity of every sales order line, whatever was shipped
+  (what the vendor's integration does);
+- with ``options.partial_invoicing`` it carries the shipped quantity of each shipment line, so that several
+  shipments are each invoiced for what they shipped.
+
+Each line: the item named by the product code, ``Desc`` (``options.line_description``; "shipping_notes" is
+the sales order's shipping notes), the quantity, ``Rate`` = the line's unit price, else the sales order
+line's; lines follow the sales order's line order (QuickBooks refuses linked lines out of it).
+
+Links (``ctx.linked``: the QuickBooks sales order, set by the service when it was sent), in both modes, see
+``lookup.plan_links``: each line whose sales order line's TxnLineID is known carries ``LinkToTxn`` (qbXML 6.0)
+and no ``ItemRef`` (QuickBooks takes the item from the linked line and refuses both), so QuickBooks counts
+it as invoiced and closes the sales order once every line is; an invoice of the whole order whose lines
+cannot be linked one by one links it with the header ``LinkToTxnID`` (6.0) and lets QuickBooks bring in its
+open lines; before 6.0 an invoice cannot link.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lxml import etree
+from lxml.builder import E
+
+from mappings.common import (
+    EXTERNAL_GUID_TXN_SINCE,
+    MappingContext,
+    Version,
+    append_opt,
+    append_ref,
+    format_quantity,
+)
+from mappings.errors import MappingError
+from mappings.lookup import LinkToTxn, append_line_link, in_order_line_order, plan_links
+from mappings.names import (
+    customer_full_name,
+    due_date_as_ship_date,
+    format_price,
+    item_full_name,
+    line_description,
+    marker_memo,
+    ref_number,
+    txn_date,
+)
+from mappings.options import IntegrationOptions
+from qbwc_service.fusion.models import Product, SalesOrder, Shipment
+
+# InvoiceAdd/InvoiceLineAdd/LinkToTxn and InvoiceAdd/LinkToTxnID (qbxmlops130.xml).
+LINE_LINK_SINCE: Version = (6, 0)
+HEADER_LINK_SINCE: Version = (6, 0)
+
+
+@dataclass(frozen=True)
+class InvoicedLine:
+    """One item line of the invoice, and the sales order line it comes from."""
+
+    order_line_id: int | str | None
+    product: Product
+    quantity: float
+    unit_price: float | None
+
+
+def invoiced_lines(shipment: Shipment, options: IntegrationOptions) -> list[InvoicedLine]:
+    """What the invoice of ``shipment`` carries: every sales order line in full, or (partial invoicing) the
+    shipped lines in sales order line order.
+
+    Raises ``MappingError`` for a shipment without lines under partial invoicing: there is nothing shipped to
+    invoice, and invoicing the whole order instead could bill it twice.
+    """
+    order = shipment.sales_order
+    if not options.partial_invoicing:
+        return [InvoicedLine(line.id, line.product, line.quantity, line.unit_price) for line in order.lines]
+    if not shipment.lines:
+        raise MappingError(
+            f"shipment {shipment.code!r}: partial_invoicing invoices the shipped quantity of each shipment line, "
+            "and shipment.lines is empty"
+        )
+    return in_order_line_order([
+        InvoicedLine(line.order_line_id, line.product, line.quantity,
+                     line.unit_price if line.unit_price is not None else _ordered_price(order, line.order_line_id))
+        for line in shipment.lines
+    ], order.lines)
+
+
+def build_invoice_add(shipment: Shipment, options: IntegrationOptions, ctx: MappingContext) -> etree._Element:
+    order = shipment.sales_order
+    lines = invoiced_lines(shipment, options)
+    links = plan_links(ctx, [line.order_line_id for line in lines], line_since=LINE_LINK_SINCE,
+                       header_since=HEADER_LINK_SINCE, whole_order=not options.partial_invoicing)
+    add = etree.Element("InvoiceAdd")
+    append_ref(add, "CustomerRef", full_name=customer_full_name(order.client, options))
+    append_opt(add, "TxnDate", txn_date(options, ctx, shipment.document_date, shipment.created_at))
+    append_opt(add, "RefNumber", ref_number(options, shipment.code))
+    append_opt(add, "ShipDate", due_date_as_ship_date(options, order.due_date))
+    append_opt(add, "Memo", marker_memo(shipment.notes, ctx.marker))
+    if ctx.version >= EXTERNAL_GUID_TXN_SINCE:
+        append_opt(add, "ExternalGUID", ctx.external_guid)
+    if links.header_txn_id is not None:
+        append_opt(add, "LinkToTxnID", links.header_txn_id)
+    else:
+        for line, link in zip(lines, links.lines, strict=True):
+            _append_line(add, line, link, line_description(line.product, options, order.shipping_notes))
+    request: etree._Element = E.InvoiceAddRq(add)
+    return request
+
+
+def _append_line(add: etree._Element, line: InvoicedLine, link: LinkToTxn | None, description: str) -> None:
+    """One ``InvoiceLineAdd``; a linked line names no item (QuickBooks takes it from the linked order line)."""
+    row = etree.SubElement(add, "InvoiceLineAdd")
+    if link is None:
+        append_ref(row, "ItemRef", full_name=item_full_name(line.product))
+    append_opt(row, "Desc", description)
+    append_opt(row, "Quantity", format_quantity(line.quantity))
+    if line.unit_price is not None:
+        append_opt(row, "Rate", format_price(line.unit_price))
+    if link is not None:
+        append_line_link(row, link)
+
+
+def _ordered_price(order: SalesOrder, order_line_id: int | str | None) -> float | None:
+    if order_line_id is None:
+        return None
+    line = next((line for line in order.lines if line.id is not None and str(line.id) == str(order_line_id)), None)
+    return line.unit_price if line is not None else None

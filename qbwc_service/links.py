@@ -1,0 +1,49 @@
+"""The id map: which QuickBooks object each Fusion entity became. The only writer of ``qbwc_links``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from qbwc_service.db.engine import utcnow
+from qbwc_service.db.models import Link
+
+
+def find(db: Session, connection_id: int, flow: str, fusion_id: str | int) -> Link | None:
+    return db.scalar(select(Link).where(Link.connection_id == connection_id, Link.flow == flow,
+                                        Link.fusion_id == str(fusion_id)))
+
+
+def record(
+    db: Session,
+    connection_id: int,
+    flow: str,
+    fusion_id: str | int,
+    *,
+    qbd_type: str,
+    qbd_id: str,
+    ref_number: str | None = None,
+    edit_sequence: str | None = None,
+    line_ids: dict[str, Any] | None = None,
+    job_id: int | None = None,
+) -> Link:
+    """Remember what a Fusion entity became; a second record of the same entity updates the first."""
+    link = find(db, connection_id, flow, fusion_id)
+    if link is None:
+        link = Link(connection_id=connection_id, flow=flow, fusion_id=str(fusion_id), created_at=utcnow())
+        db.add(link)
+    link.qbd_type, link.qbd_id = qbd_type, qbd_id
+    link.ref_number, link.edit_sequence = ref_number, edit_sequence
+    link.line_ids = line_ids or link.line_ids
+    link.job_id = job_id
+    db.flush()
+    return link
+
+
+def for_connection(db: Session, connection_id: int, flow: str | None = None) -> list[Link]:
+    stmt = select(Link).where(Link.connection_id == connection_id).order_by(Link.id)
+    if flow is not None:
+        stmt = stmt.where(Link.flow == flow)
+    return list(db.scalars(stmt))

@@ -1,0 +1,310 @@
+"""Every Fusion -> QuickBooks flow, through the simulated Web Connector and company, with the options
+that change it; missing dependencies; lost responses; refusals."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from qbwc_service import connections, links, sync
+from qbwc_service.errors import InvalidInput, InvalidJobPayload
+from qbwc_service.simulate.quickbooks import QuickBooksCompany
+from qbwc_service.simulate.webconnector import WebConnectorClient
+from tests.conftest import LiveServer
+from tests.support import Paired, expire_live_sessions, jobs, pair
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def example(name: str) -> Any:
+    return json.loads((EXAMPLES / f"{name}.json").read_text())
+
+
+def set_options(sessions: sessionmaker[Session], paired: Paired, **options: Any) -> None:
+    with sessions.begin() as db:
+        connections.get_connection(db, paired.name).options = options
+
+
+def send(sessions: sessionmaker[Session], paired: Paired, flow: str, data: Any) -> list[int]:
+    with sessions.begin() as db:
+        conn = connections.get_connection(db, paired.name)
+        return [made.job.id for made in sync.enqueue_flow(db, conn, flow, data)]
+
+
+def run(server: LiveServer, paired: Paired, company: QuickBooksCompany, expect: str = "done") -> None:
+    report = WebConnectorClient(server.soap_url, paired.username, paired.token, company).run_session()
+    assert report.outcome == expect, report
+
+
+@pytest.fixture
+def company() -> QuickBooksCompany:
+    return QuickBooksCompany.from_seed()
+
+
+def by_id(server: LiveServer) -> dict[int, Any]:
+    return {job.id: job for job in jobs(server.sessions)}
+
+
+# ---------------------------------------------------------------- sales orders
+
+
+def test_sales_order_default(server: LiveServer, company: QuickBooksCompany) -> None:
+    paired = pair(server.sessions)
+    (job_id,) = send(server.sessions, paired, "sales_order", example("sales-order"))
+    run(server, paired, company)
+    job = by_id(server)[job_id]
+    assert job.status == "done", job.status_message
+    (order,) = company.find_all("SalesOrder", CustomerRef__FullName="Cascade Robotics")
+    assert order.text("RefNumber") != "SO-5001"  # QuickBooks numbered it (the default)
+    assert order.text("TxnDate") == "2026-11-21"  # the transfer date
+    assert order.text("ShipDate") is None
+    assert order.id == job.result["TxnID"]
+    with server.sessions.begin() as db:
+        link = links.find(db, paired.id, "sales_order", 5001)
+        assert link is not None and link.qbd_id == order.id and set(link.line_ids or {}) == {"1", "2"}
+
+
+def test_sales_order_options_change_the_document(server: LiveServer, company: QuickBooksCompany) -> None:
+    paired = pair(server.sessions)
+    set_options(server.sessions, paired, document_number="fusion_code", document_date="document_date",
+                ship_date="due_date", customer_name="market_custom_field", line_description="product_notes")
+    send(server.sessions, paired, "sales_order", example("sales-order"))
+    run(server, paired, company)
+    order = company.find("SalesOrder", RefNumber="SO-5001")
+    assert order is not None
+    assert order.text("TxnDate") == "2026-11-20" and order.text("ShipDate") == "2026-12-15"
+    assert order.text("CustomerRef/FullName") == "Cascade Robotics"
+    assert order.element.findtext("SalesOrderLineRet/Desc") == "Anodised"
+
+
+def test_custom_fields_follow_the_document(server: LiveServer, company: QuickBooksCompany) -> None:
+    paired = pair(server.sessions)
+    company.define_custom_field("Fusion code", assign_to=["SalesOrder"])
+    company.define_custom_field("Customer PO", assign_to=["SalesOrder"])
+    set_options(server.sessions, paired, entity_code_field="Fusion code",
+                custom_fields=[{"qbd_field": "Customer PO", "fusion_field": "Customer PO"},
+                               {"qbd_field": "Unused", "fusion_field": "customer po"}])  # case-sensitive miss
+    send(server.sessions, paired, "sales_order", example("sales-order"))
+    run(server, paired, company)
+    assert {j.kind: j.status for j in jobs(server.sessions)} == {"sales_order": "done", "custom_fields": "done"}
+    (order,) = company.find_all("SalesOrder", CustomerRef__FullName="Cascade Robotics")
+    values = company.custom_field_values(order) if hasattr(company, "custom_field_values") else {
+        ext.findtext("DataExtName"): ext.findtext("DataExtValue") for ext in order.element.iter("DataExtRet")}
+    assert values.get("Fusion code") == "SO-5001" and values.get("Customer PO") == "CR-8812"
+    assert "Unused" not in values
+
+
+# ---------------------------------------------------------------- purchase orders and receivings
+
+
+def test_purchase_order_then_receiving_becomes_a_linked_bill(server: LiveServer, company: QuickBooksCompany) -> None:
+    paired = pair(server.sessions)
+    (po_job,) = send(server.sessions, paired, "purchase_order", example("purchase-order"))
+    run(server, paired, company)
+    po_id = by_id(server)[po_job].result["TxnID"]
+    assert company.find("PurchaseOrder", TxnID=po_id) is not None
+    bills_before = company.count("Bill")
+    (bill_job,) = send(server.sessions, paired, "receiving", example("receiving"))
+    run(server, paired, company)
+    assert company.count("Bill") == bills_before + 1
+    bill = company.find("Bill", TxnID=by_id(server)[bill_job].result["TxnID"])
+    assert bill is not None
+    (line,) = bill.element.findall("ItemLineRet")
+    assert line.findtext("ItemRef/FullName") == "Steel Plate 1/4in" and float(line.findtext("Quantity") or 0) == 40
+    linked = [t.findtext("TxnID") for t in bill.element.iter("LinkedTxn")]
+    assert po_id in linked
+
+
+def test_missing_item_is_created_when_the_option_is_on(server: LiveServer, company: QuickBooksCompany) -> None:
+    paired = pair(server.sessions)
+    order = example("purchase-order")
+    order["lines"][0]["product"] = {"code": "Laser Cut Gusset LG-3", "name": "Laser cut gusset LG-3"}
+    set_options(server.sessions, paired, create_missing_items=True, item_income_account="Sales")
+    send(server.sessions, paired, "purchase_order", order)
+    run(server, paired, company)
+    kinds = {j.kind: j for j in jobs(server.sessions)}
+    assert kinds["purchase_order"].status == "done", kinds["purchase_order"].status_message
+    assert kinds["list_add"].status == "done"
+    assert company.find("Item", FullName="Laser Cut Gusset LG-3") is not None
+
+
+def test_missing_item_without_the_option_is_dead_naming_it(server: LiveServer, company: QuickBooksCompany) -> None:
+    paired = pair(server.sessions)
+    order = example("purchase-order")
+    order["lines"][0]["product"] = {"code": "Laser Cut Gusset LG-3"}
+    (job_id,) = send(server.sessions, paired, "purchase_order", order)
+    run(server, paired, company)
+    job = by_id(server)[job_id]
+    assert job.status == "dead" and job.status_code == "3140"
+    assert "Laser Cut Gusset LG-3" in (job.status_message or "")
+    assert company.find("Item", FullName="Laser Cut Gusset LG-3") is None
+
+
+# ---------------------------------------------------------------- shipments and invoices
+
+
+def test_invoice_carries_the_full_ordered_quantity_by_default(server: LiveServer, company: QuickBooksCompany) -> None:
+    paired = pair(server.sessions)
+    send(server.sessions, paired, "sales_order", example("sales-order"))
+    send(server.sessions, paired, "shipment", example("shipment"))
+    run(server, paired, company)
+    (invoice,) = company.find_all("Invoice", CustomerRef__FullName="Cascade Robotics")
+    quantities = [float(line.findtext("Quantity") or 0) for line in invoice.element.findall("InvoiceLineRet")]
+    assert quantities == [4, 20]  # shipped only 2, invoiced what was ordered (vendor behaviour)
+
+
+def test_partial_invoicing_closes_the_sales_order_after_the_last_shipment(
+    server: LiveServer, company: QuickBooksCompany
+) -> None:
+    paired = pair(server.sessions)
+    set_options(server.sessions, paired, partial_invoicing=True)
+    send(server.sessions, paired, "sales_order", example("sales-order"))
+    run(server, paired, company)
+    first = example("shipment")
+    second = copy.deepcopy(first)
+    second.update(id=8002, code="SHP-8002")
+    second["lines"] = [{"id": 1, "orderLineId": 1, "product": {"code": "Gripper Frame GF-20"}, "quantity": 2},
+                       {"id": 2, "orderLineId": 2, "product": {"code": "Mounting Bracket MB-100"}, "quantity": 20}]
+    send(server.sessions, paired, "shipment", first)
+    run(server, paired, company)
+    (order,) = company.find_all("SalesOrder", CustomerRef__FullName="Cascade Robotics")
+    assert order.text("IsFullyInvoiced") != "true"
+    send(server.sessions, paired, "shipment", second)
+    run(server, paired, company)
+    invoices = company.find_all("Invoice", CustomerRef__FullName="Cascade Robotics")
+    assert [[float(line.findtext("Quantity") or 0) for line in inv.element.findall("InvoiceLineRet")]
+            for inv in invoices] == [[2], [2, 20]]
+    order = company.find("SalesOrder", TxnID=order.id)
+    assert order is not None and order.text("IsFullyInvoiced") == "true"
+
+
+# ---------------------------------------------------------------- time tracking
+
+
+def test_time_entries_create_missing_employee_and_customer_job(
+    server: LiveServer, company: QuickBooksCompany
+) -> None:
+    paired = pair(server.sessions)
+    set_options(server.sessions, paired, create_missing_employee=True, create_missing_customer_job=True,
+                time_customer_parent="Cascade Robotics", billable=True)
+    ids = send(server.sessions, paired, "time_tracking", example("production-order"))
+    assert len(ids) == 2
+    run(server, paired, company)
+    done = by_id(server)
+    assert all(done[i].status == "done" for i in ids), [done[i].status_message for i in ids]
+    entries = [e for e in company.records("TimeTracking") if "fusion:time_tracking" in (e.text("Notes") or "")]
+    assert len(entries) == 2
+    assert {e.text("Duration") for e in entries} == {"PT4H15M0S", "PT2H30M0S"}
+    assert {e.text("CustomerRef/FullName") for e in entries} == {"Cascade Robotics:WO-1046"}
+    assert company.find("Customer", FullName="Cascade Robotics:WO-1046") is not None
+    assert company.find("Employee", Name="Tom Becker") is not None
+    assert {e.text("BillableStatus") for e in entries} == {"Billable"}
+
+
+def test_missing_employee_without_the_option_is_dead_naming_them(
+    server: LiveServer, company: QuickBooksCompany
+) -> None:
+    paired = pair(server.sessions)
+    set_options(server.sessions, paired, create_missing_customer_job=True)
+    ids = send(server.sessions, paired, "time_tracking", example("production-order"))
+    run(server, paired, company)
+    done = by_id(server)
+    tom = done[ids[1]]
+    assert tom.status == "dead" and "Tom Becker" in (tom.status_message or "")
+    assert done[ids[0]].status == "done"  # Maria Gonzalez exists in the company
+
+
+# ---------------------------------------------------------------- stock
+
+
+def test_stock_sets_the_quantity_on_hand(server: LiveServer, company: QuickBooksCompany) -> None:
+    paired = pair(server.sessions)
+    set_options(server.sessions, paired, stock_sync=True, stock_adjustment_account="Inventory Adjustment",
+                stock_adjustment_memo="Fusion stock sync", stock_only_quickbooks_label=True)
+    levels = example("stock")["products"]
+    send(server.sessions, paired, "stock", levels[0])
+    with pytest.raises(InvalidInput, match="label"):
+        send(server.sessions, paired, "stock", levels[2])
+    run(server, paired, company)
+    assert company.quantity_on_hand("Mounting Bracket MB-100") == 290
+    (adjustment,) = company.records("InventoryAdjustment")
+    assert (adjustment.text("Memo") or "").startswith("Fusion stock sync")
+
+
+# ---------------------------------------------------------------- lost responses
+
+
+@pytest.mark.parametrize("flow", ["sales_order", "shipment"])
+def test_a_lost_response_never_makes_a_second_document(
+    server: LiveServer, company: QuickBooksCompany, flow: str
+) -> None:
+    paired = pair(server.sessions)
+    if flow == "shipment":
+        send(server.sessions, paired, "sales_order", example("sales-order"))
+        run(server, paired, company)
+    kind = {"sales_order": "SalesOrder", "shipment": "Invoice"}[flow]
+    before = company.count(kind)
+    (job_id,) = send(server.sessions, paired, flow, example(flow.replace("_", "-")))
+    company.drop_next_responses(1)
+    run(server, paired, company, expect="error")
+    assert company.count(kind) == before + 1  # it landed; the answer was lost
+    expire_live_sessions(server.sessions)
+    run(server, paired, company)
+    job = by_id(server)[job_id]
+    assert job.status == "done" and job.result["reconciled"] is True
+    assert company.count(kind) == before + 1  # exactly once
+
+
+def test_a_lost_add_that_did_not_land_is_sent_after_the_lookup(
+    server: LiveServer, company: QuickBooksCompany
+) -> None:
+    paired = pair(server.sessions)
+    (job_id,) = send(server.sessions, paired, "sales_order", example("sales-order"))
+    company.fail_next_with_hresult("0x80040414", "A modal dialog box is showing in QuickBooks.")
+    run(server, paired, company, expect="error")
+    assert by_id(server)[job_id].status == "unknown"
+    run(server, paired, company)
+    job = by_id(server)[job_id]
+    assert job.status == "done" and job.result["reconciled"] is False
+    assert company.count("SalesOrder") == 2 + 1  # the seed's two, and this one
+
+
+# ---------------------------------------------------------------- refusals
+
+
+def test_non_us_companies_are_pull_only(server: LiveServer) -> None:
+    paired = pair(server.sessions)
+    canadian = QuickBooksCompany.from_seed(country="CA")
+    (job_id,) = send(server.sessions, paired, "sales_order", example("sales-order"))
+    # the country is learned in this session; the job is refused, not sent, and the Web Connector is told why
+    run(server, paired, canadian, expect="error")
+    job = by_id(server)[job_id]
+    assert job.status == "dead" and "non-US" in (job.status_message or "")
+    assert canadian.count("SalesOrder") == 2
+    with pytest.raises(InvalidInput, match="non-US"):
+        send(server.sessions, paired, "purchase_order", example("purchase-order"))
+
+
+@pytest.mark.parametrize(
+    ("flow", "change", "field"),
+    [
+        ("sales_order", lambda d: d.pop("client"), "client"),
+        ("sales_order", lambda d: d["lines"][0].update(quantity="lots"), "lines.0.quantity"),
+        ("purchase_order", lambda d: d.update(lines=[]), "lines"),
+        ("time_tracking", lambda d: d["timeRecords"][0].update(endTime="2026-11-24T07:00:00"),
+         "timeRecords.0.endTime"),
+        ("shipment", lambda d: d["salesOrder"].pop("code"), "salesOrder.code"),
+    ],
+)
+def test_a_bad_entity_is_refused_naming_the_field(server: LiveServer, flow: str, change: Any, field: str) -> None:
+    paired = pair(server.sessions)
+    data = example({"time_tracking": "production-order"}.get(flow, flow.replace("_", "-")))
+    change(data)
+    with pytest.raises(InvalidJobPayload, match=field.replace(".", r"\.")):
+        send(server.sessions, paired, flow, data)
+    assert jobs(server.sessions) == []
