@@ -23,7 +23,15 @@ from lxml.builder import E
 from mappings.common import EXTERNAL_GUID_TXN_SINCE, MappingContext, Version, append_opt, has_marker
 from mappings.names import customer_full_name, ref_number, vendor_full_name
 from mappings.options import IntegrationOptions
-from qbwc_service.fusion.models import OrderLine, PurchaseOrder, Receiving, SalesOrder, Shipment
+from qbwc_service.fusion.models import (
+    OrderLine,
+    PurchaseOrder,
+    Receiving,
+    SalesOrder,
+    Shipment,
+    StockLevel,
+    TimeRecord,
+)
 
 INCLUDE_RET_ELEMENT_SINCE: Version = (4, 0)
 # Candidates a lookup returns at most: documents of one customer or vendor modified since the add was sent.
@@ -101,7 +109,8 @@ def build_txn_lookup(kind: str, ctx: MappingContext, *, ref_number: str | None, 
 
 
 def find_ours(rets: Iterable[etree._Element], ctx: MappingContext) -> etree._Element | None:
-    """The ``*Ret`` created by the add of ``ctx``'s entity: its ExternalGUID, else its marker in ``Memo``.
+    """The ``*Ret`` created by the add of ``ctx``'s entity: its ExternalGUID, else its marker in ``Memo`` (or
+    ``Notes``, where time entries keep it).
 
     A matching ExternalGUID wins over a marker found earlier (a user may have copied a memo into another
     document); among marker matches the first one is taken.
@@ -111,7 +120,8 @@ def find_ours(rets: Iterable[etree._Element], ctx: MappingContext) -> etree._Ele
     for ret in rets:
         if wanted is not None and (ret.findtext("ExternalGUID") or "").strip().upper() == wanted:
             return ret
-        if by_memo is None and has_marker(ret.findtext("Memo"), ctx.marker):
+        if by_memo is None and (has_marker(ret.findtext("Memo"), ctx.marker)
+                                or has_marker(ret.findtext("Notes"), ctx.marker)):
             by_memo = ret
     return by_memo
 
@@ -209,3 +219,38 @@ def append_line_link(line: etree._Element, link: LinkToTxn) -> None:
 def _asked_ref_number(kind: str, options: IntegrationOptions, code: str) -> str | None:
     number = ref_number(options, code)
     return number[:REF_NUMBER_MAX[kind]] if number else None
+
+
+_TIME_RETURNED = ("TxnID", "TimeModified", "EditSequence", "TxnDate", "Notes", "ExternalGUID")
+_ADJUSTMENT_RETURNED = ("TxnID", "TimeModified", "EditSequence", "RefNumber", "Memo", "ExternalGUID")
+
+
+def build_time_tracking_lookup(record: TimeRecord, employee: str, ctx: MappingContext,
+                               modified_since: str) -> etree._Element:
+    """Time entries of the employee modified since the add was sent."""
+    query = etree.Element("TimeTrackingQueryRq")
+    filter_ = etree.SubElement(query, "ModifiedDateRangeFilter")
+    append_opt(filter_, "FromModifiedDate", modified_since)
+    entity = etree.SubElement(query, "TimeTrackingEntityFilter")
+    append_opt(entity, "FullName", employee)
+    _returned(query, _TIME_RETURNED, ctx)
+    return query
+
+
+def build_inventory_adjustment_lookup(level: StockLevel, options: IntegrationOptions, ctx: MappingContext,
+                                      modified_since: str) -> etree._Element:
+    """Inventory adjustments modified since the add was sent."""
+    query = etree.Element("InventoryAdjustmentQueryRq")
+    filter_ = etree.SubElement(query, "ModifiedDateRangeFilter")
+    append_opt(filter_, "FromModifiedDate", modified_since)
+    _returned(query, _ADJUSTMENT_RETURNED, ctx)
+    return query
+
+
+def _returned(query: etree._Element, names: tuple[str, ...], ctx: MappingContext) -> None:
+    if ctx.version < (4, 0):
+        return
+    for name in names:
+        if name == "ExternalGUID" and ctx.external_guid is None:
+            continue
+        append_opt(query, "IncludeRetElement", name)

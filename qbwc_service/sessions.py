@@ -186,7 +186,7 @@ class WebConnectorSessions:
                 continue
             job.warnings = warnings or None
             built.append((job, elements))
-        built = self._valid_only(db, built)
+        built = self._valid_only(db, built, refused)
         requests = [Request(str(job.id), element) for job, elements in built for element in elements]
         queue.record_request(db, [job for job, _ in built], {
             job.id: "\n".join(etree.tostring(e, encoding="unicode") for e in elements) for job, elements in built
@@ -201,23 +201,23 @@ class WebConnectorSessions:
         return build_message_set(requests, version)
 
     def _valid_only(
-        self, db: DbSession, built: list[tuple[Job, list[etree._Element]]]
+        self, db: DbSession, built: list[tuple[Job, list[etree._Element]]], refused: list[str]
     ) -> list[tuple[Job, list[etree._Element]]]:
         """With a schema configured, a job whose request does not validate is dead and never sent."""
         if self._validator is None or not built:
             return built
         flat = [(job, element) for job, elements in built for element in elements]
         problems = self._validator.problems([element for _, element in flat])
-        refused: dict[int, str] = {}
+        invalid: dict[int, str] = {}
         for (job, _element), problem in zip(flat, problems, strict=True):
-            if problem is not None and job.id not in refused:
-                refused[job.id] = problem
+            if problem is not None and job.id not in invalid:
+                invalid[job.id] = problem
         for job, _elements in built:
-            if job.id in refused:
-                queue.kill(db, job, response_xml=None, status_code=None,
-                           status_message=f"The request does not match Intuit's qbXML schema, so it was not "
-                           f"sent: {refused[job.id]}")
-        return [(job, elements) for job, elements in built if job.id not in refused]
+            if job.id in invalid:
+                message = f"The request does not match Intuit's qbXML schema, so it was not sent: {invalid[job.id]}"
+                queue.kill(db, job, response_xml=None, status_code=None, status_message=message)
+                refused.append(message)
+        return [(job, elements) for job, elements in built if job.id not in invalid]
 
     def receive_response_xml(
         self, ticket: str | None, response: str | None, hresult: str | None, message: str | None

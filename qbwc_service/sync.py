@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
 from mappings import custom_fields as custom_field_mapping
-from mappings import lookup, purchase_order, receiving, reconcile, sales_order, shipment, stock, time_tracking
+from mappings import lookup, purchase_order, receiving, sales_order, shipment, stock, time_tracking
 from mappings.common import (
     EXTERNAL_GUID_TXN_SINCE,
     LinkedTxn,
@@ -67,10 +67,10 @@ FLOWS: dict[str, Flow] = {
                      lookup.build_invoice_lookup, links_to="sales_order", custom_fields=True),
     "time_tracking": Flow("time_tracking", models.ProductionOrder, "TimeTracking", "time_tracking",
                           lambda e, o, c: time_tracking.build_time_tracking_add(e.order, e.record, o, c),
-                          lambda e, o, c, since: reconcile.build_time_tracking_lookup(
+                          lambda e, o, c, since: lookup.build_time_tracking_lookup(
                               e.record, time_tracking.employee_full_name(e.record.worker), c, since)),
     "stock": Flow("stock", models.StockLevel, "InventoryAdjustment", None, stock.build_inventory_adjustment_add,
-                  reconcile.build_inventory_adjustment_lookup),
+                  lookup.build_inventory_adjustment_lookup),
 }
 
 
@@ -277,7 +277,7 @@ def _reconciled(db: Session, job: Job, connection: Connection, answers: list[Res
                   if isinstance(child.tag, str) and child.tag.endswith("Ret")]
     if any(answer.status_code not in ("0", "1") for answer in answers):
         return False  # the lookup itself failed: the status policy retries or stops it
-    ours = reconcile.find_ours(candidates, ctx)
+    ours = lookup.find_ours(candidates, ctx)
     if ours is not None:
         _created(db, job, connection, answers[0], version, sync_date, reconciled=True, ret=ours)
         log.info("lost add found in QuickBooks", extra={"job": job.id})
