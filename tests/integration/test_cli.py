@@ -127,3 +127,70 @@ def test_simulated_company_survives_restarts_in_a_state_file(
         assert "outcome: done" in run(cli, *args)
     company = QuickBooksCompany.from_seed(state_file=state)
     assert company.find("Customer", FullName="First Run Co") and company.find("Customer", FullName="Second Run Co")
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def test_options_are_shown_set_validated_and_reset(
+    cli: CliRunner, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(cli, "connection", "create", "Shop")
+    shown = json.loads(run(cli, "connection", "options", "Shop"))
+    assert shown["document_number"] == "quickbooks_sequence" and shown["stock_sync"] is False
+    changed = json.loads(run(cli, "connection", "options", "Shop", "--set", "document_number=fusion_code",
+                             "--set", "sales_orders.automatic=true", "--set", "billable=true",
+                             "--set", 'custom_fields=[{"qbd_field": "PO", "fusion_field": "Customer PO"}]',
+                             "--set", "entity_code_field=Fusion code"))
+    assert changed["document_number"] == "fusion_code" and changed["sales_orders"]["automatic"] is True
+    assert changed["billable"] is True and changed["custom_fields"][0]["qbd_field"] == "PO"
+    assert "stock_adjustment_account" in run_failing(["connection", "options", "Shop", "--set", "stock_sync=true"],
+                                                     capsys, monkeypatch)
+    assert "document_number" in run_failing(["connection", "options", "Shop", "--set", "document_number=never"],
+                                            capsys, monkeypatch)
+    assert "colour" in run_failing(["connection", "options", "Shop", "--set", "colour=blue"], capsys, monkeypatch)
+    kept = json.loads(run(cli, "connection", "options", "Shop"))
+    assert kept["document_number"] == "fusion_code" and kept["stock_sync"] is False  # refused changes saved nothing
+    reset = json.loads(run(cli, "connection", "options", "Shop", "--unset", "document_number"))
+    assert reset["document_number"] == "quickbooks_sequence"
+
+
+def test_enqueue_each_flow_from_the_examples(cli: CliRunner) -> None:
+    run(cli, "connection", "create", "Shop")
+    for command, count in (("sales-order", 1), ("purchase-order", 1), ("receiving", 1), ("shipment", 1),
+                           ("production-order", 2)):
+        output = run(cli, "enqueue", command, "Shop", str(EXAMPLES / f"{command}.json"))
+        assert output.count("queued:") == count, output
+        again = run(cli, "enqueue", command, "Shop", str(EXAMPLES / f"{command}.json"))
+        assert again.count("already queued") == count
+    kinds = sorted(r["kind"] for r in json.loads(run(cli, "jobs", "list", "--json")))
+    assert kinds == ["purchase_order", "receiving", "sales_order", "shipment", "time_tracking", "time_tracking"]
+
+
+def test_a_bad_entity_file_is_refused_and_queues_nothing(
+    cli: CliRunner, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(cli, "connection", "create", "Shop")
+    order = json.loads((EXAMPLES / "sales-order.json").read_text())
+    del order["client"]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(order))
+    assert "client: Field required" in run_failing(["enqueue", "sales-order", "Shop", str(bad)], capsys, monkeypatch)
+    bad.write_text("{not json")
+    assert "not JSON" in run_failing(["enqueue", "sales-order", "Shop", str(bad)], capsys, monkeypatch)
+    assert json.loads(run(cli, "jobs", "list", "--json")) == []
+
+
+def test_stock_send_all_and_send_one(
+    cli: CliRunner, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(cli, "connection", "create", "Shop")
+    stock = str(EXAMPLES / "stock.json")
+    assert "stock sync is off" in run_failing(["stock", "send-all", "Shop", "--file", stock], capsys, monkeypatch)
+    run(cli, "connection", "options", "Shop", "--set", "stock_sync=true",
+        "--set", "stock_adjustment_account=Inventory Adjustment", "--set", "stock_only_quickbooks_label=true")
+    assert "2 stock updates queued, 1 products skipped" in run(cli, "stock", "send-all", "Shop", "--file", stock)
+    assert "already queued" in run(cli, "stock", "send", "Shop", "Gripper Frame GF-20", "--file", stock)
+    assert "is not in" in run_failing(["stock", "send", "Shop", "Nope", "--file", stock], capsys, monkeypatch)
+    rows = json.loads(run(cli, "jobs", "list", "--json"))
+    assert [r["kind"] for r in rows] == ["stock", "stock"]
