@@ -20,11 +20,20 @@ from typing import Protocol, TypeVar
 from lxml import etree
 from lxml.builder import E
 
-from mappings.common import EXTERNAL_GUID_TXN_SINCE, MappingContext, Version, append_opt, has_marker
-from mappings.names import customer_full_name, ref_number, vendor_full_name
+from mappings.common import (
+    EXTERNAL_GUID_TXN_SINCE,
+    MappingContext,
+    Version,
+    append_opt,
+    append_ref,
+    format_quantity,
+    has_marker,
+)
+from mappings.names import customer_full_name, format_price, item_full_name, ref_number, vendor_full_name
 from mappings.options import IntegrationOptions
 from qbwc_service.fusion.models import (
     OrderLine,
+    Product,
     PurchaseOrder,
     Receiving,
     SalesOrder,
@@ -214,6 +223,40 @@ def plan_links(ctx: MappingContext, order_line_ids: Sequence[int | str | None], 
 def append_line_link(line: etree._Element, link: LinkToTxn) -> None:
     """``<LinkToTxn><TxnID/><TxnLineID/></LinkToTxn>`` at the end of ``line`` (callers keep schema order)."""
     line.append(E.LinkToTxn(E.TxnID(link.txn_id), E.TxnLineID(link.txn_line_id)))
+
+
+class DeliveredLine(Protocol):
+    """What a bill or invoice line needs of a received or shipped line."""
+
+    @property
+    def product(self) -> Product: ...
+    @property
+    def quantity(self) -> float: ...
+    @property
+    def unit_price(self) -> float | None: ...
+
+
+def append_item_line(add: etree._Element, tag: str, price_tag: str, line: DeliveredLine, link: LinkToTxn | None,
+                     description: str) -> None:
+    """One item line of a bill (``ItemLineAdd``, price in ``Cost``) or an invoice (``InvoiceLineAdd``, ``Rate``);
+    a linked line names no item (QuickBooks takes it from the linked order line)."""
+    row = etree.SubElement(add, tag)
+    if link is None:
+        append_ref(row, "ItemRef", full_name=item_full_name(line.product))
+    append_opt(row, "Desc", description)
+    append_opt(row, "Quantity", format_quantity(line.quantity))
+    if line.unit_price is not None:
+        append_opt(row, price_tag, format_price(line.unit_price))
+    if link is not None:
+        append_line_link(row, link)
+
+
+def ordered_price(order_lines: Sequence[OrderLine], order_line_id: int | str | None) -> float | None:
+    """The unit price of the order line a received or shipped line belongs to."""
+    if order_line_id is None:
+        return None
+    line = next((line for line in order_lines if line.id is not None and str(line.id) == str(order_line_id)), None)
+    return line.unit_price if line is not None else None
 
 
 def _asked_ref_number(kind: str, options: IntegrationOptions, code: str) -> str | None:

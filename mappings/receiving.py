@@ -33,12 +33,9 @@ from mappings.common import (
     Version,
     append_opt,
     append_ref,
-    format_quantity,
 )
-from mappings.lookup import LinkToTxn, append_line_link, in_order_line_order, plan_links
+from mappings.lookup import append_item_line, in_order_line_order, ordered_price, plan_links
 from mappings.names import (
-    format_price,
-    item_full_name,
     line_description,
     marker_memo,
     ref_number,
@@ -46,7 +43,7 @@ from mappings.names import (
     vendor_full_name,
 )
 from mappings.options import IntegrationOptions
-from qbwc_service.fusion.models import Product, PurchaseOrder, Receiving
+from qbwc_service.fusion.models import Product, Receiving
 
 # BillAdd/ItemLineAdd/LinkToTxn and BillAdd/LinkToTxnID (qbxmlops130.xml).
 LINE_LINK_SINCE: Version = (4, 0)
@@ -71,7 +68,7 @@ def billed_lines(receiving: Receiving) -> list[BilledLine]:
         return [BilledLine(line.id, line.product, line.quantity, line.unit_price) for line in order.lines]
     return in_order_line_order([
         BilledLine(line.order_line_id, line.product, line.quantity,
-                   line.unit_price if line.unit_price is not None else _ordered_price(order, line.order_line_id))
+                   line.unit_price if line.unit_price is not None else ordered_price(order.lines, line.order_line_id))
         for line in receiving.lines
     ], order.lines)
 
@@ -92,26 +89,7 @@ def build_bill_add(receiving: Receiving, options: IntegrationOptions, ctx: Mappi
         append_opt(add, "LinkToTxnID", links.header_txn_id)
     else:
         for line, link in zip(lines, links.lines, strict=True):
-            _append_line(add, line, link, line_description(line.product, options, order.receiving_notes))
+            description = line_description(line.product, options, order.receiving_notes)
+            append_item_line(add, "ItemLineAdd", "Cost", line, link, description)
     request: etree._Element = E.BillAddRq(add)
     return request
-
-
-def _append_line(add: etree._Element, line: BilledLine, link: LinkToTxn | None, description: str) -> None:
-    """One ``ItemLineAdd``; a linked line names no item (QuickBooks takes it from the linked order line)."""
-    row = etree.SubElement(add, "ItemLineAdd")
-    if link is None:
-        append_ref(row, "ItemRef", full_name=item_full_name(line.product))
-    append_opt(row, "Desc", description)
-    append_opt(row, "Quantity", format_quantity(line.quantity))
-    if line.unit_price is not None:
-        append_opt(row, "Cost", format_price(line.unit_price))
-    if link is not None:
-        append_line_link(row, link)
-
-
-def _ordered_price(order: PurchaseOrder, order_line_id: int | str | None) -> float | None:
-    if order_line_id is None:
-        return None
-    line = next((line for line in order.lines if line.id is not None and str(line.id) == str(order_line_id)), None)
-    return line.unit_price if line is not None else None

@@ -37,22 +37,19 @@ from mappings.common import (
     Version,
     append_opt,
     append_ref,
-    format_quantity,
 )
 from mappings.errors import MappingError
-from mappings.lookup import LinkToTxn, append_line_link, in_order_line_order, plan_links
+from mappings.lookup import append_item_line, in_order_line_order, ordered_price, plan_links
 from mappings.names import (
     customer_full_name,
     due_date_as_ship_date,
-    format_price,
-    item_full_name,
     line_description,
     marker_memo,
     ref_number,
     txn_date,
 )
 from mappings.options import IntegrationOptions
-from qbwc_service.fusion.models import Product, SalesOrder, Shipment
+from qbwc_service.fusion.models import Product, Shipment
 
 # InvoiceAdd/InvoiceLineAdd/LinkToTxn and InvoiceAdd/LinkToTxnID (qbxmlops130.xml).
 LINE_LINK_SINCE: Version = (6, 0)
@@ -86,7 +83,7 @@ def invoiced_lines(shipment: Shipment, options: IntegrationOptions) -> list[Invo
         )
     return in_order_line_order([
         InvoicedLine(line.order_line_id, line.product, line.quantity,
-                     line.unit_price if line.unit_price is not None else _ordered_price(order, line.order_line_id))
+                     line.unit_price if line.unit_price is not None else ordered_price(order.lines, line.order_line_id))
         for line in shipment.lines
     ], order.lines)
 
@@ -108,26 +105,7 @@ def build_invoice_add(shipment: Shipment, options: IntegrationOptions, ctx: Mapp
         append_opt(add, "LinkToTxnID", links.header_txn_id)
     else:
         for line, link in zip(lines, links.lines, strict=True):
-            _append_line(add, line, link, line_description(line.product, options, order.shipping_notes))
+            description = line_description(line.product, options, order.shipping_notes)
+            append_item_line(add, "InvoiceLineAdd", "Rate", line, link, description)
     request: etree._Element = E.InvoiceAddRq(add)
     return request
-
-
-def _append_line(add: etree._Element, line: InvoicedLine, link: LinkToTxn | None, description: str) -> None:
-    """One ``InvoiceLineAdd``; a linked line names no item (QuickBooks takes it from the linked order line)."""
-    row = etree.SubElement(add, "InvoiceLineAdd")
-    if link is None:
-        append_ref(row, "ItemRef", full_name=item_full_name(line.product))
-    append_opt(row, "Desc", description)
-    append_opt(row, "Quantity", format_quantity(line.quantity))
-    if line.unit_price is not None:
-        append_opt(row, "Rate", format_price(line.unit_price))
-    if link is not None:
-        append_line_link(row, link)
-
-
-def _ordered_price(order: SalesOrder, order_line_id: int | str | None) -> float | None:
-    if order_line_id is None:
-        return None
-    line = next((line for line in order.lines if line.id is not None and str(line.id) == str(order_line_id)), None)
-    return line.unit_price if line is not None else None
