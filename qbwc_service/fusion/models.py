@@ -84,38 +84,35 @@ class OrderLine(FusionModel):
     notes: str | None = None
 
 
-class SalesOrder(FusionModel):
+class _Document(FusionModel):
+    """What every Fusion document the flows send has in common."""
+
     id: int | str
     code: str = Field(min_length=1)
-    client: Client
-    status: Literal["OPEN", "CLOSED", "ARCHIVED"] | None = None
     created_at: datetime | None = Field(default=None, validation_alias=AliasChoices("createdAt", "created-at"))
-    transfer_date: date | None = Field(default=None, validation_alias=AliasChoices("transferDate", "transfer-date"))
     document_date: date | None = Field(default=None, validation_alias=AliasChoices("documentDate", "document-date"))
-    due_date: date | None = Field(default=None, validation_alias=AliasChoices("dueDate", "due-date"))
-    lines: list[OrderLine] = Field(min_length=1, validation_alias=AliasChoices("lines", "products"))
     notes: str | None = None
-    shipping_notes: str | None = Field(default=None, validation_alias=AliasChoices("shippingNotes", "shipping-notes"))
     custom_fields: dict[str, Any] = Field(
         default_factory=dict, validation_alias=AliasChoices("customFields", "custom-fields")
     )
 
 
-class PurchaseOrder(FusionModel):
-    id: int | str
-    code: str = Field(min_length=1)
-    supplier: Supplier
+class _Order(_Document):
     status: Literal["OPEN", "CLOSED", "ARCHIVED"] | None = None
-    created_at: datetime | None = Field(default=None, validation_alias=AliasChoices("createdAt", "created-at"))
-    document_date: date | None = Field(default=None, validation_alias=AliasChoices("documentDate", "document-date"))
     due_date: date | None = Field(default=None, validation_alias=AliasChoices("dueDate", "due-date"))
     lines: list[OrderLine] = Field(min_length=1, validation_alias=AliasChoices("lines", "products"))
-    notes: str | None = None
+
+
+class SalesOrder(_Order):
+    client: Client
+    transfer_date: date | None = Field(default=None, validation_alias=AliasChoices("transferDate", "transfer-date"))
+    shipping_notes: str | None = Field(default=None, validation_alias=AliasChoices("shippingNotes", "shipping-notes"))
+
+
+class PurchaseOrder(_Order):
+    supplier: Supplier
     receiving_notes: str | None = Field(
         default=None, validation_alias=AliasChoices("receivingNotes", "receiving-notes")
-    )
-    custom_fields: dict[str, Any] = Field(
-        default_factory=dict, validation_alias=AliasChoices("customFields", "custom-fields")
     )
 
 
@@ -131,36 +128,20 @@ class DeliveryLine(FusionModel):
     unit_price: float | None = Field(default=None, ge=0, validation_alias=AliasChoices("unitPrice", "unitCost"))
 
 
-class Receiving(FusionModel):
+class Receiving(_Document):
     """A receiving of (part of) a purchase order; becomes a bill."""
 
-    id: int | str
-    code: str = Field(min_length=1)
     purchase_order: PurchaseOrder = Field(validation_alias=AliasChoices("purchaseOrder", "purchase-order"))
     received_at: datetime | None = Field(default=None, validation_alias=AliasChoices("receivedAt", "received-at"))
-    created_at: datetime | None = Field(default=None, validation_alias=AliasChoices("createdAt", "created-at"))
-    document_date: date | None = Field(default=None, validation_alias=AliasChoices("documentDate", "document-date"))
     lines: list[DeliveryLine] = Field(default_factory=list)
-    notes: str | None = None
-    custom_fields: dict[str, Any] = Field(
-        default_factory=dict, validation_alias=AliasChoices("customFields", "custom-fields")
-    )
 
 
-class Shipment(FusionModel):
+class Shipment(_Document):
     """A shipment of (part of) a sales order; becomes an invoice."""
 
-    id: int | str
-    code: str = Field(min_length=1)
     sales_order: SalesOrder = Field(validation_alias=AliasChoices("salesOrder", "sales-order"))
     shipped_at: datetime | None = Field(default=None, validation_alias=AliasChoices("shippedAt", "shipped-at"))
-    created_at: datetime | None = Field(default=None, validation_alias=AliasChoices("createdAt", "created-at"))
-    document_date: date | None = Field(default=None, validation_alias=AliasChoices("documentDate", "document-date"))
     lines: list[DeliveryLine] = Field(default_factory=list)
-    notes: str | None = None
-    custom_fields: dict[str, Any] = Field(
-        default_factory=dict, validation_alias=AliasChoices("customFields", "custom-fields")
-    )
 
 
 class Worker(FusionModel):
