@@ -308,3 +308,29 @@ def test_a_bad_entity_is_refused_naming_the_field(server: LiveServer, flow: str,
     with pytest.raises(InvalidJobPayload, match=field.replace(".", r"\.")):
         send(server.sessions, paired, flow, data)
     assert jobs(server.sessions) == []
+
+
+def test_missing_customer_job_without_the_option_is_dead_naming_it(
+    server: LiveServer, company: QuickBooksCompany
+) -> None:
+    paired = pair(server.sessions)
+    order = example("production-order")
+    order["timeRecords"] = order["timeRecords"][:1]  # Maria Gonzalez, who exists
+    (job_id,) = send(server.sessions, paired, "time_tracking", order)
+    run(server, paired, company)
+    job = by_id(server)[job_id]
+    assert job.status == "dead" and "WO-1046" in (job.status_message or "")
+    assert company.find("Customer", FullName="WO-1046") is None
+
+
+def test_a_sales_order_for_an_unknown_customer_is_dead_naming_it(
+    server: LiveServer, company: QuickBooksCompany
+) -> None:
+    paired = pair(server.sessions)
+    order = example("sales-order")
+    order["client"]["code"] = "Nobody Industries"
+    (job_id,) = send(server.sessions, paired, "sales_order", order)
+    run(server, paired, company)
+    job = by_id(server)[job_id]
+    assert job.status == "dead" and job.status_code == "3140"
+    assert "no Customer named 'Nobody Industries'" in (job.status_message or "")
