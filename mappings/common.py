@@ -55,7 +55,7 @@ def has_marker(text: str | None, marker: str) -> bool:
 
 
 def append_opt(parent: etree._Element, tag: str, value: object | None) -> etree._Element | None:
-    """Append <tag>value</tag> when value is not None or empty; the one helper for optional elements."""
+    """Append <tag>value</tag> when value is not None or empty; the one function for optional elements."""
     if value is None or value == "":
         return None
     child = etree.SubElement(parent, tag)
