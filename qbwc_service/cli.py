@@ -526,3 +526,7 @@ def _remove(target: dict[str, Any], dotted: str) -> None:
     for part in parents:
         target = target.get(part) or {}
     target.pop(leaf, None)
+
+
+if __name__ == "__main__":
+    main()
