@@ -93,7 +93,8 @@ def main() -> None:
         results = [(batch, *run(batch, args.jobs, Path(tmp))) for batch in args.batch]
     base = results[0][1] / args.jobs
     print(f"{args.jobs} CustomerAdd jobs per run; server CPU (user+system) per job\n")
-    print(f"{'batch':>6} {'message sets':>13} {'server CPU s':>13} {'ms per job':>11} {'vs batch ' + str(args.batch[0]):>12}")
+    versus = f"vs batch {args.batch[0]}"
+    print(f"{'batch':>6} {'message sets':>13} {'server CPU s':>13} {'ms per job':>11} {versus:>12}")
     for batch, used, sets in results:
         per_job = used / args.jobs
         print(f"{batch:>6} {sets:>13} {used:>13.2f} {per_job * 1000:>11.3f} {per_job / base if base else 0:>11.2f}x")

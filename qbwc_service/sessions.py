@@ -74,7 +74,9 @@ class WebConnectorSessions:
             )
         return ""
 
-    def authenticate(self, username: str | None, password: str | None, client_version: str | None = None) -> list[str]:
+    def authenticate(
+        self, username: str | None, password: str | None, client_version: str | None = None, address: str = ""
+    ) -> list[str]:
         with self._tx() as db:
             now = utcnow()
             connection = connections.find_by_username(db, username or "")
@@ -90,7 +92,7 @@ class WebConnectorSessions:
             connection.last_auth_outcome = "ok"
             if client_version:
                 connection.client_version = client_version
-            self._expire_stale(db, connection, now)
+            self._expire_stale(db, connection, now, address)
             ticket = secrets.token_hex(16)
             if queue.due_count(db, connection.id, now) == 0:
                 self._new_session(db, connection, ticket, IDLE, now)
@@ -100,7 +102,7 @@ class WebConnectorSessions:
                 self._new_session(db, connection, ticket, IDLE, now)
                 db.add(Event(at=now, connection_id=connection.id, ticket=ticket, kind="session-busy"))
                 return [ticket, "busy"]
-            self._new_session(db, connection, ticket, OPEN, now)
+            self._new_session(db, connection, ticket, OPEN, now, address)
             db.add(Event(at=now, connection_id=connection.id, ticket=ticket, kind="session-opened"))
             log.info("session opened", extra={"ticket": ticket, "connection": connection.name})
             return [ticket, connection.company_file or ""]
@@ -212,8 +214,11 @@ class WebConnectorSessions:
 
     # ---------------------------------------------------------------- session bookkeeping
 
-    def _new_session(self, db: DbSession, connection: Connection, ticket: str, state: str, now: datetime) -> None:
+    def _new_session(
+        self, db: DbSession, connection: Connection, ticket: str, state: str, now: datetime, address: str = ""
+    ) -> None:
         db.add(Session(ticket=ticket, connection_id=connection.id, state=state, created_at=now,
+                       client_address=address or None,
                        last_activity_at=now, expires_at=now + self._timeout, message_sets=0,
                        jobs_done=0, jobs_failed=0))
 
@@ -229,11 +234,19 @@ class WebConnectorSessions:
         db.refresh(connection)
         return bool(getattr(result, "rowcount", 0) == 1)
 
-    def _expire_stale(self, db: DbSession, connection: Connection, now: datetime) -> None:
-        if connection.live_ticket and connection.live_until and connection.live_until < now:
-            stale = _session(db, connection.live_ticket)
-            if stale is not None:
-                self._end(db, stale, connection, EXPIRED, "the session expired before QuickBooks answered")
+    def _expire_stale(self, db: DbSession, connection: Connection, now: datetime, address: str) -> None:
+        """End the live session when it expired, or when the same Web Connector (same address) comes back
+        after it went quiet: a Web Connector runs one session at a time, so its old one is dead."""
+        if not connection.live_ticket:
+            return
+        live = _session(db, connection.live_ticket)
+        if connection.live_until and connection.live_until < now:
+            if live is not None:
+                self._end(db, live, connection, EXPIRED, "the session expired before QuickBooks answered")
+            return
+        quiet = now - timedelta(seconds=self._settings.session_takeover_seconds)
+        if live is not None and address and live.client_address == address and live.last_activity_at <= quiet:
+            self._end(db, live, connection, EXPIRED, "the same Web Connector started a new session")
 
     def _live(self, db: DbSession, ticket: str | None) -> Live | None:
         session = _session(db, ticket)

@@ -39,6 +39,11 @@ class Settings(BaseSettings):
         default="Fusion Operations <-> QuickBooks Desktop", max_length=80
     )
     session_timeout_seconds: int = Field(default=1800, ge=30)
+    session_takeover_seconds: int = Field(
+        default=120, ge=0,
+        description="A new authenticate from the address of a live session idle this long replaces it (the Web "
+        "Connector runs one session at a time, so its old one is dead); from elsewhere it gets 'busy'.",
+    )
     batch_size: int = Field(default=50, ge=1, le=1000, description="Jobs per qbXML message set.")
     max_attempts: int = Field(default=5, ge=1, description="Attempts before a job is dead.")
     retry_backoff_seconds: int = Field(default=60, ge=0, description="First retry delay; doubles.")

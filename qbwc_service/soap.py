@@ -79,7 +79,8 @@ def build_soap_app(protocol: WebConnectorSessions) -> WsgiApplication:
         @rpc(Unicode, Unicode, _returns=Array(Unicode))
         def authenticate(ctx, strUserName, strPassword):
             seen = versions.recall(_address(ctx))
-            return _guard(None, ["", "busy"], lambda: protocol.authenticate(strUserName, strPassword, seen))
+            return _guard(None, ["", "busy"], lambda: protocol.authenticate(
+                strUserName, strPassword, seen, _address(ctx)))
 
         @rpc(Unicode, Unicode, Unicode, Unicode, Integer, Integer, _returns=Unicode)
         def sendRequestXML(

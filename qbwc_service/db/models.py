@@ -78,6 +78,7 @@ class Session(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime)
     company_file: Mapped[str | None] = mapped_column(Text)
+    client_address: Mapped[str | None] = mapped_column(String(64))
     last_error: Mapped[str | None] = mapped_column(Text)
     message_sets: Mapped[int] = mapped_column(Integer, default=0)
     jobs_done: Mapped[int] = mapped_column(Integer, default=0)

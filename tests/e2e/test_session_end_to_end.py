@@ -212,3 +212,25 @@ def test_a_repeated_response_changes_nothing(server: LiveServer) -> None:
     assert client.receive_response_xml(ticket, answer, "", "") == 100
     assert [(j.id, j.status, j.result) for j in jobs(server.sessions)] == before
     client.close_connection(ticket)
+
+
+def test_the_same_web_connector_coming_back_takes_over_its_dead_session(settings, engine, sessions) -> None:  # type: ignore[no-untyped-def]
+    """After a lost connection, the Web Connector's next run is not locked out until the ticket expires;
+    another computer still is."""
+    import httpx
+
+    quick = settings.model_copy(update={"session_takeover_seconds": 0})
+    for server in run_server(quick, engine, sessions):
+        paired = pair(server.sessions)
+        (lost,) = enqueue_customers(server.sessions, paired.id, ["Lost Co"])
+        company = QuickBooksCompany()
+        company.drop_next_responses(1)
+        assert _client(server, paired, company).run_session().outcome == "error"  # from 127.0.0.1
+        enqueue_customers(server.sessions, paired.id, ["Next Co"])
+        with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2")) as elsewhere:
+            other = WebConnectorClient(server.soap_url, paired.username, paired.token, company, client=elsewhere)
+            assert other.authenticate(paired.username, paired.token)[1] == "busy"
+        assert _client(server, paired, company).run_session().outcome == "done"  # 127.0.0.1 again
+        statuses = {j.id: j.status for j in jobs(server.sessions)}
+        assert statuses[lost] == "unknown" and list(statuses.values()).count("done") == 1
+        assert company.count("Customer") == 2
