@@ -60,3 +60,10 @@ def test_config_file_that_is_missing_or_broken(monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.setenv("QBWC_CONFIG", str(unknown))
     with pytest.raises(SettingsError, match="prot"):
         load_settings()
+
+
+def test_the_example_settings_file_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    example = Path(__file__).resolve().parents[2] / "config" / "qbwc-service.example.toml"
+    monkeypatch.setenv("QBWC_CONFIG", str(example))
+    settings = load_settings()
+    assert settings.session_takeover_seconds == 120 and settings.batch_size == 50
