@@ -1,0 +1,151 @@
+"""connection create / token / revoke / qwc / list / options."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from qbwc_service import connections, queue
+from qbwc_service.cli._common import current_settings, err, fail, open_db, out, print_json
+
+app = typer.Typer(help="Connections (one QuickBooks company file each) and their tokens.", no_args_is_help=True)
+
+
+def _token_output(name: str, username: str, token: str, as_json: bool) -> None:
+    if as_json:
+        print_json({"name": name, "username": username, "token": token})
+        return
+    out.print(f"connection: {name}\nusername:   {username}\ntoken:      {token}", markup=False, highlight=False)
+    out.print("The token is shown once. Type it as the password in the Web Connector.", style="bold")
+
+
+@app.command("create")
+def connection_create(
+    name: str, as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False
+) -> None:
+    """Create a connection; prints its Web Connector username and token once."""
+    with open_db() as db:
+        made = connections.create_connection(db, name)
+        _token_output(made.connection.name, made.connection.username, made.token, as_json)
+
+
+@app.command("token")
+def connection_token(
+    name: str, as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False
+) -> None:
+    """Rotate the token: the old one stops working at once (use it to move to another computer)."""
+    with open_db() as db:
+        made = connections.rotate_token(db, name)
+        _token_output(made.connection.name, made.connection.username, made.token, as_json)
+
+
+@app.command("revoke")
+def connection_revoke(name: str) -> None:
+    """Revoke the token: the Web Connector is refused until a new token is made."""
+    with open_db() as db:
+        connections.revoke(db, name)
+    out.print(f"token of {name} revoked")
+
+
+@app.command("qwc")
+def connection_qwc(
+    name: str,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write; default NAME.qwc.")] = None,
+) -> None:
+    """Write the .qwc file to open in the Web Connector."""
+    settings = current_settings()
+    with open_db() as db:
+        text = connections.render_qwc(connections.get_connection(db, name), settings)
+    path = output or Path(f"{name}.qwc")
+    path.write_text(text, encoding="utf-8")
+    out.print(f"wrote {path}")
+    if not settings.qbwc_url.startswith("https://") and "localhost" not in settings.qbwc_url:
+        err.print("warning: the Web Connector refuses plain http except for localhost; set QBWC_PUBLIC_URL "
+                  "to an https URL")
+
+
+@app.command("list")
+def connection_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Connections and what the service knows of their Web Connector and QuickBooks."""
+    with open_db() as db:
+        rows = [_connection_row(c, queue.count_by_status(db, c.id)) for c in connections.list_connections(db)]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("name", "username", "token", "last contact", "last auth", "company file", "QuickBooks", "jobs")
+    for row in rows:
+        table.add_row(row["name"], row["username"], row["token"], str(row["last_contact_at"] or "never"),
+                      row["last_auth_outcome"] or "never seen", row["company_file"] or "",
+                      row["qb_product"] or "", " ".join(f"{k}={v}" for k, v in sorted(row["jobs"].items())))
+    out.print(table)
+
+
+def _connection_row(c: Any, jobs: dict[str, int]) -> dict[str, Any]:
+    return {
+        "name": c.name, "username": c.username, "token": "revoked" if c.revoked_at else "active",
+        "last_contact_at": c.last_contact_at, "last_auth_outcome": c.last_auth_outcome,
+        "client_version": c.client_version, "company_file": c.company_file, "company_name": c.company_name,
+        "qb_product": c.qb_product, "qb_country": c.qb_country, "qbxml_version": c.qbxml_version,
+        "last_connection_error": c.last_connection_error, "jobs": jobs,
+    }
+
+
+
+@app.command("options")
+def connection_options(
+    name: str,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="key=value (JSON values: true, 3, [..]); "
+                                                   "nested keys with dots: sales_orders.automatic=true.")] = None,
+    unset: Annotated[list[str] | None, typer.Option("--unset", help="Back to the default.")] = None,
+) -> None:
+    """Show the connection's integration options as JSON, or change them (validated before saving)."""
+    from pydantic import ValidationError
+
+    from mappings.options import IntegrationOptions
+
+    with open_db() as db:
+        conn = connections.get_connection(db, name)
+        stored: dict[str, Any] = json.loads(json.dumps(conn.options or {}))
+        for item in set_ or []:
+            key, sep, raw = item.partition("=")
+            if not sep or not key:
+                fail(f"--set {item!r}: use key=value")
+            _assign(stored, key.strip(), _parse_value(raw))
+        for key in unset or []:
+            _remove(stored, key.strip())
+        try:
+            options = IntegrationOptions.model_validate(stored)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            fail(f"invalid option{' ' + where if where else ''}: {first['msg']}")
+        conn.options = options.model_dump(mode="json", exclude_defaults=True)
+        print_json(options.model_dump(mode="json"))
+
+
+def _parse_value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
+
+
+def _assign(target: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        nested = target.setdefault(part, {})
+        if not isinstance(nested, dict):
+            fail(f"option {part!r} is not a group")
+        target = nested
+    target[leaf] = value
+
+
+def _remove(target: dict[str, Any], dotted: str) -> None:
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        target = target.get(part) or {}
+    target.pop(leaf, None)

@@ -1,0 +1,82 @@
+"""serve, db upgrade, simulate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from qbwc_service.cli._common import current_settings, engine_for, fail, out
+from qbwc_service.db.engine import make_engine
+from qbwc_service.db.migrate import current_revision, upgrade
+from qbwc_service.logs import configure_logging
+
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="Overrides QBWC_HOST.")] = None,
+    port: Annotated[int | None, typer.Option(help="Overrides QBWC_PORT.")] = None,
+) -> None:
+    """Run the service: SOAP for the Web Connector at /qbwc, health at /healthz."""
+    import uvicorn
+
+    from qbwc_service.app import create_app
+
+    settings = current_settings()
+    configure_logging(settings.log_level)
+    engine = engine_for(settings)
+    if engine.dialect.name != "sqlite":
+        from qbwc_service.db.migrate import head_revision
+
+        if current_revision(engine) != head_revision():
+            fail("the database schema is not up to date; run `qbwc-service db upgrade` first")
+    uvicorn.run(create_app(settings, engine), host=host or settings.host, port=port or settings.port,
+                log_level=settings.log_level.lower(), proxy_headers=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the schema to the newest revision."""
+    settings = current_settings()
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    out.print(f"database at revision {current_revision(engine)}")
+    engine.dispose()
+
+
+
+def simulate(
+    url: Annotated[str, typer.Option(help="The service's SOAP URL, e.g. http://localhost:8080/qbwc.")],
+    username: Annotated[str, typer.Option(help="The connection's Web Connector username.")],
+    password: Annotated[str, typer.Option(help="The connection's token.")],
+    company_name: Annotated[str | None, typer.Option(help="Name of the simulated company.")] = None,
+    country: Annotated[str | None, typer.Option(help="US, CA or UK.")] = None,
+    seed: Annotated[Path | None, typer.Option(help="A JSON company file to start from (default: a small "
+                                              "manufacturer shipped with the simulator).")] = None,
+    state: Annotated[Path | None, typer.Option(help="Keep the simulated company in this file between runs.")] = None,
+) -> None:
+    """Run one Web Connector session against a simulated QuickBooks company (a test double: no
+    QuickBooks is involved) and print what happened."""
+    from qbwc_service.simulate.quickbooks import SEED_COMPANY, CompanyFileError, QuickBooksCompany
+    from qbwc_service.simulate.webconnector import WebConnectorClient, WebConnectorError
+
+    settings: dict[str, Any] = {k: v for k, v in (("company_name", company_name), ("country", country)) if v}
+    try:
+        company = QuickBooksCompany.from_seed(seed or SEED_COMPANY, state_file=state, **settings)
+    except CompanyFileError as exc:
+        fail(str(exc))
+    client = WebConnectorClient(url, username, password, company)
+    try:
+        report = client.run_session()
+    except WebConnectorError as exc:
+        fail(str(exc))
+    for method, summary in report.calls:
+        out.print(f"{method:<20} {summary}", markup=False, highlight=False)
+    out.print(f"outcome: {report.outcome}; message sets: {report.message_sets}; "
+              f"last percent: {report.last_percent}", markup=False)
+    if report.last_error:
+        out.print(f"last error: {report.last_error}", markup=False)
+    if report.outcome not in ("done", "nothing-to-do"):
+        raise typer.Exit(1)

@@ -1,0 +1,237 @@
+"""enqueue (raw, probe, pull, each send flow), stock, jobs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from qbwc_service import connections, jobkinds, queue
+from qbwc_service.cli._common import err, fail, open_db, out, print_json, read_json
+from qbwc_service.db.models import Job
+
+enqueue_app = typer.Typer(help="Put work on a connection's queue.", no_args_is_help=True)
+jobs_app = typer.Typer(help="Inspect and steer the job queue.", no_args_is_help=True)
+stock_app = typer.Typer(help="Stock (quantity on hand) sync, manual only.", no_args_is_help=True)
+
+
+@enqueue_app.command("raw")
+def enqueue_raw(
+    connection: str,
+    file: Annotated[Path, typer.Argument(help="A file holding one qbXML request element, e.g. <CustomerAddRq>.")],
+    key: Annotated[str | None, typer.Option(help="Idempotency key: the same key never makes a second job.")] = None,
+    priority: Annotated[int, typer.Option(help="Higher runs first.")] = 0,
+) -> None:
+    """Queue an operator-supplied qbXML request."""
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"cannot read {file}: {exc}")
+    prepared = jobkinds.prepare_raw(text)
+    _enqueue(connection, prepared, key, priority)
+
+
+@enqueue_app.command("probe")
+def enqueue_probe(connection: str) -> None:
+    """Queue the read-only "test access" probe (HostQuery + CompanyQuery)."""
+    _enqueue(connection, jobkinds.prepare_probe(), None, 10)
+
+
+@enqueue_app.command("pull")
+def enqueue_pull(
+    connection: str,
+    entity: Annotated[str, typer.Argument(help="What to read, e.g. SalesOrder, Invoice, Customer.")],
+    since: Annotated[str | None, typer.Option(help="Read what changed since this date-time (YYYY-MM-DDTHH:MM:SS) "
+                                              "instead of since the last completed pull.")] = None,
+    max_returned: Annotated[int, typer.Option(min=1, max=10000, help="Records per page.")] = 100,
+) -> None:
+    """Queue a read of QuickBooks records, paged with an iterator, into the delivery outbox."""
+    if since is not None:
+        _check_since(since)
+    _enqueue(connection, jobkinds.prepare_pull_job(entity, max_returned=max_returned, since=since), None, 0)
+
+
+def _check_since(since: str) -> None:
+    from datetime import datetime
+
+    try:
+        datetime.fromisoformat(since)
+    except ValueError:
+        fail(f"--since {since!r} is not a date-time such as 2026-11-01T00:00:00")
+
+
+FLOW_COMMANDS = {
+    "sales-order": "sales_order",
+    "purchase-order": "purchase_order",
+    "receiving": "receiving",
+    "shipment": "shipment",
+    "production-order": "time_tracking",
+}
+
+
+def _enqueue_entity(flow: str) -> Callable[..., None]:
+    def command(
+        connection: str,
+        entity: Annotated[Path, typer.Argument(help="The Fusion entity as JSON (see examples/).")],
+    ) -> None:
+        from qbwc_service import sync
+
+        data = read_json(entity)
+        with open_db() as db:
+            conn = connections.get_connection(db, connection)
+            made = sync.enqueue_flow(db, conn, flow, data)
+            for item in made:
+                verb = "queued" if item.created else "already queued (same entity)"
+                out.print(f"job {item.job.id} {verb}: {item.job.kind} status={item.job.status}")
+
+    return command
+
+
+for _name, _flow in FLOW_COMMANDS.items():
+    enqueue_app.command(_name, help=f"Queue a Fusion {_name.replace('-', ' ')} for QuickBooks "
+                        f"({'time entries' if _flow == 'time_tracking' else 'one document'}).")(_enqueue_entity(_flow))
+
+
+def _enqueue(connection: str, prepared: jobkinds.Prepared, key: str | None, priority: int) -> None:
+    with open_db() as db:
+        conn = connections.get_connection(db, connection)
+        made = queue.enqueue(db, conn.id, prepared.kind, prepared.payload, key=key, priority=priority,
+                             read_only=prepared.read_only)
+        verb = "queued" if made.created else "already queued (same key)"
+        out.print(f"job {made.job.id} {verb}: {made.job.kind} status={made.job.status}")
+
+
+
+def _job_dict(job: Job, full: bool = False) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": job.id, "connection_id": job.connection_id, "kind": job.kind, "status": job.status,
+        "priority": job.priority, "attempts": job.attempts, "not_before": job.not_before,
+        "status_code": job.status_code, "status_message": job.status_message, "result": job.result,
+        "created_at": job.created_at, "updated_at": job.updated_at, "key": job.idempotency_key,
+    }
+    if full:
+        data.update(payload=job.payload, request_xml=job.request_xml, response_xml=job.response_xml,
+                    ticket=job.ticket, depends_on=job.depends_on, warnings=job.warnings, cursor=job.cursor)
+    return data
+
+
+@jobs_app.command("list")
+def jobs_list(
+    connection: Annotated[str | None, typer.Option(help="Only this connection.")] = None,
+    status: Annotated[str | None, typer.Option(help=f"One of {', '.join(queue.STATUSES)}.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10000)] = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Newest jobs first."""
+    if status is not None and status not in queue.STATUSES:
+        fail(f"unknown status {status!r}; use one of {', '.join(queue.STATUSES)}")
+    with open_db() as db:
+        conn_id = connections.get_connection(db, connection).id if connection else None
+        rows = [_job_dict(j) for j in queue.list_jobs(db, connection_id=conn_id, status=status, limit=limit)]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("id", "kind", "status", "attempts", "code", "message", "result")
+    for r in rows:
+        table.add_row(str(r["id"]), r["kind"], r["status"], str(r["attempts"]), r["status_code"] or "",
+                      (r["status_message"] or "")[:60], json.dumps(r["result"]) if r["result"] else "")
+    out.print(table)
+
+
+@jobs_app.command("show")
+def jobs_show(job_id: int, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """One job with its request and response XML."""
+    with open_db() as db:
+        data = _job_dict(queue.get_job(db, job_id), full=True)
+    if as_json:
+        print_json(data)
+        return
+    for key in ("id", "kind", "status", "attempts", "priority", "not_before", "status_code", "status_message",
+                "result", "warnings", "ticket", "key", "created_at", "updated_at"):
+        out.print(f"{key}: {data[key]}", markup=False, highlight=False)
+    out.print("--- request XML", markup=False)
+    out.print(data["request_xml"] or "(not sent yet)", markup=False, highlight=False)
+    out.print("--- response XML", markup=False)
+    out.print(data["response_xml"] or "(no response)", markup=False, highlight=False)
+
+
+@jobs_app.command("retry")
+def jobs_retry(job_id: int) -> None:
+    """Put a failed, dead, unknown or cancelled job back on the queue."""
+    with open_db() as db:
+        job = queue.retry(db, job_id)
+        out.print(f"job {job.id} is {job.status}")
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(job_id: int) -> None:
+    """Cancel a job that has not been done."""
+    with open_db() as db:
+        job = queue.cancel(db, job_id)
+        out.print(f"job {job.id} is {job.status}")
+
+
+
+def _stock_levels(file: Path) -> list[Any]:
+    data = read_json(file)
+    levels = data.get("products", data) if isinstance(data, dict) else data
+    if not isinstance(levels, list):
+        fail(f"{file} must hold a list of stock levels (or {{\"products\": [...]}})")
+    return levels
+
+
+@stock_app.command("send-all")
+def stock_send_all(
+    connection: str,
+    file: Annotated[Path, typer.Option("--file", help="Stock levels as JSON: a list of {product, quantityInStock, "
+                                       "quantityOnOrders | salesOrders}.")],
+) -> None:
+    """Send the stock of every product (labelled products only when that option is on)."""
+    from rich.progress import track
+
+    from qbwc_service import sync
+    from qbwc_service.errors import InvalidInput
+
+    levels = _stock_levels(file)
+    queued = skipped = 0
+    with open_db() as db:
+        conn = connections.get_connection(db, connection)
+        sync.refuse_non_us(conn)
+        options = sync.options_of(conn)
+        if not options.stock_sync:
+            fail(f"stock sync is off for {connection!r}; set stock_sync=true and stock_adjustment_account")
+        for level in track(levels, description="queueing stock", console=err, disable=not err.is_terminal):
+            try:
+                made = sync.enqueue_flow(db, conn, "stock", level)
+            except InvalidInput as exc:
+                if "label" not in str(exc):
+                    raise
+                skipped += 1
+                continue
+            queued += sum(1 for m in made if m.created)
+    out.print(f"{queued} stock updates queued, {skipped} products skipped (no QuickBooks label)")
+
+
+@stock_app.command("send")
+def stock_send(
+    connection: str,
+    product: Annotated[str, typer.Argument(help="The Fusion product code.")],
+    file: Annotated[Path, typer.Option("--file", help="Stock levels as JSON (the product is picked by code).")],
+) -> None:
+    """Update one product's quantity on hand in QuickBooks."""
+    from qbwc_service import sync
+
+    levels = [level for level in _stock_levels(file)
+              if isinstance(level, dict) and (level.get("product") or {}).get("code") == product]
+    if not levels:
+        fail(f"product {product!r} is not in {file}")
+    with open_db() as db:
+        conn = connections.get_connection(db, connection)
+        if not sync.options_of(conn).stock_sync:
+            fail(f"stock sync is off for {connection!r}; set stock_sync=true and stock_adjustment_account")
+        (made,) = sync.enqueue_flow(db, conn, "stock", levels[0])
+        out.print(f"job {made.job.id} {'queued' if made.created else 'already queued'}: stock {product}")
