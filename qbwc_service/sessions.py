@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
@@ -30,6 +30,7 @@ from qbwc_service.settings import Settings
 log = logging.getLogger(__name__)
 
 OPEN, IDLE, CLOSED, EXPIRED = "open", "idle", "closed", "expired"
+IDLE_RETENTION = timedelta(days=1)
 UNKNOWN_TICKET = (
     "Unknown or expired session ticket. The Web Connector will start a new session on its next run."
 )
@@ -95,8 +96,10 @@ class WebConnectorSessions:
             self._expire_stale(db, connection, now, address)
             ticket = secrets.token_hex(16)
             if queue.due_count(db, connection.id, now) == 0:
+                # The Web Connector polls every few minutes: an idle poll leaves a session row (its
+                # closeConnection needs it) but no event, and idle rows older than a day are dropped.
+                self._prune_idle(db, connection, now)
                 self._new_session(db, connection, ticket, IDLE, now)
-                db.add(Event(at=now, connection_id=connection.id, ticket=ticket, kind="session-idle"))
                 return [ticket, "none", "", str(self._settings.idle_min_run_seconds)]
             if not self._take_lease(db, connection, ticket, now):
                 self._new_session(db, connection, ticket, IDLE, now)
@@ -206,7 +209,9 @@ class WebConnectorSessions:
             connection = db.get(Connection, session.connection_id)
             assert connection is not None
             connection.last_contact_at = utcnow()
-            if session.state in (OPEN, IDLE):
+            if session.state == IDLE:
+                session.state, session.closed_at = CLOSED, utcnow()
+            elif session.state == OPEN:
                 self._end(db, session, connection, CLOSED, "the session closed before QuickBooks answered")
             if session.last_error:
                 return f"Finished with an error: {session.last_error}"[:1000]
@@ -221,6 +226,15 @@ class WebConnectorSessions:
                        client_address=address or None,
                        last_activity_at=now, expires_at=now + self._timeout, message_sets=0,
                        jobs_done=0, jobs_failed=0))
+
+    def _prune_idle(self, db: DbSession, connection: Connection, now: datetime) -> None:
+        db.execute(
+            delete(Session)
+            .where(Session.connection_id == connection.id, Session.message_sets == 0,
+                   Session.state.in_((IDLE, CLOSED)), Session.last_error.is_(None),
+                   Session.created_at < now - IDLE_RETENTION)
+            .execution_options(synchronize_session=False)
+        )
 
     def _take_lease(self, db: DbSession, connection: Connection, ticket: str, now: datetime) -> bool:
         """One live session per connection: a conditional update, atomic on every engine."""

@@ -234,3 +234,20 @@ def test_the_same_web_connector_coming_back_takes_over_its_dead_session(settings
         statuses = {j.id: j.status for j in jobs(server.sessions)}
         assert statuses[lost] == "unknown" and list(statuses.values()).count("done") == 1
         assert company.count("Customer") == 2
+
+
+def test_idle_polls_leave_no_trail_beyond_a_day(server: LiveServer) -> None:
+    from sqlalchemy import func, select
+
+    from qbwc_service.db.models import Event, Session
+
+    paired = pair(server.sessions)
+    for _ in range(3):
+        assert _client(server, paired).run_session().outcome == "nothing-to-do"
+    with server.sessions.begin() as db:
+        assert db.scalar(select(func.count()).select_from(Session)) == 3
+        assert db.scalar(select(func.count()).select_from(Event).where(Event.kind.like("session%"))) == 0
+        db.execute(update(Session).values(created_at=utcnow() - timedelta(days=2)))
+    assert _client(server, paired).run_session().outcome == "nothing-to-do"
+    with server.sessions.begin() as db:
+        assert db.scalar(select(func.count()).select_from(Session)) == 1  # only the newest poll remains
