@@ -30,7 +30,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     engine = engine or make_engine(settings.database_url)
     sessions: sessionmaker[Session] = make_sessionmaker(engine)
     protocol = WebConnectorSessions(sessions, settings)
-    soap = WSGIMiddleware(guard_soap(build_soap_app(protocol), settings.max_body_bytes), workers=16)  # type: ignore[arg-type]
+    soap = WSGIMiddleware(guard_soap(build_soap_app(protocol, settings.max_body_bytes), settings.max_body_bytes), workers=16)  # type: ignore[arg-type]
 
     app = FastAPI(title="qbwc-service", version=__version__, docs_url="/docs")
     app.state.settings = settings
@@ -90,6 +90,9 @@ def guard_soap(app: WsgiApp, max_body: int) -> WsgiApp:
         if len(body) > max_body:
             return _refuse(start_response, "413 Request Entity Too Large",
                            f"The request body is larger than the {max_body}-byte limit.")
+        if body[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in body[:4096]:
+            return _refuse(start_response, "400 Bad Request",
+                           "Only UTF-8 SOAP messages are accepted; the request was refused.")
         if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
             return _refuse(start_response, "400 Bad Request",
                            "A SOAP message must not contain a DTD; the request was refused.")

@@ -62,7 +62,7 @@ def _address(ctx: Any) -> str:
     return str(env.get("REMOTE_ADDR", ""))
 
 
-def build_soap_app(protocol: WebConnectorSessions) -> WsgiApplication:
+def build_soap_app(protocol: WebConnectorSessions, max_body_bytes: int) -> WsgiApplication:
     versions = _ClientVersions()
 
     class QBWebConnectorSvc(ServiceBase):  # type: ignore[misc]
@@ -126,4 +126,5 @@ def build_soap_app(protocol: WebConnectorSessions) -> WsgiApplication:
         in_protocol=Soap11(validator="lxml", huge_tree=True),
         out_protocol=Soap11(),
     )
-    return WsgiApplication(application)
+    # spyne's own cap (2 MiB by default) would refuse a big query answer; the size limit is guard_soap's.
+    return WsgiApplication(application, max_content_length=max_body_bytes + 1)

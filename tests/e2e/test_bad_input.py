@@ -158,3 +158,14 @@ def test_an_unexpected_error_still_answers_soap(server: LiveServer, monkeypatch:
     assert client.send_request_xml(ticket, "", "", "US", 13, 0) == ""
     monkeypatch.setattr("qbwc_service.queue.sent_under", broken)
     assert client.receive_response_xml(ticket, "<QBXML/>", "", "") == -1
+
+
+def test_a_utf16_body_is_refused_before_parsing(server: LiveServer) -> None:
+    paired = pair(server.sessions)
+    before = snapshot(server.sessions)
+    body = BAD_BODIES["entity bomb"].decode().replace('encoding="utf-8"', "").encode("utf-16")
+    response = post_soap(server.soap_url, "authenticate", body)
+    assert response.status_code == 400 and b"UTF-8" in response.content
+    assert snapshot(server.sessions) == before
+    assert paired.username
+    _still_serving(server)

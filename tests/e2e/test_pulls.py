@@ -125,3 +125,15 @@ def test_without_iterators_an_old_company_gets_everything_at_once(server: LiveSe
     report = WebConnectorClient(server.soap_url, paired.username, paired.token, company).run_session()
     assert report.outcome == "done" and report.message_sets == 1
     assert len(set(_pulled(server, paired))) == 120
+
+
+def test_a_page_of_several_megabytes_goes_through_the_endpoint(server: LiveServer) -> None:
+    """QuickBooks' answer to a big page travels in one receiveResponseXML; it must not hit a size cap."""
+    paired = pair(server.sessions)
+    company = QuickBooksCompany()
+    company.add_many("Customer", ({"Name": f"Customer {i:05d} of a long list", "CompanyName": "X" * 40,
+                                   "Notes": "n" * 900} for i in range(4000)))
+    _enqueue_pull(server, paired, entity="Customer", max_returned=4000)
+    report = WebConnectorClient(server.soap_url, paired.username, paired.token, company).run_session()
+    assert report.outcome == "done" and report.message_sets == 1
+    assert len(set(_pulled(server, paired))) == 4000
