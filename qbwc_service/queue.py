@@ -193,7 +193,7 @@ def release_lost(db: Session, jobs: Iterable[Job], reason: str) -> None:
             continue
         job.status = QUEUED if job.read_only else UNKNOWN
         if job.reconcilable:
-            job.cursor = {**(job.cursor or {}), "reconcile": True}
+            job.cursor = _lost_cursor(job)
         job.status_message = reason
         job.updated_at = utcnow()
         _event(db, job, job.status, reason)
@@ -216,10 +216,20 @@ def mark_unknown(db: Session, job: Job, reason: str) -> None:
         return
     job.status = UNKNOWN
     if job.reconcilable:
-        job.cursor = {**(job.cursor or {}), "reconcile": True}
+        job.cursor = _lost_cursor(job)
     job.status_message = reason
     job.updated_at = utcnow()
     _event(db, job, UNKNOWN, reason)
+
+
+def _lost_cursor(job: Job) -> dict[str, Any]:
+    """Mark the job for a lookup, remembering when the lost attempt went out: the next claim resets
+    sent_at, and the lookup must reach back to the first attempt whose outcome is unknown."""
+    cursor = dict(job.cursor or {})
+    cursor["reconcile"] = True
+    if job.sent_at is not None and "lost_sent_at" not in cursor:
+        cursor["lost_sent_at"] = job.sent_at.isoformat()
+    return cursor
 
 
 def sent_under(db: Session, ticket: str) -> list[Job]:

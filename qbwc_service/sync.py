@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from lxml import etree
@@ -209,7 +209,10 @@ def build_requests(db: Session, job: Job, connection: Connection, version: Versi
     ctx = context_for(db, job, entity, connection, version, sync_date)
     try:
         if (job.cursor or {}).get("reconcile"):
-            since = ((job.sent_at or job.created_at) - timedelta(days=2)).replace(microsecond=0).isoformat()
+            lost = (job.cursor or {}).get("lost_sent_at")
+            sent = datetime.fromisoformat(lost) if lost else job.created_at
+            # QuickBooks filters on its own local time; two days either side covers any time zone.
+            since = (sent - timedelta(days=2)).replace(microsecond=0).isoformat()
             return [flow.lookup(entity, options, ctx, since)]
         return [flow.build(entity, options, ctx)]
     except MappingError as exc:
@@ -283,6 +286,7 @@ def _reconciled(db: Session, job: Job, connection: Connection, answers: list[Res
         log.info("lost add found in QuickBooks", extra={"job": job.id})
         return True
     cursor = {**(job.cursor or {}), "reconcile": False, "lookups": int((job.cursor or {}).get("lookups", 0)) + 1}
+    cursor.pop("lost_sent_at", None)
     queue.continue_later(db, job, cursor, "Not in QuickBooks: the earlier add did not land; sending it now.")
     return True
 

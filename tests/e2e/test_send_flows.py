@@ -334,3 +334,28 @@ def test_a_sales_order_for_an_unknown_customer_is_dead_naming_it(
     job = by_id(server)[job_id]
     assert job.status == "dead" and job.status_code == "3140"
     assert "no Customer named 'Nobody Industries'" in (job.status_message or "")
+
+
+def test_a_lost_add_is_found_days_later(server: LiveServer) -> None:
+    """The answer is lost on a Friday; the Web Connector next runs on Monday: still exactly one document."""
+    from datetime import datetime, timedelta
+
+    from sqlalchemy import update
+
+    from qbwc_service.db.engine import utcnow
+    from qbwc_service.db.models import Job
+
+    days_ago = {"n": 3}
+    company = QuickBooksCompany.from_seed(clock=lambda: datetime.now() - timedelta(days=days_ago["n"]))
+    paired = pair(server.sessions)
+    (job_id,) = send(server.sessions, paired, "sales_order", example("sales-order"))
+    company.drop_next_responses(1)
+    run(server, paired, company, expect="error")
+    with server.sessions.begin() as db:  # as if that attempt had been made three days ago
+        db.execute(update(Job).where(Job.id == job_id).values(sent_at=utcnow() - timedelta(days=3)))
+    expire_live_sessions(server.sessions)
+    days_ago["n"] = 0
+    run(server, paired, company)
+    job = by_id(server)[job_id]
+    assert job.status == "done" and job.result["reconciled"] is True
+    assert company.count("SalesOrder") == 3  # the seed's two and this one, once
