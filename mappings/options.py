@@ -94,4 +94,7 @@ class IntegrationOptions(BaseModel):
         names = [pair.qbd_field for pair in self.custom_fields]
         if len(set(names)) != len(names):
             raise ValueError("custom_fields names a QuickBooks field twice")
+        if self.entity_code_field and self.entity_code_field in names:
+            raise ValueError(f"custom_fields uses {self.entity_code_field!r}, which already receives the Fusion "
+                             "entity code (entity_code_field)")
         return self

@@ -30,7 +30,8 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     engine = engine or make_engine(settings.database_url)
     sessions: sessionmaker[Session] = make_sessionmaker(engine)
     protocol = WebConnectorSessions(sessions, settings)
-    soap = WSGIMiddleware(guard_soap(build_soap_app(protocol, settings.max_body_bytes), settings.max_body_bytes), workers=16)  # type: ignore[arg-type]
+    guarded = guard_soap(build_soap_app(protocol, settings.max_body_bytes), settings.max_body_bytes)
+    soap = WSGIMiddleware(guarded, workers=16)  # type: ignore[arg-type]
 
     app = FastAPI(title="qbwc-service", version=__version__, docs_url="/docs")
     app.state.settings = settings

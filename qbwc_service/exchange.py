@@ -132,20 +132,31 @@ class Exchange:
             live.session.last_error = f"The response from QuickBooks could not be read: {exc}"
             log.warning("unreadable response", extra={"ticket": live.session.ticket, "error": str(exc)})
         for job in in_flight:
-            if job.id in pages:
-                header, page = pages[job.id]
-                if pulls.finish_page(db, job, header, page, live.session.ticket) == "failed":
-                    self._settle(db, live, job, header.status_code, header.status_severity,
-                                 header.status_message, None)
-                elif job.status == queue.DONE:
-                    live.session.jobs_done += 1
-            elif answers.get(job.id):
-                self._answered(db, live, job, answers[job.id])
-            else:
-                self._no_answer(db, job)
+            try:
+                with db.begin_nested():
+                    self._apply_one(db, live, job, pages.get(job.id), answers.get(job.id) or [])
+            except Exception as exc:
+                log.exception("processing an answer failed", extra={"job": job.id, "ticket": live.session.ticket})
+                queue.kill(db, job, response_xml="\n".join(a.text() for a in answers.get(job.id) or []) or None,
+                           status_code=None,
+                           status_message=f"The service could not process QuickBooks' answer ({exc}). QuickBooks "
+                           "may hold the result: check it there before retrying or cancelling this job.")
         for request_id in unmatched:
             db.add(Event(at=utcnow(), connection_id=live.connection.id, ticket=live.session.ticket,
                          kind="response-unmatched", detail=f"requestID {request_id!r} matches no job in flight"))
+
+    def _apply_one(self, db: DbSession, live: Live, job: Job, page: tuple[ResponseHeader, pulls.Page] | None,
+                   answers: list[Response]) -> None:
+        if page is not None:
+            header, read = page
+            if pulls.finish_page(db, job, header, read, live.session.ticket) == "failed":
+                self._settle(db, live, job, header.status_code, header.status_severity, header.status_message, None)
+            elif job.status == queue.DONE:
+                live.session.jobs_done += 1
+        elif answers:
+            self._answered(db, live, job, answers)
+        else:
+            self._no_answer(db, job)
 
     def _answered(self, db: DbSession, live: Live, job: Job, answers: list[Response]) -> None:
         if (job.cursor or {}).get("requery"):

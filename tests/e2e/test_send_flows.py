@@ -359,3 +359,27 @@ def test_a_lost_add_is_found_days_later(server: LiveServer) -> None:
     job = by_id(server)[job_id]
     assert job.status == "done" and job.result["reconciled"] is True
     assert company.count("SalesOrder") == 3  # the seed's two and this one, once
+
+
+def test_a_failure_while_processing_one_answer_keeps_the_others(
+    server: LiveServer, company: QuickBooksCompany, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unexpected error settling one job makes that job dead with a reason; the rest of the message set
+    keeps its results, and no job is left to loop forever."""
+    paired = pair(server.sessions)
+    (order_job,) = send(server.sessions, paired, "sales_order", example("sales-order"))
+    (po_job,) = send(server.sessions, paired, "purchase_order", example("purchase-order"))
+    real = sync.settle
+
+    def failing(db, job, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if job.kind == "sales_order":
+            raise RuntimeError("boom")
+        return real(db, job, *args, **kwargs)
+
+    monkeypatch.setattr(sync, "settle", failing)
+    run(server, paired, company)
+    done = by_id(server)
+    assert done[po_job].status == "done" and done[po_job].result["TxnID"]
+    assert done[order_job].status == "dead" and "boom" in (done[order_job].status_message or "")
+    assert "SalesOrderAddRs" in (done[order_job].response_xml or "")
+    run(server, paired, company, expect="nothing-to-do")

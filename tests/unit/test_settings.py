@@ -67,3 +67,13 @@ def test_the_example_settings_file_is_valid(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("QBWC_CONFIG", str(example))
     settings = load_settings()
     assert settings.session_takeover_seconds == 120 and settings.batch_size == 50
+
+
+def test_custom_fields_may_not_reuse_the_entity_code_field() -> None:
+    from pydantic import ValidationError
+
+    from mappings.options import IntegrationOptions
+
+    with pytest.raises(ValidationError, match="already receives the Fusion entity code"):
+        IntegrationOptions(entity_code_field="Fusion code",
+                           custom_fields=({"qbd_field": "Fusion code", "fusion_field": "x"},))  # type: ignore[arg-type]
