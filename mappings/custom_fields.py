@@ -52,10 +52,7 @@ def custom_field_values(entity: CustomFieldEntity, options: IntegrationOptions) 
     if code_field is None:
         return []
     values = [(code_field, entity.code)]
-    for pair in options.custom_fields:
-        if pair.qbd_field == code_field:
-            raise MappingError(f"custom_fields: QuickBooks field {pair.qbd_field!r} already receives the Fusion "
-                               f"entity code (entity_code_field); choose another field for {pair.fusion_field!r}")
+    for pair in options.custom_fields:  # IntegrationOptions refuses a pair that reuses code_field
         value = _text(entity.custom_fields.get(pair.fusion_field))
         if value:
             values.append((pair.qbd_field, value))

@@ -95,18 +95,9 @@ def claim_batch(db: Session, connection_id: int, ticket: str, limit: int) -> lis
     ignores FOR UPDATE, is kept correct by the status guard and its single writer.
     """
     now = utcnow()
-    dependency = aliased(Job)
     due = (
         select(Job.id)
-        .where(
-            Job.connection_id == connection_id,
-            _claimable(),
-            or_(Job.not_before.is_(None), Job.not_before <= now),
-            or_(
-                Job.depends_on.is_(None),
-                ~exists().where(and_(dependency.id == Job.depends_on, dependency.status != DONE)),
-            ),
-        )
+        .where(*_due(connection_id, now))
         .order_by(Job.priority.desc(), Job.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -245,16 +236,27 @@ def jobs_by_id(db: Session, ids: Iterable[int]) -> dict[int, Job]:
 
 def due_count(db: Session, connection_id: int, now: datetime | None = None) -> int:
     """Jobs that a session could claim now."""
-    now = now or utcnow()
-    return db.scalar(
-        select(func.count())
-        .select_from(Job)
-        .where(
-            Job.connection_id == connection_id,
-            _claimable(),
-            or_(Job.not_before.is_(None), Job.not_before <= now),
-        )
-    ) or 0
+    return db.scalar(select(func.count()).select_from(Job).where(*_due(connection_id, now or utcnow()))) or 0
+
+
+def _due(connection_id: int, now: datetime) -> list[ColumnElement[bool]]:
+    """What a session may claim now: claimable, past its backoff, and not waiting on another job."""
+    dependency = aliased(Job)
+    return [
+        Job.connection_id == connection_id,
+        _claimable(),
+        or_(Job.not_before.is_(None), Job.not_before <= now),
+        or_(Job.depends_on.is_(None),
+            ~exists().where(and_(dependency.id == Job.depends_on, dependency.status != DONE))),
+    ]
+
+
+def orphaned(db: Session, connection_id: int, live_ticket: str | None) -> list[Job]:
+    """Jobs left ``sent`` by a session of this connection that is not the live one (None: none is live)."""
+    stmt = select(Job).where(Job.connection_id == connection_id, Job.status == SENT)
+    if live_ticket is not None:
+        stmt = stmt.where(or_(Job.ticket.is_(None), Job.ticket != live_ticket))
+    return list(db.scalars(stmt))
 
 
 def retry(db: Session, job_id: int) -> Job:
@@ -280,6 +282,7 @@ def cancel(db: Session, job_id: int) -> Job:
     job.status = CANCELLED
     job.updated_at = job.finished_at = utcnow()
     _event(db, job, "cancelled", "by operator")
+    _kill_dependents(db, job)
     return job
 
 
@@ -342,7 +345,7 @@ def _kill_dependents(db: Session, job: Job) -> None:
     for dependent in waiting:
         kill(
             db, dependent, response_xml=None, status_code=None,
-            status_message=f"job {job.id}, which this job needs first, is dead: {job.status_message}",
+            status_message=f"job {job.id}, which this job needs first, is {job.status}: {job.status_message}",
         )
 
 

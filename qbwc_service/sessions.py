@@ -94,6 +94,10 @@ class WebConnectorSessions:
             if client_version:
                 connection.client_version = client_version
             self._expire_stale(db, connection, now, address)
+            if connection.live_ticket is None:
+                # No session is live: whatever an ended one left in flight lost its answer.
+                queue.release_lost(db, queue.orphaned(db, connection.id, None),
+                                   "its session ended without an answer (token rotated, or the session replaced)")
             ticket = secrets.token_hex(16)
             if queue.due_count(db, connection.id, now) == 0:
                 # The Web Connector polls every few minutes: an idle poll leaves a session row (its
@@ -154,8 +158,14 @@ class WebConnectorSessions:
                 hint = hresult_hint(hresult)
                 session.last_error = f"{hresult}: {message or ''} {hint}".strip()
                 connection.last_connection_error = session.last_error
+                reason = f"the message set failed with {hresult}: {message or ''}"
                 for job in in_flight:
-                    queue.mark_unknown(db, job, f"the message set failed with {hresult}: {message or ''}")
+                    if job.read_only:  # reading again is harmless; attempts bound a request that always fails
+                        queue.fail(db, job, response_xml=None, status_code=hresult, status_message=reason,
+                                   max_attempts=self._settings.max_attempts,
+                                   backoff_seconds=self._settings.retry_backoff_seconds)
+                    else:
+                        queue.mark_unknown(db, job, reason)
                 db.add(Event(at=utcnow(), connection_id=connection.id, ticket=session.ticket,
                              kind="message-set-failed", detail=session.last_error))
                 return -1

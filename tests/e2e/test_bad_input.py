@@ -169,3 +169,19 @@ def test_a_utf16_body_is_refused_before_parsing(server: LiveServer) -> None:
     assert snapshot(server.sessions) == before
     assert paired.username
     _still_serving(server)
+
+
+def test_rotating_the_token_mid_session_leaves_no_job_in_flight(server: LiveServer) -> None:
+    paired = pair(server.sessions)
+    enqueue_customers(server.sessions, paired.id, ["In Flight One", "In Flight Two"])
+    company = QuickBooksCompany()
+    old = WebConnectorClient(server.soap_url, paired.username, paired.token, company)
+    ticket = old.authenticate(paired.username, paired.token)[0]
+    assert old.send_request_xml(ticket, company.hcp_response(), company.company_file, "US", 13, 0)
+    assert {j.status for j in jobs(server.sessions)} == {"sent"}
+    with server.sessions.begin() as db:
+        token = connections.rotate_token(db, paired.name).token
+    new = WebConnectorClient(server.soap_url, paired.username, token, company)
+    assert new.run_session().outcome == "nothing-to-do"
+    # the answer to what was sent can no longer come: the writes wait for an operator, not forever in flight
+    assert {j.status for j in jobs(server.sessions)} == {"unknown"}

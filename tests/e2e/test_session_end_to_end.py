@@ -251,3 +251,18 @@ def test_idle_polls_leave_no_trail_beyond_a_day(server: LiveServer) -> None:
     assert _client(server, paired).run_session().outcome == "nothing-to-do"
     with server.sessions.begin() as db:
         assert db.scalar(select(func.count()).select_from(Session)) == 1  # only the newest poll remains
+
+
+def test_a_failed_message_set_requeues_its_reads(server: LiveServer) -> None:
+    paired = pair(server.sessions)
+    prepared = jobkinds.prepare_probe()
+    with server.sessions.begin() as db:
+        probe = queue.enqueue(db, paired.id, prepared.kind, prepared.payload, read_only=True).job.id
+    (write,) = enqueue_customers(server.sessions, paired.id, ["Written Co"])
+    company = QuickBooksCompany()
+    company.fail_next_with_hresult("0x80040414", "A modal dialog box is showing in QuickBooks.")
+    assert _client(server, paired, company).run_session().outcome == "error"
+    statuses = {j.id: j.status for j in jobs(server.sessions)}
+    assert statuses == {probe: "failed", write: "unknown"}
+    assert _client(server, paired, company).run_session().outcome == "done"  # the probe runs again
+    assert {j.id: j.status for j in jobs(server.sessions)}[probe] == "done"

@@ -172,3 +172,16 @@ def test_two_workers_never_claim_the_same_job(engine: Engine, connection_id: int
     with sessions.begin() as db:
         tickets = {j.id: j.ticket for j in db.scalars(select(Job))}
     assert all(tickets[i] == "ticket-a" for i in a) and all(tickets[i] == "ticket-b" for i in b)
+
+
+def test_cancelling_a_job_stops_what_waits_on_it(sessions: sessionmaker[Session], connection_id: int) -> None:
+    with sessions.begin() as db:
+        first = queue.enqueue(db, connection_id, "raw", {"request": "<A/>"}).job
+        second = queue.enqueue(db, connection_id, "raw", {"request": "<B/>"}, depends_on=first.id).job
+        assert queue.due_count(db, connection_id) == 1  # the dependent is not counted as work
+    with sessions.begin() as db:
+        queue.cancel(db, first.id)
+    with sessions.begin() as db:
+        dependent = db.get(Job, second.id)
+        assert dependent is not None and dependent.status == "dead" and "cancelled" in (dependent.status_message or "")
+        assert queue.due_count(db, connection_id) == 0

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from lxml import etree
+from pydantic import ValidationError
 
 from mappings.common import MappingContext, Version, marker_for
 from mappings.custom_fields import (
@@ -531,9 +532,8 @@ def test_values_are_stored_as_text() -> None:
 
 
 def test_a_pair_writing_the_entity_code_field_is_refused() -> None:
-    opts = options(entity_code_field="Fusion code", custom_fields=pairs(("Fusion code", "Project")))
-    with pytest.raises(MappingError, match=r"custom_fields: QuickBooks field 'Fusion code' already receives"):
-        custom_field_values(SALES_ORDER, opts)
+    with pytest.raises(ValidationError, match=r"uses 'Fusion code', which already receives the Fusion entity code"):
+        options(entity_code_field="Fusion code", custom_fields=pairs(("Fusion code", "Project")))
 
 
 def test_data_ext_requests_name_the_document_and_the_public_owner() -> None:
