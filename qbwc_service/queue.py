@@ -286,6 +286,12 @@ def cancel(db: Session, job_id: int) -> Job:
     return job
 
 
+def pending_with_key(db: Session, connection_id: int, key: str) -> Job | None:
+    """The job with this idempotency key, if it has not finished yet."""
+    return db.scalar(select(Job).where(Job.connection_id == connection_id, Job.idempotency_key == key,
+                                       Job.status.in_((QUEUED, SENT, FAILED, UNKNOWN))))
+
+
 def get_job(db: Session, job_id: int) -> Job:
     job = db.get(Job, job_id)
     if job is None:

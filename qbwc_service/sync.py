@@ -150,13 +150,19 @@ def enqueue_flow(db: Session, connection: Connection, flow_name: str, data: Any,
         key = f"{entity.product.code}:{entity.quantity_to_send()}:{date.today().isoformat()}"
         return [_enqueue_one(db, connection, flow, {"entity": snapshot}, key)]
     document_id = getattr(entity, "id")  # noqa: B009 - every document model has an id; BaseModel does not say so
-    return [_enqueue_one(db, connection, flow, {"entity": snapshot}, str(document_id))]
+    parent = None
+    if flow.links_to is not None:
+        # A bill or invoice waits for its order's job, so it can link to the order's lines.
+        order = entity.purchase_order if isinstance(entity, models.Receiving) else entity.sales_order  # type: ignore[attr-defined]
+        parent = queue.pending_with_key(db, connection.id, f"{flow.links_to}:{order.id}")
+    return [_enqueue_one(db, connection, flow, {"entity": snapshot}, str(document_id),
+                         depends_on=parent.id if parent is not None else None)]
 
 
 def _enqueue_one(db: Session, connection: Connection, flow: Flow, payload: dict[str, Any],
-                 fusion_id: str) -> queue.Enqueued:
+                 fusion_id: str, depends_on: int | None = None) -> queue.Enqueued:
     return queue.enqueue(db, connection.id, flow.name, payload, key=f"{flow.name}:{fusion_id}",
-                         reconcilable=True)
+                         reconcilable=True, depends_on=depends_on)
 
 
 # ---------------------------------------------------------------- send

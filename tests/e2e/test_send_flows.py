@@ -383,3 +383,18 @@ def test_a_failure_while_processing_one_answer_keeps_the_others(
     assert done[order_job].status == "dead" and "boom" in (done[order_job].status_message or "")
     assert "SalesOrderAddRs" in (done[order_job].response_xml or "")
     run(server, paired, company, expect="nothing-to-do")
+
+
+def test_an_order_and_its_shipment_in_one_run_are_linked(server: LiveServer, company: QuickBooksCompany) -> None:
+    paired = pair(server.sessions)
+    set_options(server.sessions, paired, partial_invoicing=True)
+    shipment = example("shipment")
+    shipment["lines"] = [{"id": 1, "orderLineId": 1, "product": {"code": "Gripper Frame GF-20"}, "quantity": 4},
+                         {"id": 2, "orderLineId": 2, "product": {"code": "Mounting Bracket MB-100"}, "quantity": 20}]
+    (order_job,) = send(server.sessions, paired, "sales_order", example("sales-order"))
+    (ship_job,) = send(server.sessions, paired, "shipment", shipment)
+    run(server, paired, company)
+    done = by_id(server)
+    assert done[ship_job].depends_on == order_job and done[ship_job].status == "done"
+    order = company.find("SalesOrder", TxnID=done[order_job].result["TxnID"])
+    assert order is not None and order.text("IsFullyInvoiced") == "true"
