@@ -136,7 +136,10 @@ def render_qwc(connection: Connection, settings: Settings) -> str:
         "run_every_minutes": str(settings.run_every_minutes),
     }
     template = Template(qwc_template_path(settings).read_text(encoding="utf-8"))
-    return template.substitute({key: escape(value) for key, value in values.items()})
+    escaped = {key: escape(value) for key, value in values.items()}
+    # The name also appears in an XML comment, where "--" is not allowed.
+    escaped["connection_name"] = re.sub(r"-(?=-)", "- ", escaped["connection_name"]).rstrip("-")
+    return template.substitute(escaped)
 
 
 def qwc_template_path(settings: Settings) -> Path:

@@ -130,15 +130,14 @@ class WebConnectorSessions:
             if live is None:
                 return ""
             session, connection = live.session, live.connection
-            if hcp_response:
-                refusal = self._learn_host(db, connection, hcp_response)
-                if refusal:
-                    return self._refuse(db, live, refusal)
-            if country and not connection.qb_country:
-                connection.qb_country = country
+            # The company file is checked first: a wrong file must not teach the connection anything.
             refusal = self._pin_company_file(db, connection, company_file_name)
             if refusal:
                 return self._refuse(db, live, refusal)
+            if hcp_response:
+                self._learn_host(connection, hcp_response)
+            if country and not connection.qb_country:
+                connection.qb_country = country
             reported = (major, minor) if major is not None and minor is not None else None
             version = negotiate(self._our_version, connection.qbxml_versions or [], reported)
             connection.qbxml_version = format_version(version)
@@ -306,19 +305,18 @@ class WebConnectorSessions:
         log.warning("session refused", extra={"ticket": live.session.ticket, "reason": reason})
         return ""
 
-    def _learn_host(self, db: DbSession, connection: Connection, hcp_response: str) -> str | None:
+    def _learn_host(self, connection: Connection, hcp_response: str) -> None:
         try:
             info = parse_host_info(hcp_response)
         except QbxmlError as exc:
             log.warning("unreadable strHCPResponse", extra={"connection": connection.name, "error": str(exc)})
-            return None
+            return
         connection.qb_product = info.product or connection.qb_product
         connection.qb_major_version = info.major_version or connection.qb_major_version
         connection.qb_country = info.country or connection.qb_country
         connection.company_name = info.company_name or connection.company_name
         if info.supported_versions:
             connection.qbxml_versions = info.supported_versions
-        return None
 
     def _pin_company_file(self, db: DbSession, connection: Connection, company_file: str | None) -> str | None:
         """The first company file seen is pinned; a different one is refused, never written to."""

@@ -161,7 +161,7 @@ def test_a_different_company_file_is_refused_once_pinned(server: LiveServer) -> 
     enqueue_customers(server.sessions, paired.id, ["First"])
     assert _client(server, paired).run_session().outcome == "done"
     (job_id,) = enqueue_customers(server.sessions, paired.id, ["Second"])
-    other = QuickBooksCompany(company_file=r"C:\Other\books.qbw")
+    other = QuickBooksCompany(company_file=r"C:\Other\books.qbw", country="CA", company_name="Other Books Ltd")
     # authenticate names the pinned file; the real Web Connector then fails to open it...
     report = _client(server, paired, other).run_session()
     assert report.outcome == "connection-error"
@@ -172,6 +172,8 @@ def test_a_different_company_file_is_refused_once_pinned(server: LiveServer) -> 
     assert client.send_request_xml(ticket, other.hcp_response(), other.company_file, "US", 13, 0) == ""
     assert "pinned" in client.get_last_error(ticket)
     client.close_connection(ticket)
+    learned = connection(server.sessions, paired.id)  # the wrong file taught the connection nothing
+    assert learned.qb_country == "US" and learned.company_name != "Other Books Ltd"
     assert {j.id: j.status for j in jobs(server.sessions)}[job_id] == "queued"
 
 

@@ -36,3 +36,11 @@ def test_qwc_has_every_field_the_web_connector_needs(tmp_path: Path) -> None:
     assert root.findtext("Scheduler/RunEveryNMinutes") == "15"
     assert "Plant & Co" in fields["AppName"]
     assert "Password" not in fields
+
+
+def test_qwc_is_well_formed_whatever_the_name() -> None:
+    settings = load_settings(public_url="https://qb.example.com")
+    for name in ("Acme--Plant", "Plant-", "A---B", "x & <y>"):
+        connection = Connection(name=name, username="u", owner_id="{A}", file_id="{B}")
+        root = etree.fromstring(render_qwc(connection, settings).encode())
+        assert name.replace("--", "-") in (root.findtext("AppName") or "").replace("--", "-")
