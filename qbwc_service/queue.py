@@ -286,10 +286,11 @@ def cancel(db: Session, job_id: int) -> Job:
     return job
 
 
-def pending_with_key(db: Session, connection_id: int, key: str) -> Job | None:
-    """The job with this idempotency key, if it has not finished yet."""
-    return db.scalar(select(Job).where(Job.connection_id == connection_id, Job.idempotency_key == key,
-                                       Job.status.in_((QUEUED, SENT, FAILED, UNKNOWN))))
+def pending_with_key(db: Session, connection_id: int, key: str, *, prefix: bool = False) -> Job | None:
+    """The unfinished job with this idempotency key (or, with ``prefix``, a key starting with it)."""
+    match = Job.idempotency_key.startswith(key, autoescape=True) if prefix else Job.idempotency_key == key
+    return db.scalar(select(Job).where(Job.connection_id == connection_id, match,
+                                       Job.status.in_((QUEUED, SENT, FAILED, UNKNOWN))).limit(1))
 
 
 def get_job(db: Session, job_id: int) -> Job:

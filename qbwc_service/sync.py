@@ -9,6 +9,7 @@ missing employee, customer job or item first when the options allow it.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -147,8 +148,13 @@ def enqueue_flow(db: Session, connection: Connection, flow_name: str, data: Any,
         if not stock.include_in_stock_sync(entity, options):
             raise InvalidInput(f"product {entity.product.code!r} lacks the {options.stock_quickbooks_label!r} "
                                "label, and only labelled products are sent")
-        key = f"{entity.product.code}:{entity.quantity_to_send()}:{date.today().isoformat()}"
-        return [_enqueue_one(db, connection, flow, {"entity": snapshot}, key)]
+        # Sending the same quantity again while it is still on its way adds nothing; once it is done,
+        # a new send is a new adjustment (Fusion may have moved away and back since).
+        key = f"{entity.product.code}:{entity.quantity_to_send()}:"
+        pending = queue.pending_with_key(db, connection.id, f"{flow.name}:{key}", prefix=True)
+        if pending is not None:
+            return [queue.Enqueued(pending, False)]
+        return [_enqueue_one(db, connection, flow, {"entity": snapshot}, key + secrets.token_hex(4))]
     document_id = getattr(entity, "id")  # noqa: B009 - every document model has an id; BaseModel does not say so
     parent = None
     if flow.links_to is not None:

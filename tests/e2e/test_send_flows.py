@@ -398,3 +398,16 @@ def test_an_order_and_its_shipment_in_one_run_are_linked(server: LiveServer, com
     assert done[ship_job].depends_on == order_job and done[ship_job].status == "done"
     order = company.find("SalesOrder", TxnID=done[order_job].result["TxnID"])
     assert order is not None and order.text("IsFullyInvoiced") == "true"
+
+
+def test_stock_sent_back_to_an_earlier_quantity_is_sent_again(server: LiveServer, company: QuickBooksCompany) -> None:
+    paired = pair(server.sessions)
+    set_options(server.sessions, paired, stock_sync=True, stock_adjustment_account="Inventory Adjustment")
+    level = example("stock")["products"][1]  # 12 in stock, 4 on orders
+    for in_stock, expected in ((12, 8), (19, 15), (12, 8)):
+        level["quantityInStock"] = in_stock
+        first = send(server.sessions, paired, "stock", level)
+        assert send(server.sessions, paired, "stock", level) == first  # the same while it is on its way
+        run(server, paired, company)
+        assert company.quantity_on_hand("Gripper Frame GF-20") == expected
+    assert len([j for j in jobs(server.sessions) if j.kind == "stock"]) == 3
