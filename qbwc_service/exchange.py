@@ -162,6 +162,9 @@ class Exchange:
         if (job.cursor or {}).get("requery"):
             self._requeried(db, job, answers)
             return
+        if (job.cursor or {}).get("link_existing"):
+            self._linked_existing(db, live, job, answers)
+            return
         if job.kind in sync.KINDS:
             version = parse_version(live.connection.qbxml_version or "") or self.our_version
             if sync.settle(db, job, live.connection, answers, version, date.today()):
@@ -200,6 +203,11 @@ class Exchange:
                            result=result)
             live.session.jobs_done += 1
             return
+        if verdict.action is Action.LINK_EXISTING:
+            cursor = jobkinds.plan_link_existing(job, message)
+            if cursor is not None:
+                queue.continue_later(db, job, cursor, f"{message.strip()} Reading the existing entry to link to it.")
+                return
         if verdict.action is Action.REQUERY:
             cursor = jobkinds.plan_requery(job)
             if cursor is not None:
@@ -212,6 +220,21 @@ class Exchange:
                        backoff_seconds=self.settings.retry_backoff_seconds)
         else:
             queue.kill(db, job, response_xml=response_xml, status_code=code, status_message=text)
+
+    def _linked_existing(self, db: DbSession, live: Live, job: Job, answers: list[Response]) -> None:
+        """The answer to reading the entry whose name was in use: the job is done, linked to it."""
+        found = next((a for a in answers if a.ok and a.first_ret() is not None), None)
+        name = (job.cursor or {}).get("link_existing")
+        if found is None:
+            queue.kill(db, job, response_xml="\n".join(a.text() for a in answers), status_code="3100",
+                       status_message=f"The name {name!r} is in use in QuickBooks by another kind of list entry "
+                       "(customer, vendor, employee or other name share one namespace); rename one of them.")
+            live.session.jobs_failed += 1
+            return
+        queue.complete(db, job, response_xml=found.text(), status_code="3100",
+                       status_message=f"{name!r} already existed in QuickBooks; linked to it.",
+                       result={**found.ids(), "existed": True})
+        live.session.jobs_done += 1
 
     def _requeried(self, db: DbSession, job: Job, answers: list[Response]) -> None:
         """The answer to the read that follows a stale EditSequence: retry the Mod with the fresh one."""

@@ -90,6 +90,8 @@ class BuildContext:
 
 
 def build_requests(job: Job, context: BuildContext) -> list[etree._Element]:
+    if (job.cursor or {}).get("link_existing"):
+        return [existing_object_query(job)]
     if job.kind == PULL:
         return [build_pull(job, context.version, context.ticket, context.mark(job))]
     if job.kind in sync.KINDS:
@@ -170,6 +172,36 @@ def plan_requery(job: Job) -> dict[str, Any] | None:
         return None
     cursor.update(requery=True, requeries=int(cursor.get("requeries", 0)) + 1)
     return cursor
+
+
+_NAME_IN_USE = re.compile(r'name "(?P<name>[^"]*)"')
+
+
+def plan_link_existing(job: Job, message: str) -> dict[str, Any] | None:
+    """After 3100 (the name is in use) on a list add: the cursor that makes the job read the existing
+    entry, to link to it instead of creating a second one; None when the job is not such an add."""
+    if job.kind not in (RAW, sync.LIST_ADD):
+        return None
+    request = parse_untrusted(job.payload["request"])
+    if not (isinstance(request.tag, str) and request.tag.endswith("AddRq")) or len(request) == 0:
+        return None
+    body = request[0]
+    name = body.findtext("Name")
+    parent = body.findtext("ParentRef/FullName")
+    found = _NAME_IN_USE.search(message)
+    full_name: str | None = f"{parent}:{name}" if name and parent else (name or (found["name"] if found else None))
+    if not full_name:
+        return None
+    return {**(job.cursor or {}), "link_existing": full_name}
+
+
+def existing_object_query(job: Job) -> etree._Element:
+    """The query that reads the list entry a 3100 said exists (any item type for an item add)."""
+    entity = str(parse_untrusted(job.payload["request"]).tag)[: -len("AddRq")]
+    tag = "ItemQueryRq" if entity.startswith("Item") else f"{entity}QueryRq"
+    query = etree.Element(tag)
+    etree.SubElement(query, "FullName").text = str((job.cursor or {})["link_existing"])
+    return query
 
 
 def fresh_edit_sequence(responses: list[Response]) -> str | None:

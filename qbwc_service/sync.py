@@ -238,13 +238,6 @@ def settle(db: Session, job: Job, connection: Connection, answers: list[Response
            sync_date: date) -> bool:
     """Settle a flow job whose answers need more than the status policy; False leaves the job to it."""
     first = answers[0]
-    if job.kind == LIST_ADD:
-        if first.status_code == "3100":  # it exists already: exactly what was wanted
-            queue.complete(db, job, response_xml=first.text(), status_code=first.status_code,
-                           status_message=f"{first.status_message.strip()} (already in QuickBooks)",
-                           result={"name": job.payload.get("name"), "existed": True})
-            return True
-        return False
     if job.kind == CUSTOM_FIELDS or job.kind not in FLOWS:
         return False
     if (job.cursor or {}).get("reconcile"):

@@ -75,7 +75,10 @@ def test_errors_are_kept_on_the_job_and_the_session_goes_on(server: LiveServer) 
 
     by_id = {j.id: j for j in jobs(server.sessions)}
     assert by_id[ok_first].status == "done" and by_id[ok_last].status == "done"
-    assert by_id[duplicate].status == "dead" and by_id[duplicate].status_code == "3100"
+    # 3100: the name exists already, so the job links to that entry instead of creating a second one
+    assert by_id[duplicate].status == "done" and by_id[duplicate].status_code == "3100"
+    assert by_id[duplicate].result and by_id[duplicate].result["existed"] is True
+    assert by_id[duplicate].result["ListID"] == by_id[ok_first].result["ListID"]
     assert by_id[bad_ref].status == "dead" and by_id[bad_ref].status_code == "3140"
     assert "Nobody" in (by_id[bad_ref].status_message or "")
 
@@ -268,3 +271,14 @@ def test_a_failed_message_set_requeues_its_reads(server: LiveServer) -> None:
     assert statuses == {probe: "failed", write: "unknown"}
     assert _client(server, paired, company).run_session().outcome == "done"  # the probe runs again
     assert {j.id: j.status for j in jobs(server.sessions)}[probe] == "done"
+
+
+def test_a_name_held_by_another_kind_of_list_entry_is_dead_with_a_reason(server: LiveServer) -> None:
+    paired = pair(server.sessions)
+    company = QuickBooksCompany()
+    company.add("Vendor", Name="Shared Name Co")
+    enqueue_customers(server.sessions, paired.id, ["Shared Name Co"])
+    assert _client(server, paired, company).run_session().outcome == "done"
+    (job,) = jobs(server.sessions)
+    assert job.status == "dead" and "another kind of list entry" in (job.status_message or "")
+    assert company.count("Customer") == 0
