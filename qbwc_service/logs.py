@@ -10,8 +10,9 @@ _CONTEXT_KEYS = ("connection", "ticket", "job", "jobs", "username", "hresult", "
 class ContextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
+        # repr() keeps values from outside (a username, a QuickBooks message) on one line, quotes and all.
         context = " ".join(
-            f"{key}={getattr(record, key)}" for key in _CONTEXT_KEYS if getattr(record, key, None) is not None
+            f"{key}={getattr(record, key)!r}" for key in _CONTEXT_KEYS if getattr(record, key, None) is not None
         )
         return f"{line} {context}" if context else line
 

@@ -84,9 +84,13 @@ class WebConnectorSessions:
             if connection is None or not connections.token_matches(password or "", connection.token_hash):
                 if connection is not None:
                     outcome = "revoked" if connection.revoked_at else "wrong-password"
+                    # One event a minute at most: refused attempts must not grow the audit trail without bound.
+                    last = connection.last_auth_at
+                    recent = last is not None and last > now - timedelta(minutes=1)
+                    if not (recent and connection.last_auth_outcome == outcome):
+                        db.add(Event(at=now, connection_id=connection.id, kind="auth-refused", detail=outcome))
                     connection.last_auth_at = connection.last_contact_at = now
                     connection.last_auth_outcome = outcome
-                    db.add(Event(at=now, connection_id=connection.id, kind="auth-refused", detail=outcome))
                 log.warning("authenticate refused", extra={"username": username})
                 return ["", "nvu"]
             connection.last_auth_at = connection.last_contact_at = now

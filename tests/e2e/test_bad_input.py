@@ -185,3 +185,16 @@ def test_rotating_the_token_mid_session_leaves_no_job_in_flight(server: LiveServ
     assert new.run_session().outcome == "nothing-to-do"
     # the answer to what was sent can no longer come: the writes wait for an operator, not forever in flight
     assert {j.status for j in jobs(server.sessions)} == {"unknown"}
+
+
+def test_repeated_wrong_tokens_do_not_grow_the_audit_trail(server: LiveServer) -> None:
+    from sqlalchemy import func, select
+
+    from qbwc_service.db.models import Event
+
+    paired = pair(server.sessions)
+    for _ in range(20):
+        assert _auth(server, paired.username, "wrong") == ["", "nvu"]
+    with server.sessions.begin() as db:
+        refused = db.scalar(select(func.count()).select_from(Event).where(Event.kind == "auth-refused"))
+    assert refused == 1

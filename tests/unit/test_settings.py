@@ -77,3 +77,14 @@ def test_custom_fields_may_not_reuse_the_entity_code_field() -> None:
     with pytest.raises(ValidationError, match="already receives the Fusion entity code"):
         IntegrationOptions(entity_code_field="Fusion code",
                            custom_fields=({"qbd_field": "Fusion code", "fusion_field": "x"},))  # type: ignore[arg-type]
+
+
+def test_log_context_stays_on_one_line() -> None:
+    import logging
+
+    from qbwc_service.logs import ContextFormatter
+
+    record = logging.LogRecord("x", logging.WARNING, __file__, 1, "authenticate refused", None, None)
+    record.username = "evil\nINFO forged line"
+    line = ContextFormatter("%(message)s").format(record)
+    assert "\n" not in line and "username='evil\\nINFO forged line'" in line
