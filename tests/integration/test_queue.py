@@ -185,3 +185,29 @@ def test_cancelling_a_job_stops_what_waits_on_it(sessions: sessionmaker[Session]
         dependent = db.get(Job, second.id)
         assert dependent is not None and dependent.status == "dead" and "cancelled" in (dependent.status_message or "")
         assert queue.due_count(db, connection_id) == 0
+
+
+def test_a_claim_skips_rows_another_claim_holds(engine: Engine, connection_id: int) -> None:
+    """On PostgreSQL a second worker does not wait for the first one's uncommitted claim: it takes other jobs."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("row locks and SKIP LOCKED are PostgreSQL's; SQLite has one writer at a time")
+    from sqlalchemy import text
+
+    sessions = make_sessionmaker(engine)
+    with sessions.begin() as db:
+        for i in range(10):
+            queue.enqueue(db, connection_id, "raw", {"request": f"<R{i}/>"})
+    first = sessions()
+    second = sessions()
+    try:
+        first.begin()
+        held = {j.id for j in queue.claim_batch(first, connection_id, "ticket-a", 5)}
+        second.begin()
+        second.execute(text("SET LOCAL lock_timeout = '3s'"))  # without SKIP LOCKED this would wait, then fail
+        taken = {j.id for j in queue.claim_batch(second, connection_id, "ticket-b", 5)}
+        assert len(held) == 5 and len(taken) == 5 and not held & taken
+    finally:
+        first.rollback()
+        second.rollback()
+        first.close()
+        second.close()
