@@ -131,19 +131,30 @@ class Exchange:
         except QbxmlError as exc:
             live.session.last_error = f"The response from QuickBooks could not be read: {exc}"
             log.warning("unreadable response", extra={"ticket": live.session.ticket, "error": str(exc)})
-        for job in in_flight:
-            try:
-                with db.begin_nested():
+        try:
+            with db.begin_nested():  # the usual case: every answer settles, in one savepoint
+                for job in in_flight:
                     self._apply_one(db, live, job, pages.get(job.id), answers.get(job.id) or [])
-            except Exception as exc:
-                log.exception("processing an answer failed", extra={"job": job.id, "ticket": live.session.ticket})
-                queue.kill(db, job, response_xml="\n".join(a.text() for a in answers.get(job.id) or []) or None,
-                           status_code=None,
-                           status_message=f"The service could not process QuickBooks' answer ({exc}). QuickBooks "
-                           "may hold the result: check it there before retrying or cancelling this job.")
+        except Exception:
+            log.exception("processing an answer failed; settling the jobs one by one",
+                          extra={"ticket": live.session.ticket})
+            for job in in_flight:
+                self._apply_alone(db, live, job, pages.get(job.id), answers.get(job.id) or [])
         for request_id in unmatched:
             db.add(Event(at=utcnow(), connection_id=live.connection.id, ticket=live.session.ticket,
                          kind="response-unmatched", detail=f"requestID {request_id!r} matches no job in flight"))
+
+    def _apply_alone(self, db: DbSession, live: Live, job: Job, page: tuple[ResponseHeader, pulls.Page] | None,
+                     answers: list[Response]) -> None:
+        """Settle one job in its own savepoint; an unexpected error makes it dead, with the answer kept."""
+        try:
+            with db.begin_nested():
+                self._apply_one(db, live, job, page, answers)
+        except Exception as exc:
+            log.exception("processing an answer failed", extra={"job": job.id, "ticket": live.session.ticket})
+            queue.kill(db, job, response_xml="\n".join(a.text() for a in answers) or None, status_code=None,
+                       status_message=f"The service could not process QuickBooks' answer ({exc}). QuickBooks "
+                       "may hold the result: check it there before retrying or cancelling this job.")
 
     def _apply_one(self, db: DbSession, live: Live, job: Job, page: tuple[ResponseHeader, pulls.Page] | None,
                    answers: list[Response]) -> None:
