@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
@@ -95,32 +95,11 @@ def claim_batch(db: Session, connection_id: int, ticket: str, limit: int) -> lis
     ignores FOR UPDATE, is kept correct by the status guard and its single writer.
     """
     now = utcnow()
-    due = (
-        select(Job.id)
-        .where(*_due(connection_id, now))
-        .order_by(Job.priority.desc(), Job.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    stmt = (
-        update(Job)
-        .where(Job.id.in_(due.scalar_subquery()), _claimable())
-        .values(
-            status=SENT, ticket=ticket, attempts=Job.attempts + 1, sent_at=now, updated_at=now,
-            not_before=None,
-        )
-        .returning(Job)
-        .execution_options(synchronize_session=False, populate_existing=True)
-    )
-    jobs = sorted(db.scalars(stmt).all(), key=lambda j: (-j.priority, j.id))
+    params = {"due_connection": connection_id, "due_now": now, "claim_limit": limit, "claim_ticket": ticket,
+              "claim_now": now}
+    jobs = sorted(db.scalars(_CLAIM, params).all(), key=lambda j: (-j.priority, j.id))
     _events(db, jobs, "sent", ticket=ticket)
     return jobs
-
-
-def _claimable() -> ColumnElement[bool]:
-    """Due for sending: queued or failed-and-retrying, or lost but settleable by a lookup."""
-    # Written as one IN on status (plus a filter) so that the claim index serves it; done jobs pile up.
-    return and_(Job.status.in_((*CLAIMABLE, UNKNOWN)), or_(Job.status != UNKNOWN, Job.reconcilable.is_(True)))
 
 
 def record_request(db: Session, jobs: Sequence[Job], request_xml: dict[int, str]) -> None:
@@ -236,19 +215,7 @@ def jobs_by_id(db: Session, ids: Iterable[int]) -> dict[int, Job]:
 
 def due_count(db: Session, connection_id: int, now: datetime | None = None) -> int:
     """Jobs that a session could claim now."""
-    return db.scalar(select(func.count()).select_from(Job).where(*_due(connection_id, now or utcnow()))) or 0
-
-
-def _due(connection_id: int, now: datetime) -> list[ColumnElement[bool]]:
-    """What a session may claim now: claimable, past its backoff, and not waiting on another job."""
-    dependency = aliased(Job)
-    return [
-        Job.connection_id == connection_id,
-        _claimable(),
-        or_(Job.not_before.is_(None), Job.not_before <= now),
-        or_(Job.depends_on.is_(None),
-            ~exists().where(and_(dependency.id == Job.depends_on, dependency.status != DONE))),
-    ]
+    return db.scalar(_DUE_COUNT, {"due_connection": connection_id, "due_now": now or utcnow()}) or 0
 
 
 def orphaned(db: Session, connection_id: int, live_ticket: str | None) -> list[Job]:
@@ -372,3 +339,33 @@ def _events(db: Session, jobs: Sequence[Job], kind: str, ticket: str) -> None:
             for j in jobs
         ],
     )
+
+
+# The hot statements, built once with bound parameters: building them on every call cost more than running them.
+# Due for sending: queued or failed-and-retrying, or lost but settleable by a lookup; written as one IN on
+# status (plus a filter) so that the claim index serves it, since done jobs pile up.
+_CLAIMABLE = and_(Job.status.in_((*CLAIMABLE, UNKNOWN)), or_(Job.status != UNKNOWN, Job.reconcilable.is_(True)))
+_dependency = aliased(Job)
+# What a session may claim now: claimable, past its backoff, and not waiting on another job.
+_DUE = and_(
+    Job.connection_id == bindparam("due_connection"),
+    _CLAIMABLE,
+    or_(Job.not_before.is_(None), Job.not_before <= bindparam("due_now")),
+    or_(Job.depends_on.is_(None),
+        ~exists().where(and_(_dependency.id == Job.depends_on, _dependency.status != DONE))),
+)
+_DUE_COUNT = select(func.count()).select_from(Job).where(_DUE)
+_CLAIM = (
+    update(Job)
+    .where(
+        Job.id.in_(
+            select(Job.id).where(_DUE).order_by(Job.priority.desc(), Job.id).limit(bindparam("claim_limit"))
+            .with_for_update(skip_locked=True).scalar_subquery()
+        ),
+        _CLAIMABLE,
+    )
+    .values(status=SENT, ticket=bindparam("claim_ticket"), attempts=Job.attempts + 1,
+            sent_at=bindparam("claim_now"), updated_at=bindparam("claim_now"), not_before=None)
+    .returning(Job)
+    .execution_options(synchronize_session=False, populate_existing=True)
+)
