@@ -152,9 +152,10 @@ class Exchange:
                 self._apply_one(db, live, job, page, answers)
         except Exception as exc:
             log.exception("processing an answer failed", extra={"job": job.id, "ticket": live.session.ticket})
+            reason = f"The service could not process QuickBooks' answer ({exc})."
             queue.kill(db, job, response_xml="\n".join(a.text() for a in answers) or None, status_code=None,
-                       status_message=f"The service could not process QuickBooks' answer ({exc}). QuickBooks "
-                       "may hold the result: check it there before retrying or cancelling this job.")
+                       status_message=f"{reason} QuickBooks may hold the result: check it there before "
+                       "retrying or cancelling this job.")
 
     def _apply_one(self, db: DbSession, live: Live, job: Job, page: tuple[ResponseHeader, pulls.Page] | None,
                    answers: list[Response]) -> None:

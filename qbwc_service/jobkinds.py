@@ -175,31 +175,39 @@ def plan_requery(job: Job) -> dict[str, Any] | None:
 
 
 _NAME_IN_USE = re.compile(r'name "(?P<name>[^"]*)"')
+# List adds whose entry can be read back by full name with the query of the same type.
+_LINKABLE_ADDS = frozenset({
+    "CustomerAddRq", "VendorAddRq", "EmployeeAddRq", "OtherNameAddRq", "AccountAddRq", "ClassAddRq",
+    "ItemInventoryAddRq", "ItemNonInventoryAddRq", "ItemServiceAddRq", "ItemOtherChargeAddRq",
+})
 
 
 def plan_link_existing(job: Job, message: str) -> dict[str, Any] | None:
     """After 3100 (the name is in use) on a list add: the cursor that makes the job read the existing
     entry, to link to it instead of creating a second one; None when the job is not such an add."""
-    if job.kind not in (RAW, sync.LIST_ADD):
+    if job.kind not in (RAW, sync.LIST_ADD) or (job.cursor or {}).get("link_existing"):
         return None
     request = parse_untrusted(job.payload["request"])
-    if not (isinstance(request.tag, str) and request.tag.endswith("AddRq")) or len(request) == 0:
+    if request.tag not in _LINKABLE_ADDS or len(request) == 0:
         return None
     body = request[0]
-    name = body.findtext("Name")
-    parent = body.findtext("ParentRef/FullName")
+    if body.find("ParentRef") is not None and not body.findtext("ParentRef/FullName"):
+        return None  # a parent given by ListID: the full name is unknown here, so no safe lookup
     found = _NAME_IN_USE.search(message)
-    full_name: str | None = f"{parent}:{name}" if name and parent else (name or (found["name"] if found else None))
-    if not full_name:
+    # QuickBooks names what it saw (after the service made the text safe); prefer that to the payload.
+    name = found["name"] if found else body.findtext("Name")
+    parent = body.findtext("ParentRef/FullName")
+    if not name:
         return None
+    full_name = name if (":" in name or not parent) else f"{parent}:{name}"
     return {**(job.cursor or {}), "link_existing": full_name}
 
 
 def existing_object_query(job: Job) -> etree._Element:
-    """The query that reads the list entry a 3100 said exists (any item type for an item add)."""
+    """The query that reads the list entry a 3100 said exists, of the same type as the add (an entry of
+    another type holding the name is not what the job wanted)."""
     entity = str(parse_untrusted(job.payload["request"]).tag)[: -len("AddRq")]
-    tag = "ItemQueryRq" if entity.startswith("Item") else f"{entity}QueryRq"
-    query = etree.Element(tag)
+    query = etree.Element(f"{entity}QueryRq")
     etree.SubElement(query, "FullName").text = str((job.cursor or {})["link_existing"])
     return query
 

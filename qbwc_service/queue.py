@@ -238,6 +238,9 @@ def retry(db: Session, job_id: int) -> Job:
     job.attempts = 0
     job.updated_at = utcnow()
     job.finished_at = None
+    # Plans made inside a session (read an entry back before linking or re-sending) start over; what
+    # keeps a write safe (a pending lookup of a lost add) and a pull's progress are kept.
+    job.cursor = {k: v for k, v in (job.cursor or {}).items() if k not in ("link_existing", "requery")} or None
     _event(db, job, "retried", "by operator")
     return job
 
@@ -253,11 +256,19 @@ def cancel(db: Session, job_id: int) -> Job:
     return job
 
 
-def pending_with_key(db: Session, connection_id: int, key: str, *, prefix: bool = False) -> Job | None:
-    """The unfinished job with this idempotency key (or, with ``prefix``, a key starting with it)."""
-    match = Job.idempotency_key.startswith(key, autoescape=True) if prefix else Job.idempotency_key == key
-    return db.scalar(select(Job).where(Job.connection_id == connection_id, match,
-                                       Job.status.in_((QUEUED, SENT, FAILED, UNKNOWN))).limit(1))
+_PENDING = (QUEUED, SENT, FAILED, UNKNOWN)
+
+
+def pending_with_key(db: Session, connection_id: int, key: str) -> Job | None:
+    """The unfinished job with this idempotency key."""
+    return db.scalar(select(Job).where(Job.connection_id == connection_id, Job.idempotency_key == key,
+                                       Job.status.in_(_PENDING)))
+
+
+def pending_of_kind(db: Session, connection_id: int, kind: str) -> list[Job]:
+    """Unfinished jobs of one kind, newest first."""
+    return list(db.scalars(select(Job).where(Job.connection_id == connection_id, Job.kind == kind,
+                                             Job.status.in_(_PENDING)).order_by(Job.id.desc())))
 
 
 def get_job(db: Session, job_id: int) -> Job:

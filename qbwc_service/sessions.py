@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
@@ -85,9 +85,9 @@ class WebConnectorSessions:
                 if connection is not None:
                     outcome = "revoked" if connection.revoked_at else "wrong-password"
                     # One event a minute at most: refused attempts must not grow the audit trail without bound.
-                    last = connection.last_auth_at
-                    recent = last is not None and last > now - timedelta(minutes=1)
-                    if not (recent and connection.last_auth_outcome == outcome):
+                    last = db.scalar(select(func.max(Event.at)).where(Event.connection_id == connection.id,
+                                                                      Event.kind == "auth-refused"))
+                    if last is None or last <= now - timedelta(minutes=1):
                         db.add(Event(at=now, connection_id=connection.id, kind="auth-refused", detail=outcome))
                     connection.last_auth_at = connection.last_contact_at = now
                     connection.last_auth_outcome = outcome

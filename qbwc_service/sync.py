@@ -98,7 +98,11 @@ class TimeEntry:
 
 
 def options_of(connection: Connection) -> IntegrationOptions:
-    return IntegrationOptions.model_validate(connection.options or {})
+    try:
+        return IntegrationOptions.model_validate(connection.options or {})
+    except ValidationError as exc:
+        raise InvalidJobPayload(f"the options of connection {connection.name!r} are not valid any more "
+                                f"({exc.errors()[0]['msg']}); fix them with `qbwc-service connection options`") from exc
 
 
 def parse_entity(flow: Flow, data: Any) -> BaseModel:
@@ -148,13 +152,14 @@ def enqueue_flow(db: Session, connection: Connection, flow_name: str, data: Any,
         if not stock.include_in_stock_sync(entity, options):
             raise InvalidInput(f"product {entity.product.code!r} lacks the {options.stock_quickbooks_label!r} "
                                "label, and only labelled products are sent")
-        # Sending the same quantity again while it is still on its way adds nothing; once it is done,
-        # a new send is a new adjustment (Fusion may have moved away and back since).
-        key = f"{entity.product.code}:{entity.quantity_to_send()}:"
-        pending = queue.pending_with_key(db, connection.id, f"{flow.name}:{key}", prefix=True)
-        if pending is not None:
-            return [queue.Enqueued(pending, False)]
-        return [_enqueue_one(db, connection, flow, {"entity": snapshot}, key + secrets.token_hex(4))]
+        # The newest adjustment still on its way for this product already sets this quantity: nothing to add.
+        # Anything else is a new adjustment, sent after the pending ones, so the last word is the newest.
+        newest = next((job for job in queue.pending_of_kind(db, connection.id, flow.name)
+                       if job.payload["entity"]["product"]["code"] == entity.product.code), None)
+        if newest is not None and float(job_quantity(newest)) == entity.quantity_to_send():
+            return [queue.Enqueued(newest, False)]
+        return [_enqueue_one(db, connection, flow, {"entity": snapshot},
+                             f"{entity.product.code}:{secrets.token_hex(6)}")]
     document_id = getattr(entity, "id")  # noqa: B009 - every document model has an id; BaseModel does not say so
     parent = None
     if flow.links_to is not None:
@@ -163,6 +168,10 @@ def enqueue_flow(db: Session, connection: Connection, flow_name: str, data: Any,
         parent = queue.pending_with_key(db, connection.id, f"{flow.links_to}:{order.id}")
     return [_enqueue_one(db, connection, flow, {"entity": snapshot}, str(document_id),
                          depends_on=parent.id if parent is not None else None)]
+
+
+def job_quantity(job: Job) -> float:
+    return models.StockLevel.model_validate(job.payload["entity"]).quantity_to_send()
 
 
 def _enqueue_one(db: Session, connection: Connection, flow: Flow, payload: dict[str, Any],

@@ -211,3 +211,13 @@ def test_a_claim_skips_rows_another_claim_holds(engine: Engine, connection_id: i
         second.rollback()
         first.close()
         second.close()
+
+
+def test_an_operator_retry_starts_in_session_plans_over(sessions: sessionmaker[Session], connection_id: int) -> None:
+    (job_id,) = _enqueue(sessions, connection_id, 1)
+    with sessions.begin() as db:
+        (job,) = queue.claim_batch(db, connection_id, "t", 1)
+        job.cursor = {"link_existing": "X", "reconcile": True, "lost_sent_at": "2026-11-01T00:00:00"}
+        queue.kill(db, job, response_xml=None, status_code="3100", status_message="in use")
+    with sessions.begin() as db:
+        assert queue.retry(db, job_id).cursor == {"reconcile": True, "lost_sent_at": "2026-11-01T00:00:00"}
