@@ -225,15 +225,14 @@ def append_line_link(line: etree._Element, link: LinkToTxn) -> None:
     line.append(E.LinkToTxn(E.TxnID(link.txn_id), E.TxnLineID(link.txn_line_id)))
 
 
-class DeliveredLine(Protocol):
-    """What a bill or invoice line needs of a received or shipped line."""
+@dataclass(frozen=True)
+class DeliveredLine:
+    """One item line of a bill or invoice, and the order line it comes from."""
 
-    @property
-    def product(self) -> Product: ...
-    @property
-    def quantity(self) -> float: ...
-    @property
-    def unit_price(self) -> float | None: ...
+    order_line_id: int | str | None
+    product: Product
+    quantity: float
+    unit_price: float | None
 
 
 def append_item_line(add: etree._Element, tag: str, price_tag: str, line: DeliveredLine, link: LinkToTxn | None,

@@ -22,8 +22,6 @@ bring in its open lines; before 4.0 a bill cannot link.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from lxml import etree
 from lxml.builder import E
 
@@ -34,7 +32,7 @@ from mappings.common import (
     append_opt,
     append_ref,
 )
-from mappings.lookup import append_item_line, in_order_line_order, ordered_price, plan_links
+from mappings.lookup import DeliveredLine, append_item_line, in_order_line_order, ordered_price, plan_links
 from mappings.names import (
     line_description,
     marker_memo,
@@ -43,31 +41,21 @@ from mappings.names import (
     vendor_full_name,
 )
 from mappings.options import IntegrationOptions
-from qbwc_service.fusion.models import Product, Receiving
+from qbwc_service.fusion.models import Receiving
 
 # BillAdd/ItemLineAdd/LinkToTxn and BillAdd/LinkToTxnID (qbxmlops130.xml).
 LINE_LINK_SINCE: Version = (4, 0)
 HEADER_LINK_SINCE: Version = (4, 0)
 
 
-@dataclass(frozen=True)
-class BilledLine:
-    """One item line of the bill, and the purchase order line it comes from."""
-
-    order_line_id: int | str | None
-    product: Product
-    quantity: float
-    unit_price: float | None
-
-
-def billed_lines(receiving: Receiving) -> list[BilledLine]:
+def billed_lines(receiving: Receiving) -> list[DeliveredLine]:
     """What the bill of ``receiving`` carries: the received lines in purchase order line order, or every
     purchase order line in full."""
     order = receiving.purchase_order
     if not receiving.lines:
-        return [BilledLine(line.id, line.product, line.quantity, line.unit_price) for line in order.lines]
+        return [DeliveredLine(line.id, line.product, line.quantity, line.unit_price) for line in order.lines]
     return in_order_line_order([
-        BilledLine(line.order_line_id, line.product, line.quantity,
+        DeliveredLine(line.order_line_id, line.product, line.quantity,
                    line.unit_price if line.unit_price is not None else ordered_price(order.lines, line.order_line_id))
         for line in receiving.lines
     ], order.lines)

@@ -26,8 +26,6 @@ open lines; before 6.0 an invoice cannot link.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from lxml import etree
 from lxml.builder import E
 
@@ -39,7 +37,7 @@ from mappings.common import (
     append_ref,
 )
 from mappings.errors import MappingError
-from mappings.lookup import append_item_line, in_order_line_order, ordered_price, plan_links
+from mappings.lookup import DeliveredLine, append_item_line, in_order_line_order, ordered_price, plan_links
 from mappings.names import (
     customer_full_name,
     due_date_as_ship_date,
@@ -49,24 +47,14 @@ from mappings.names import (
     txn_date,
 )
 from mappings.options import IntegrationOptions
-from qbwc_service.fusion.models import Product, Shipment
+from qbwc_service.fusion.models import Shipment
 
 # InvoiceAdd/InvoiceLineAdd/LinkToTxn and InvoiceAdd/LinkToTxnID (qbxmlops130.xml).
 LINE_LINK_SINCE: Version = (6, 0)
 HEADER_LINK_SINCE: Version = (6, 0)
 
 
-@dataclass(frozen=True)
-class InvoicedLine:
-    """One item line of the invoice, and the sales order line it comes from."""
-
-    order_line_id: int | str | None
-    product: Product
-    quantity: float
-    unit_price: float | None
-
-
-def invoiced_lines(shipment: Shipment, options: IntegrationOptions) -> list[InvoicedLine]:
+def invoiced_lines(shipment: Shipment, options: IntegrationOptions) -> list[DeliveredLine]:
     """What the invoice of ``shipment`` carries: every sales order line in full, or (partial invoicing) the
     shipped lines in sales order line order.
 
@@ -75,14 +63,14 @@ def invoiced_lines(shipment: Shipment, options: IntegrationOptions) -> list[Invo
     """
     order = shipment.sales_order
     if not options.partial_invoicing:
-        return [InvoicedLine(line.id, line.product, line.quantity, line.unit_price) for line in order.lines]
+        return [DeliveredLine(line.id, line.product, line.quantity, line.unit_price) for line in order.lines]
     if not shipment.lines:
         raise MappingError(
             f"shipment {shipment.code!r}: partial_invoicing invoices the shipped quantity of each shipment line, "
             "and shipment.lines is empty"
         )
     return in_order_line_order([
-        InvoicedLine(line.order_line_id, line.product, line.quantity,
+        DeliveredLine(line.order_line_id, line.product, line.quantity,
                      line.unit_price if line.unit_price is not None else ordered_price(order.lines, line.order_line_id))
         for line in shipment.lines
     ], order.lines)
