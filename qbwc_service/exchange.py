@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from qbwc_service import deliveries, jobkinds, pulls, queue, sync
 from qbwc_service.db.engine import utcnow
-from qbwc_service.db.models import Connection, Event, Job, Session
+from qbwc_service.db.models import Connection, Event, Job, WebConnectorSession
 from qbwc_service.errors import InvalidJobPayload
 from qbwc_service.qbxml.envelope import Request, build_message_set
 from qbwc_service.qbxml.errors import QbxmlError
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 class Live:
     """A session whose ticket is valid, with its connection."""
 
-    session: Session
+    session: WebConnectorSession
     connection: Connection
 
 

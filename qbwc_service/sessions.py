@@ -19,7 +19,7 @@ from sqlalchemy.orm import sessionmaker
 
 from qbwc_service import connections, queue
 from qbwc_service.db.engine import utcnow
-from qbwc_service.db.models import Connection, Event, Session
+from qbwc_service.db.models import Connection, Event, WebConnectorSession
 from qbwc_service.exchange import Exchange, Live
 from qbwc_service.qbxml.errors import QbxmlError
 from qbwc_service.qbxml.response import parse_host_info
@@ -235,17 +235,17 @@ class WebConnectorSessions:
     def _new_session(
         self, db: DbSession, connection: Connection, ticket: str, state: str, now: datetime, address: str = ""
     ) -> None:
-        db.add(Session(ticket=ticket, connection_id=connection.id, state=state, created_at=now,
+        db.add(WebConnectorSession(ticket=ticket, connection_id=connection.id, state=state, created_at=now,
                        client_address=address or None,
                        last_activity_at=now, expires_at=now + self._timeout, message_sets=0,
                        jobs_done=0, jobs_failed=0))
 
     def _prune_idle(self, db: DbSession, connection: Connection, now: datetime) -> None:
         db.execute(
-            delete(Session)
-            .where(Session.connection_id == connection.id, Session.message_sets == 0,
-                   Session.state.in_((IDLE, CLOSED)), Session.last_error.is_(None),
-                   Session.created_at < now - IDLE_RETENTION)
+            delete(WebConnectorSession)
+            .where(WebConnectorSession.connection_id == connection.id, WebConnectorSession.message_sets == 0,
+                   WebConnectorSession.state.in_((IDLE, CLOSED)), WebConnectorSession.last_error.is_(None),
+                   WebConnectorSession.created_at < now - IDLE_RETENTION)
             .execution_options(synchronize_session=False)
         )
 
@@ -293,7 +293,7 @@ class WebConnectorSessions:
         session.expires_at = connection.live_until = now + self._timeout
         return Live(session, connection)
 
-    def _end(self, db: DbSession, session: Session, connection: Connection, state: str, reason: str) -> None:
+    def _end(self, db: DbSession, session: WebConnectorSession, connection: Connection, state: str, reason: str) -> None:
         queue.release_lost(db, queue.sent_under(db, session.ticket), reason)
         session.state = state
         session.closed_at = utcnow()
@@ -339,10 +339,10 @@ class WebConnectorSessions:
         )
 
 
-def _session(db: DbSession, ticket: str | None) -> Session | None:
+def _session(db: DbSession, ticket: str | None) -> WebConnectorSession | None:
     if not ticket or len(ticket) > 64:
         return None
-    return db.scalar(select(Session).where(Session.ticket == ticket))
+    return db.scalar(select(WebConnectorSession).where(WebConnectorSession.ticket == ticket))
 
 
 def _same_path(a: str, b: str) -> bool:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from qbwc_service import connections, jobkinds, queue
 from qbwc_service.db.models import Connection, Event, Job
-from qbwc_service.db.models import Session as WcSession
+from qbwc_service.db.models import WebConnectorSession as WcSession
 
 SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 TNS = "http://developer.intuit.com/"

@@ -64,7 +64,7 @@ class Connection(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
 
 
-class Session(Base):
+class WebConnectorSession(Base):
     """One Web Connector update: authenticate ... closeConnection."""
 
     __tablename__ = "qbwc_sessions"

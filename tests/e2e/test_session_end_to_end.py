@@ -244,18 +244,18 @@ def test_the_same_web_connector_coming_back_takes_over_its_dead_session(settings
 def test_idle_polls_leave_no_trail_beyond_a_day(server: LiveServer) -> None:
     from sqlalchemy import func, select
 
-    from qbwc_service.db.models import Event, Session
+    from qbwc_service.db.models import Event, WebConnectorSession
 
     paired = pair(server.sessions)
     for _ in range(3):
         assert _client(server, paired).run_session().outcome == "nothing-to-do"
     with server.sessions.begin() as db:
-        assert db.scalar(select(func.count()).select_from(Session)) == 3
+        assert db.scalar(select(func.count()).select_from(WebConnectorSession)) == 3
         assert db.scalar(select(func.count()).select_from(Event).where(Event.kind.like("session%"))) == 0
-        db.execute(update(Session).values(created_at=utcnow() - timedelta(days=2)))
+        db.execute(update(WebConnectorSession).values(created_at=utcnow() - timedelta(days=2)))
     assert _client(server, paired).run_session().outcome == "nothing-to-do"
     with server.sessions.begin() as db:
-        assert db.scalar(select(func.count()).select_from(Session)) == 1  # only the newest poll remains
+        assert db.scalar(select(func.count()).select_from(WebConnectorSession)) == 1  # only the newest poll remains
 
 
 def test_a_failed_message_set_requeues_its_reads(server: LiveServer) -> None:
