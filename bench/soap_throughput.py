@@ -21,9 +21,11 @@ from pathlib import Path
 
 import httpx
 
-from qbwc_service import connections, jobkinds, queue
+from qbwc_service import connections, usecases
+from qbwc_service.clock import SYSTEM_CLOCK
 from qbwc_service.db.engine import make_engine, make_sessionmaker
 from qbwc_service.db.migrate import upgrade
+from qbwc_service.queue import JobQueue, RetryPolicy
 from qbwc_service.simulate.quickbooks import QuickBooksCompany
 from qbwc_service.simulate.webconnector import WebConnectorClient
 
@@ -47,11 +49,11 @@ def run(batch: int, jobs: int, workdir: Path) -> tuple[float, int]:
     sessions = make_sessionmaker(engine)
     with sessions.begin() as db:
         made = connections.create_connection(db, f"bench-{batch}")
-        username, token, connection_id = made.connection.username, made.token, made.connection.id
+        username, token = made.connection.username, made.token
+        job_queue = JobQueue(SYSTEM_CLOCK, RetryPolicy())
         for i in range(jobs):
-            prepared = jobkinds.prepare_raw(
-                f"<CustomerAddRq><CustomerAdd><Name>Bench Customer {i:05d}</Name></CustomerAdd></CustomerAddRq>")
-            queue.enqueue(db, connection_id, prepared.kind, prepared.payload)
+            usecases.enqueue_raw(db, job_queue, made.connection.name, f"<CustomerAddRq><CustomerAdd><Name>Bench "
+                                 f"Customer {i:05d}</Name></CustomerAdd></CustomerAddRq>")
     engine.dispose()
     port = free_port()
     env = {**os.environ, "QBWC_DATABASE_URL": db_url, "QBWC_PORT": str(port), "QBWC_BATCH_SIZE": str(batch),

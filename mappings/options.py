@@ -7,8 +7,9 @@ adjustment account, custom fields without the entity-code field) is refused with
 from __future__ import annotations
 
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 TimeSource = Literal["production_order_code", "production_order_description", "operation_name", "section_name"]
 
@@ -46,6 +47,11 @@ class IntegrationOptions(BaseModel):
     customer_name: Literal["customer_code", "market_name", "market_custom_field"] = "customer_code"
     customer_custom_field: str = Field(default="QuickBooks customer", min_length=1)
     document_date: Literal["default", "document_date", "sync_date"] = "default"
+    time_zone: str = Field(
+        default="UTC",
+        description="The QuickBooks company's time zone (IANA name, e.g. America/Chicago): the sync date is "
+        "today's date there.",
+    )
     ship_date: Literal["none", "due_date"] = "none"
     entity_code_field: str | None = Field(
         default=None, max_length=31,
@@ -80,6 +86,15 @@ class IntegrationOptions(BaseModel):
     stock_only_quickbooks_label: bool = False
     stock_quickbooks_label: str = "QuickBooks"
     stock_item_custom_field: str | None = None
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}; use an IANA name such as America/Chicago") from exc
+        return value
 
     @model_validator(mode="after")
     def _coherent(self) -> IntegrationOptions:

@@ -15,7 +15,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from qbwc_service import __version__
+from qbwc_service.clock import SYSTEM_CLOCK, Clock
 from qbwc_service.db.engine import make_engine, make_sessionmaker
+from qbwc_service.kinds import REGISTRY, Registry
 from qbwc_service.sessions import WebConnectorSessions
 from qbwc_service.settings import Settings
 from qbwc_service.soap import build_soap_app
@@ -26,10 +28,11 @@ SOAP_PATH = "/qbwc"
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
+def create_app(settings: Settings, engine: Engine | None = None, clock: Clock = SYSTEM_CLOCK,
+               registry: Registry = REGISTRY) -> FastAPI:
     engine = engine or make_engine(settings.database_url)
     sessions: sessionmaker[Session] = make_sessionmaker(engine)
-    protocol = WebConnectorSessions(sessions, settings)
+    protocol = WebConnectorSessions(sessions, settings, clock, registry)
     guarded = guard_soap(build_soap_app(protocol, settings.max_body_bytes), settings.max_body_bytes)
     soap = WSGIMiddleware(guarded, workers=16)  # type: ignore[arg-type]
 

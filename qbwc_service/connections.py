@@ -10,15 +10,18 @@ import secrets
 import sys
 import uuid
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from string import Template
 from xml.sax.saxutils import escape
+from zoneinfo import ZoneInfoNotFoundError
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from qbwc_service.db.engine import utcnow
+from qbwc_service.clock import SYSTEM_CLOCK, Clock, local_date
+from qbwc_service.db.enums import EventKind
 from qbwc_service.db.models import Connection, Event
 from qbwc_service.errors import ConnectionExists, ConnectionNotFound, InvalidName, SettingsError
 from qbwc_service.settings import Settings
@@ -52,19 +55,19 @@ def token_matches(token: str, stored: str | None) -> bool:
     return same and stored is not None
 
 
-def create_connection(db: Session, name: str) -> NewToken:
+def create_connection(db: Session, name: str, clock: Clock = SYSTEM_CLOCK) -> NewToken:
     if not _NAME.match(name):
-        raise InvalidName(
+        raise InvalidName(name,
             f"connection name {name!r} must start with a letter or digit and hold only letters, "
             "digits, spaces, '.', '_' or '-' (at most 100)"
         )
     username = re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-") or "connection"
     if db.scalar(select(Connection.id).where(Connection.name == name)) is not None:
-        raise ConnectionExists(f"a connection named {name!r} exists already")
+        raise ConnectionExists(name)
     if db.scalar(select(Connection.id).where(Connection.username == username)) is not None:
         username = f"{username}-{secrets.token_hex(3)}"
     token = _new_token()
-    now = utcnow()
+    now = clock.now()
     connection = Connection(
         name=name,
         username=username,
@@ -79,38 +82,38 @@ def create_connection(db: Session, name: str) -> NewToken:
     try:
         db.flush()
     except IntegrityError as exc:
-        raise ConnectionExists(f"a connection named {name!r} exists already") from exc
-    db.add(Event(at=now, connection_id=connection.id, kind="connection-created", detail=name))
+        raise ConnectionExists(name) from exc
+    db.add(Event(at=now, connection_id=connection.id, kind=EventKind.CONNECTION_CREATED, detail=name))
     log.info("connection created", extra={"connection": name})
     return NewToken(connection, token)
 
 
-def rotate_token(db: Session, name: str) -> NewToken:
+def rotate_token(db: Session, name: str, clock: Clock = SYSTEM_CLOCK) -> NewToken:
     """A new token; the old one stops working at once. Also lifts a revocation."""
     connection = get_connection(db, name)
     token = _new_token()
     connection.token_hash = hash_token(token)
-    connection.token_created_at = utcnow()
+    connection.token_created_at = clock.now()
     connection.revoked_at = None
     _end_live_session(connection)
-    db.add(Event(at=utcnow(), connection_id=connection.id, kind="token-rotated"))
+    db.add(Event(at=clock.now(), connection_id=connection.id, kind=EventKind.TOKEN_ROTATED))
     return NewToken(connection, token)
 
 
-def revoke(db: Session, name: str) -> Connection:
+def revoke(db: Session, name: str, clock: Clock = SYSTEM_CLOCK) -> Connection:
     """The token stops working; the Web Connector gets 'nvu' until a new token is made."""
     connection = get_connection(db, name)
     connection.token_hash = None
-    connection.revoked_at = utcnow()
+    connection.revoked_at = clock.now()
     _end_live_session(connection)
-    db.add(Event(at=utcnow(), connection_id=connection.id, kind="token-revoked"))
+    db.add(Event(at=clock.now(), connection_id=connection.id, kind=EventKind.TOKEN_REVOKED))
     return connection
 
 
 def get_connection(db: Session, name: str) -> Connection:
     connection = db.scalar(select(Connection).where(Connection.name == name))
     if connection is None:
-        raise ConnectionNotFound(f"no connection named {name!r}")
+        raise ConnectionNotFound(name)
     return connection
 
 
@@ -156,6 +159,15 @@ def qwc_template_path(settings: Settings) -> Path:
         if path is not None and path.is_file():
             return path
     raise SettingsError(f"the .qwc template was not found (looked in {', '.join(map(str, candidates))})")
+
+
+def company_date(connection: Connection, clock: Clock) -> date:
+    """Today in the company's time zone (its ``time_zone`` option; UTC when unset or unusable)."""
+    zone = (connection.options or {}).get("time_zone") or "UTC"
+    try:
+        return local_date(clock, str(zone))
+    except (ZoneInfoNotFoundError, ValueError):
+        return local_date(clock, "UTC")
 
 
 def _end_live_session(connection: Connection) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from lxml import etree
@@ -15,10 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from qbwc_service.db.engine import utcnow
+from qbwc_service.db.enums import DeliveryStatus
 from qbwc_service.db.models import Delivery, SyncState
-
-PENDING = "pending"
 
 
 @dataclass(frozen=True)
@@ -45,14 +44,13 @@ def record_from(ret: etree._Element) -> PulledRecord | None:
     )
 
 
-def store(db: Session, connection_id: int, job_id: int, records: Iterable[PulledRecord]) -> int:
+def store(db: Session, connection_id: int, job_id: int, records: Iterable[PulledRecord], now: datetime) -> int:
     """Insert the records not seen before; returns how many were new."""
-    now = utcnow()
     rows: list[dict[str, Any]] = [
         {
             "connection_id": connection_id, "job_id": job_id, "entity": r.entity, "qbd_id": r.qbd_id,
             "edit_sequence": r.edit_sequence, "time_modified": r.time_modified, "ret_xml": r.xml,
-            "status": PENDING, "attempts": 0, "created_at": now,
+            "status": DeliveryStatus.PENDING, "attempts": 0, "created_at": now,
         }
         for r in records
     ]
@@ -80,7 +78,7 @@ def high_water(db: Session, connection_id: int, stream: str) -> str | None:
     return state.high_water if state else None
 
 
-def advance(db: Session, connection_id: int, stream: str, mark: str | None) -> None:
+def advance(db: Session, connection_id: int, stream: str, mark: str | None, now: datetime) -> None:
     """Record a completed pull: the mark only moves forward."""
     state = db.scalar(select(SyncState).where(SyncState.connection_id == connection_id,
                                               SyncState.stream == stream))
@@ -89,4 +87,4 @@ def advance(db: Session, connection_id: int, stream: str, mark: str | None) -> N
         db.add(state)
     if mark is not None and (state.high_water is None or mark[:19] > state.high_water[:19]):
         state.high_water = mark
-    state.last_run_at = utcnow()
+    state.last_run_at = now

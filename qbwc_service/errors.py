@@ -1,18 +1,21 @@
-"""Exceptions raised by qbwc-service.
+"""Exceptions raised by qbwc-service. Each carries what it is about as attributes, so a caller (the CLI, the
+API) decides from those, never from the message.
 
 The tree::
 
     QbwcError                      anything this service raises on purpose
     ├── SettingsError              the settings file or environment is invalid
-    ├── NotFound                   a connection, job or session that does not exist
+    ├── NotFound                   a connection or job that does not exist (.what, .key)
     │   ├── ConnectionNotFound
     │   └── JobNotFound
     ├── InvalidInput               input refused before anything changed
-    │   ├── InvalidJobPayload      a job's payload (raw qbXML, entity JSON) is not acceptable
-    │   └── InvalidName            a connection name that cannot be used
+    │   ├── InvalidJobPayload      a job's payload (raw qbXML, entity JSON) is not acceptable (.field)
+    │   ├── InvalidName            a connection name that cannot be used (.name)
+    │   ├── InvalidOption          an integration option that cannot be saved (.field, .reason)
+    │   └── Refused                the connection's state or options do not allow it (.reason: Refusal)
     ├── Conflict                   the request clashes with the current state
-    │   ├── ConnectionExists
-    │   └── JobStateConflict       e.g. retrying a job that is already done
+    │   ├── ConnectionExists       (.name)
+    │   └── JobStateConflict       e.g. retrying a job that is already done (.job_id, .status, .action)
     └── QbxmlError                 (qbwc_service.qbxml.errors) building or reading qbXML
 
 A qbXML error *status* returned by QuickBooks is data stored on the job, not an exception.
@@ -20,9 +23,16 @@ A qbXML error *status* returned by QuickBooks is data stored on the job, not an 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from enum import StrEnum
+
 
 class QbwcError(Exception):
     """Base of every error this service raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class SettingsError(QbwcError):
@@ -32,13 +42,19 @@ class SettingsError(QbwcError):
 class NotFound(QbwcError):
     """Something named by the caller does not exist."""
 
+    def __init__(self, what: str, key: object, message: str) -> None:
+        super().__init__(message)
+        self.what, self.key = what, key
+
 
 class ConnectionNotFound(NotFound):
-    pass
+    def __init__(self, name: str) -> None:
+        super().__init__("connection", name, f"no connection named {name!r}")
 
 
 class JobNotFound(NotFound):
-    pass
+    def __init__(self, job_id: int) -> None:
+        super().__init__("job", job_id, f"no job {job_id}")
 
 
 class InvalidInput(QbwcError):
@@ -46,11 +62,45 @@ class InvalidInput(QbwcError):
 
 
 class InvalidJobPayload(InvalidInput):
-    pass
+    """A payload that cannot make a job; ``field`` names the bad part when there is one."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class InvalidName(InvalidInput):
-    pass
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(message)
+        self.name = name
+
+
+class InvalidOption(InvalidInput):
+    """An integration option value or combination that cannot be saved."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"invalid option{' ' + field if field else ''}: {reason}")
+        self.field, self.reason = field, reason
+
+
+class Refusal(StrEnum):
+    """Why a connection does not take some work."""
+
+    UNKNOWN_FLOW = "unknown-flow"
+    FLOW_DISABLED = "flow-disabled"
+    MANUAL_ONLY = "manual-only"
+    STOCK_SYNC_OFF = "stock-sync-off"
+    NOT_LABELLED = "not-labelled"
+    NON_US_COMPANY = "non-us-company"
+
+
+class Refused(InvalidInput):
+    """The connection's state or options do not allow this work; ``reason`` says which rule, ``subject``
+    what it was about (a flow, a product code, the company)."""
+
+    def __init__(self, reason: Refusal, subject: str, message: str) -> None:
+        super().__init__(message)
+        self.reason, self.subject = reason, subject
 
 
 class Conflict(QbwcError):
@@ -58,8 +108,13 @@ class Conflict(QbwcError):
 
 
 class ConnectionExists(Conflict):
-    pass
+    def __init__(self, name: str) -> None:
+        super().__init__(f"a connection named {name!r} exists already")
+        self.name = name
 
 
 class JobStateConflict(Conflict):
-    pass
+    def __init__(self, job_id: int, status: str, action: str, allowed: Iterable[str]) -> None:
+        names = [str(s) for s in allowed]
+        super().__init__(f"job {job_id} is {status}; only {', '.join(names[:-1])} or {names[-1]} jobs can be {action}")
+        self.job_id, self.status, self.action = job_id, status, action

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from qbwc_service.db.engine import utcnow
 from qbwc_service.db.models import Link
 
 
@@ -28,11 +28,12 @@ def record(
     edit_sequence: str | None = None,
     line_ids: dict[str, Any] | None = None,
     job_id: int | None = None,
+    now: datetime,
 ) -> Link:
     """Remember what a Fusion entity became; a second record of the same entity updates the first."""
     link = find(db, connection_id, flow, fusion_id)
     if link is None:
-        link = Link(connection_id=connection_id, flow=flow, fusion_id=str(fusion_id), created_at=utcnow())
+        link = Link(connection_id=connection_id, flow=flow, fusion_id=str(fusion_id), created_at=now)
         db.add(link)
     link.qbd_type, link.qbd_id = qbd_type, qbd_id
     link.ref_number, link.edit_sequence = ref_number, edit_sequence

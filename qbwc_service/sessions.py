@@ -18,9 +18,11 @@ from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
 from qbwc_service import connections, queue
-from qbwc_service.db.engine import utcnow
+from qbwc_service.clock import SYSTEM_CLOCK, Clock
+from qbwc_service.db.enums import AuthOutcome, EventKind, SessionState
 from qbwc_service.db.models import Connection, Event, WebConnectorSession
 from qbwc_service.exchange import Exchange, Live
+from qbwc_service.kinds import REGISTRY, Registry
 from qbwc_service.qbxml.errors import QbxmlError
 from qbwc_service.qbxml.response import parse_host_info
 from qbwc_service.qbxml.status import hresult_hint
@@ -29,7 +31,7 @@ from qbwc_service.settings import Settings
 
 log = logging.getLogger(__name__)
 
-OPEN, IDLE, CLOSED, EXPIRED = "open", "idle", "closed", "expired"
+OPEN, IDLE, CLOSED, EXPIRED = SessionState.OPEN, SessionState.IDLE, SessionState.CLOSED, SessionState.EXPIRED
 IDLE_RETENTION = timedelta(days=1)
 UNKNOWN_TICKET = (
     "Unknown or expired session ticket. The Web Connector will start a new session on its next run."
@@ -39,12 +41,15 @@ UNKNOWN_TICKET = (
 class WebConnectorSessions:
     """The protocol, over a database. One instance serves every connection."""
 
-    def __init__(self, sessions: sessionmaker[DbSession], settings: Settings) -> None:
+    def __init__(self, sessions: sessionmaker[DbSession], settings: Settings, clock: Clock = SYSTEM_CLOCK,
+                 registry: Registry = REGISTRY) -> None:
         self._db = sessions
         self._settings = settings
+        self._clock = clock
         self._timeout = timedelta(seconds=settings.session_timeout_seconds)
         self._our_version = parse_version(settings.max_qbxml_version) or (13, 0)
-        self._exchange = Exchange(settings)
+        self._queue = queue.JobQueue.for_settings(settings, clock)
+        self._exchange = Exchange(settings, clock, self._queue, registry)
 
     @contextmanager
     def _tx(self) -> Iterator[DbSession]:
@@ -79,31 +84,31 @@ class WebConnectorSessions:
         self, username: str | None, password: str | None, client_version: str | None = None, address: str = ""
     ) -> list[str]:
         with self._tx() as db:
-            now = utcnow()
+            now = self._clock.now()
             connection = connections.find_by_username(db, username or "")
             if connection is None or not connections.token_matches(password or "", connection.token_hash):
                 if connection is not None:
-                    outcome = "revoked" if connection.revoked_at else "wrong-password"
+                    outcome = AuthOutcome.REVOKED if connection.revoked_at else AuthOutcome.WRONG_PASSWORD
                     # One event a minute at most: refused attempts must not grow the audit trail without bound.
                     last = db.scalar(select(func.max(Event.at)).where(Event.connection_id == connection.id,
-                                                                      Event.kind == "auth-refused"))
+                                                                      Event.kind == EventKind.AUTH_REFUSED))
                     if last is None or last <= now - timedelta(minutes=1):
-                        db.add(Event(at=now, connection_id=connection.id, kind="auth-refused", detail=outcome))
+                        db.add(Event(at=now, connection_id=connection.id, kind=EventKind.AUTH_REFUSED, detail=outcome))
                     connection.last_auth_at = connection.last_contact_at = now
                     connection.last_auth_outcome = outcome
                 log.warning("authenticate refused", extra={"username": username})
                 return ["", "nvu"]
             connection.last_auth_at = connection.last_contact_at = now
-            connection.last_auth_outcome = "ok"
+            connection.last_auth_outcome = AuthOutcome.OK
             if client_version:
                 connection.client_version = client_version
             self._expire_stale(db, connection, now, address)
             if connection.live_ticket is None:
                 # No session is live: whatever an ended one left in flight lost its answer.
-                queue.release_lost(db, queue.orphaned(db, connection.id, None),
-                                   "its session ended without an answer (token rotated, or the session replaced)")
+                self._exchange.lose(db, queue.orphaned(db, connection.id, None), "its session ended without an "
+                                    "answer (token rotated, or the session replaced)", None)
             ticket = secrets.token_hex(16)
-            if queue.due_count(db, connection.id, now) == 0:
+            if self._queue.due_count(db, connection.id) == 0:
                 # The Web Connector polls every few minutes: an idle poll leaves a session row (its
                 # closeConnection needs it) but no event, and idle rows older than a day are dropped.
                 self._prune_idle(db, connection, now)
@@ -111,10 +116,10 @@ class WebConnectorSessions:
                 return [ticket, "none", "", str(self._settings.idle_min_run_seconds)]
             if not self._take_lease(db, connection, ticket, now):
                 self._new_session(db, connection, ticket, IDLE, now)
-                db.add(Event(at=now, connection_id=connection.id, ticket=ticket, kind="session-busy"))
+                db.add(Event(at=now, connection_id=connection.id, ticket=ticket, kind=EventKind.SESSION_BUSY))
                 return [ticket, "busy"]
             self._new_session(db, connection, ticket, OPEN, now, address)
-            db.add(Event(at=now, connection_id=connection.id, ticket=ticket, kind="session-opened"))
+            db.add(Event(at=now, connection_id=connection.id, ticket=ticket, kind=EventKind.SESSION_OPENED))
             log.info("session opened", extra={"ticket": ticket, "connection": connection.name})
             return [ticket, connection.company_file or ""]
 
@@ -161,23 +166,17 @@ class WebConnectorSessions:
                 hint = hresult_hint(hresult)
                 session.last_error = f"{hresult}: {message or ''} {hint}".strip()
                 connection.last_connection_error = session.last_error
-                reason = f"the message set failed with {hresult}: {message or ''}"
-                for job in in_flight:
-                    if job.read_only:  # reading again is harmless; attempts bound a request that always fails
-                        queue.fail(db, job, response_xml=None, status_code=hresult, status_message=reason,
-                                   max_attempts=self._settings.max_attempts,
-                                   backoff_seconds=self._settings.retry_backoff_seconds)
-                    else:
-                        queue.mark_unknown(db, job, reason)
-                db.add(Event(at=utcnow(), connection_id=connection.id, ticket=session.ticket,
-                             kind="message-set-failed", detail=session.last_error))
+                self._exchange.lose(db, in_flight, f"the message set failed with {hresult}: {message or ''}",
+                                    session)
+                db.add(Event(at=self._clock.now(), connection_id=connection.id, ticket=session.ticket,
+                             kind=EventKind.MESSAGE_SET_FAILED, detail=session.last_error))
                 return -1
             self._exchange.apply(db, live, in_flight, response or "")
-            connection.last_exchange_at = utcnow()
+            connection.last_exchange_at = self._clock.now()
             return self._percent(db, live)
 
     def _percent(self, db: DbSession, live: Live) -> int:
-        remaining = queue.due_count(db, live.connection.id)
+        remaining = self._queue.due_count(db, live.connection.id)
         if remaining == 0:
             return 100
         handled = live.session.jobs_done + live.session.jobs_failed
@@ -196,9 +195,9 @@ class WebConnectorSessions:
             assert connection is not None
             session.last_error = text
             connection.last_connection_error = text
-            connection.last_contact_at = utcnow()
-            db.add(Event(at=utcnow(), connection_id=connection.id, ticket=session.ticket,
-                         kind="connection-error", detail=text))
+            connection.last_contact_at = self._clock.now()
+            db.add(Event(at=self._clock.now(), connection_id=connection.id, ticket=session.ticket,
+                         kind=EventKind.CONNECTION_ERROR, detail=text))
             log.warning("connection error", extra={"ticket": session.ticket, "hresult": hresult})
             self._end(db, session, connection, CLOSED, "the Web Connector could not reach QuickBooks")
             return "done"
@@ -210,7 +209,7 @@ class WebConnectorSessions:
                 return UNKNOWN_TICKET
             if session.last_error:
                 return session.last_error
-            if session.state != OPEN or session.expires_at < utcnow():
+            if session.state != OPEN or session.expires_at < self._clock.now():
                 return UNKNOWN_TICKET
             return "Nothing left to send to QuickBooks."
 
@@ -221,9 +220,9 @@ class WebConnectorSessions:
                 return UNKNOWN_TICKET
             connection = db.get(Connection, session.connection_id)
             assert connection is not None
-            connection.last_contact_at = utcnow()
+            connection.last_contact_at = self._clock.now()
             if session.state == IDLE:
-                session.state, session.closed_at = CLOSED, utcnow()
+                session.state, session.closed_at = CLOSED, self._clock.now()
             elif session.state == OPEN:
                 self._end(db, session, connection, CLOSED, "the session closed before QuickBooks answered")
             if session.last_error:
@@ -233,7 +232,7 @@ class WebConnectorSessions:
     # ---------------------------------------------------------------- session bookkeeping
 
     def _new_session(
-        self, db: DbSession, connection: Connection, ticket: str, state: str, now: datetime, address: str = ""
+        self, db: DbSession, connection: Connection, ticket: str, state: SessionState, now: datetime, address: str = ""
     ) -> None:
         db.add(WebConnectorSession(ticket=ticket, connection_id=connection.id, state=state, created_at=now,
                        client_address=address or None,
@@ -281,7 +280,7 @@ class WebConnectorSessions:
             return None
         connection = db.get(Connection, session.connection_id)
         assert connection is not None
-        now = utcnow()
+        now = self._clock.now()
         if connection.live_ticket != session.ticket:
             # The token was rotated or revoked, or another session took over.
             self._end(db, session, connection, EXPIRED, "the session was ended by the service")
@@ -293,19 +292,21 @@ class WebConnectorSessions:
         session.expires_at = connection.live_until = now + self._timeout
         return Live(session, connection)
 
-    def _end(self, db: DbSession, session: WebConnectorSession, connection: Connection, state: str, reason: str) -> None:
-        queue.release_lost(db, queue.sent_under(db, session.ticket), reason)
+    def _end(self, db: DbSession, session: WebConnectorSession, connection: Connection, state: SessionState,
+             reason: str) -> None:
+        self._exchange.lose(db, queue.sent_under(db, session.ticket), reason, session)
         session.state = state
-        session.closed_at = utcnow()
+        session.closed_at = self._clock.now()
         if connection.live_ticket == session.ticket:
             connection.live_ticket = None
             connection.live_until = None
-        db.add(Event(at=utcnow(), connection_id=connection.id, ticket=session.ticket, kind=f"session-{state}"))
+        db.add(Event(at=self._clock.now(), connection_id=connection.id, ticket=session.ticket,
+                     kind=EventKind.session_ended(state)))
 
     def _refuse(self, db: DbSession, live: Live, reason: str) -> str:
         live.session.last_error = reason
-        db.add(Event(at=utcnow(), connection_id=live.connection.id, ticket=live.session.ticket,
-                     kind="session-refused", detail=reason))
+        db.add(Event(at=self._clock.now(), connection_id=live.connection.id, ticket=live.session.ticket,
+                     kind=EventKind.SESSION_REFUSED, detail=reason))
         log.warning("session refused", extra={"ticket": live.session.ticket, "reason": reason})
         return ""
 
@@ -328,7 +329,8 @@ class WebConnectorSessions:
             return None
         if connection.company_file is None:
             connection.company_file = company_file
-            db.add(Event(at=utcnow(), connection_id=connection.id, kind="company-file-pinned", detail=company_file))
+            db.add(Event(at=self._clock.now(), connection_id=connection.id, kind=EventKind.COMPANY_FILE_PINNED,
+                         detail=company_file))
             return None
         if _same_path(connection.company_file, company_file):
             return None

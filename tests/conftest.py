@@ -17,8 +17,10 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from qbwc_service.app import create_app
+from qbwc_service.clock import FakeClock
 from qbwc_service.db.engine import make_engine, make_sessionmaker
 from qbwc_service.db.migrate import upgrade
+from qbwc_service.kinds import REGISTRY, Registry
 from qbwc_service.settings import Settings, load_settings
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -87,6 +89,7 @@ class LiveServer:
     url: str
     settings: Settings
     sessions: sessionmaker[Session]
+    clock: FakeClock
 
     @property
     def soap_url(self) -> str:
@@ -105,9 +108,14 @@ def server(settings: Settings, engine: Engine, sessions: sessionmaker[Session]) 
     yield from run_server(settings, engine, sessions)
 
 
-def run_server(settings: Settings, engine: Engine, sessions: sessionmaker[Session]) -> Iterator[LiveServer]:
+def run_server(settings: Settings, engine: Engine, sessions: sessionmaker[Session],
+               clock: FakeClock | None = None, registry: Registry = REGISTRY) -> Iterator[LiveServer]:
+    """The app on a clock that moves only when a test moves it (``server.clock.advance(hours=2)``), with the
+    job kinds of ``registry`` (a test injects a fault by replacing a kind)."""
+    clock = clock or FakeClock()
     port = free_port()
-    config = uvicorn.Config(create_app(settings, engine), host="127.0.0.1", port=port, log_level="warning",
+    app = create_app(settings, engine, clock, registry)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                             lifespan="off")
     instance = uvicorn.Server(config)
     thread = threading.Thread(target=instance.run, daemon=True)
@@ -118,7 +126,7 @@ def run_server(settings: Settings, engine: Engine, sessions: sessionmaker[Sessio
             raise RuntimeError("the test server did not start")
         time.sleep(0.01)
     try:
-        yield LiveServer(f"http://127.0.0.1:{port}", settings, sessions)
+        yield LiveServer(f"http://127.0.0.1:{port}", settings, sessions, clock)
     finally:
         instance.should_exit = True
         thread.join(timeout=10)

@@ -9,9 +9,12 @@ from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from qbwc_service import connections, jobkinds, queue
+from qbwc_service import connections
+from qbwc_service.clock import SYSTEM_CLOCK, Clock
 from qbwc_service.db.models import Connection, Event, Job
 from qbwc_service.db.models import WebConnectorSession as WcSession
+from qbwc_service.kinds.raw import prepare_raw
+from qbwc_service.queue import JobQueue, RetryPolicy
 
 SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 TNS = "http://developer.intuit.com/"
@@ -31,11 +34,16 @@ def pair(sessions: sessionmaker[Session], name: str = "Acme Plant") -> Paired:
         return Paired(name, made.connection.username, made.token, made.connection.id)
 
 
-def enqueue_raw(sessions: sessionmaker[Session], connection_id: int, xml: str, key: str | None = None) -> int:
-    prepared = jobkinds.prepare_raw(xml)
+def job_queue(clock: Clock = SYSTEM_CLOCK, max_attempts: int = 5, backoff_seconds: int = 0) -> JobQueue:
+    return JobQueue(clock, RetryPolicy(max_attempts, backoff_seconds))
+
+
+def enqueue_raw(sessions: sessionmaker[Session], connection_id: int, xml: str, key: str | None = None,
+                clock: Clock = SYSTEM_CLOCK) -> int:
+    prepared = prepare_raw(xml)
     with sessions.begin() as db:
-        return queue.enqueue(db, connection_id, prepared.kind, prepared.payload, key=key,
-                             read_only=prepared.read_only).job.id
+        return job_queue(clock).enqueue(db, connection_id, prepared.kind, prepared.payload, key=key,
+                                        read_only=prepared.read_only).job.id
 
 
 def enqueue_customers(sessions: sessionmaker[Session], connection_id: int, names: list[str]) -> list[int]:
@@ -95,20 +103,3 @@ def soap_result(response: httpx.Response, method: str) -> etree._Element:
     result = root.find(f".//{{{TNS}}}{method}Result")
     assert result is not None, response.text
     return result
-
-
-def expire_live_sessions(sessions: sessionmaker[Session], ticket: str | None = None) -> None:
-    """Move session expiry into the past, as if the Web Connector had gone quiet for hours."""
-    from datetime import timedelta
-
-    from sqlalchemy import update
-
-    from qbwc_service.db.engine import utcnow
-
-    past = utcnow() - timedelta(hours=2)
-    with sessions.begin() as db:
-        db.execute(update(Connection).where(Connection.live_ticket.is_not(None)).values(live_until=past))
-        stmt = update(WcSession).values(expires_at=past)
-        if ticket is not None:
-            stmt = stmt.where(WcSession.ticket == ticket)
-        db.execute(stmt)

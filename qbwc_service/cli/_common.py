@@ -12,9 +12,11 @@ from rich.console import Console
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from qbwc_service.clock import SYSTEM_CLOCK
 from qbwc_service.db.engine import make_engine, make_sessionmaker
 from qbwc_service.db.migrate import upgrade
 from qbwc_service.errors import QbwcError
+from qbwc_service.queue import JobQueue
 from qbwc_service.settings import Settings, load_settings
 
 out = Console()
@@ -35,6 +37,10 @@ def engine_for(settings: Settings) -> Engine:
     if engine.dialect.name == "sqlite":
         upgrade(engine)
     return engine
+
+
+def job_queue() -> JobQueue:
+    return JobQueue.for_settings(current_settings(), SYSTEM_CLOCK)
 
 
 @contextmanager

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from qbwc_service import connections, queue
+from qbwc_service import connections, queue, usecases
 from qbwc_service.cli._common import current_settings, err, fail, open_db, out, print_json
 
 app = typer.Typer(help="Connections (one QuickBooks company file each) and their tokens.", no_args_is_help=True)
@@ -103,27 +103,14 @@ def connection_options(
     unset: Annotated[list[str] | None, typer.Option("--unset", help="Back to the default.")] = None,
 ) -> None:
     """Show the connection's integration options as JSON, or change them (validated before saving)."""
-    from pydantic import ValidationError
-
-    from mappings.options import IntegrationOptions
-
+    pairs: list[tuple[str, Any]] = []
+    for item in set_ or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            fail(f"--set {item!r}: use key=value")
+        pairs.append((key.strip(), _parse_value(raw)))
     with open_db() as db:
-        conn = connections.get_connection(db, name)
-        stored: dict[str, Any] = json.loads(json.dumps(conn.options or {}))
-        for item in set_ or []:
-            key, sep, raw = item.partition("=")
-            if not sep or not key:
-                fail(f"--set {item!r}: use key=value")
-            _assign(stored, key.strip(), _parse_value(raw))
-        for key in unset or []:
-            _remove(stored, key.strip())
-        try:
-            options = IntegrationOptions.model_validate(stored)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            fail(f"invalid option{' ' + where if where else ''}: {first['msg']}")
-        conn.options = options.model_dump(mode="json", exclude_defaults=True)
+        options = usecases.update_options(db, name, set_values=pairs, unset=[key.strip() for key in unset or []])
         print_json(options.model_dump(mode="json"))
 
 
@@ -132,20 +119,3 @@ def _parse_value(raw: str) -> Any:
         return json.loads(raw)
     except json.JSONDecodeError:
         return raw
-
-
-def _assign(target: dict[str, Any], dotted: str, value: Any) -> None:
-    *parents, leaf = dotted.split(".")
-    for part in parents:
-        nested = target.setdefault(part, {})
-        if not isinstance(nested, dict):
-            fail(f"option {part!r} is not a group")
-        target = nested
-    target[leaf] = value
-
-
-def _remove(target: dict[str, Any], dotted: str) -> None:
-    *parents, leaf = dotted.split(".")
-    for part in parents:
-        target = target.get(part) or {}
-    target.pop(leaf, None)

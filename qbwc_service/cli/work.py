@@ -10,9 +10,11 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from qbwc_service import connections, jobkinds, queue
-from qbwc_service.cli._common import err, fail, open_db, out, print_json, read_json
+from qbwc_service import connections, queue, usecases
+from qbwc_service.cli._common import err, fail, job_queue, open_db, out, print_json, read_json
+from qbwc_service.db.enums import JobStatus
 from qbwc_service.db.models import Job
+from qbwc_service.queue import Enqueued
 
 enqueue_app = typer.Typer(help="Put work on a connection's queue.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Inspect and steer the job queue.", no_args_is_help=True)
@@ -31,14 +33,15 @@ def enqueue_raw(
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         fail(f"cannot read {file}: {exc}")
-    prepared = jobkinds.prepare_raw(text)
-    _enqueue(connection, prepared, key, priority)
+    with open_db() as db:
+        _report(usecases.enqueue_raw(db, job_queue(), connection, text, key=key, priority=priority), "same key")
 
 
 @enqueue_app.command("probe")
 def enqueue_probe(connection: str) -> None:
     """Queue the read-only "test access" probe (HostQuery + CompanyQuery)."""
-    _enqueue(connection, jobkinds.prepare_probe(), None, 10)
+    with open_db() as db:
+        _report(usecases.enqueue_probe(db, job_queue(), connection), "same key")
 
 
 @enqueue_app.command("pull")
@@ -50,18 +53,9 @@ def enqueue_pull(
     max_returned: Annotated[int, typer.Option(min=1, max=10000, help="Records per page.")] = 100,
 ) -> None:
     """Queue a read of QuickBooks records, paged with an iterator, into the delivery outbox."""
-    if since is not None:
-        _check_since(since)
-    _enqueue(connection, jobkinds.prepare_pull_job(entity, max_returned=max_returned, since=since), None, 0)
-
-
-def _check_since(since: str) -> None:
-    from datetime import datetime
-
-    try:
-        datetime.fromisoformat(since)
-    except ValueError:
-        fail(f"--since {since!r} is not a date-time such as 2026-11-01T00:00:00")
+    with open_db() as db:
+        _report(usecases.enqueue_pull(db, job_queue(), connection, entity, since=since, max_returned=max_returned),
+                "same key")
 
 
 FLOW_COMMANDS = {
@@ -78,15 +72,10 @@ def _enqueue_entity(flow: str) -> Callable[..., None]:
         connection: str,
         entity: Annotated[Path, typer.Argument(help="The Fusion entity as JSON (see examples/).")],
     ) -> None:
-        from qbwc_service import sync
-
         data = read_json(entity)
         with open_db() as db:
-            conn = connections.get_connection(db, connection)
-            made = sync.enqueue_flow(db, conn, flow, data)
-            for item in made:
-                verb = "queued" if item.created else "already queued (same entity)"
-                out.print(f"job {item.job.id} {verb}: {item.job.kind} status={item.job.status}")
+            for made in usecases.enqueue_flow(db, job_queue(), connection, flow, data):
+                _report(made, "same entity")
 
     return command
 
@@ -96,14 +85,9 @@ for _name, _flow in FLOW_COMMANDS.items():
                         f"({'time entries' if _flow == 'time_tracking' else 'one document'}).")(_enqueue_entity(_flow))
 
 
-def _enqueue(connection: str, prepared: jobkinds.Prepared, key: str | None, priority: int) -> None:
-    with open_db() as db:
-        conn = connections.get_connection(db, connection)
-        made = queue.enqueue(db, conn.id, prepared.kind, prepared.payload, key=key, priority=priority,
-                             read_only=prepared.read_only)
-        verb = "queued" if made.created else "already queued (same key)"
-        out.print(f"job {made.job.id} {verb}: {made.job.kind} status={made.job.status}")
-
+def _report(made: Enqueued, same: str) -> None:
+    verb = "queued" if made.created else f"already queued ({same})"
+    out.print(f"job {made.job.id} {verb}: {made.job.kind} status={made.job.status}")
 
 
 def _job_dict(job: Job, full: bool = False) -> dict[str, Any]:
@@ -122,16 +106,17 @@ def _job_dict(job: Job, full: bool = False) -> dict[str, Any]:
 @jobs_app.command("list")
 def jobs_list(
     connection: Annotated[str | None, typer.Option(help="Only this connection.")] = None,
-    status: Annotated[str | None, typer.Option(help=f"One of {', '.join(queue.STATUSES)}.")] = None,
+    status: Annotated[str | None, typer.Option(help=f"One of {', '.join(JobStatus)}.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10000)] = 50,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Newest jobs first."""
-    if status is not None and status not in queue.STATUSES:
-        fail(f"unknown status {status!r}; use one of {', '.join(queue.STATUSES)}")
+    if status is not None and status not in set(JobStatus):
+        fail(f"unknown status {status!r}; use one of {', '.join(JobStatus)}")
     with open_db() as db:
         conn_id = connections.get_connection(db, connection).id if connection else None
-        rows = [_job_dict(j) for j in queue.list_jobs(db, connection_id=conn_id, status=status, limit=limit)]
+        rows = [_job_dict(j) for j in queue.list_jobs(db, connection_id=conn_id, status=JobStatus(status) if status
+                                                      else None, limit=limit)]
     if as_json:
         print_json(rows)
         return
@@ -163,7 +148,7 @@ def jobs_show(job_id: int, as_json: Annotated[bool, typer.Option("--json")] = Fa
 def jobs_retry(job_id: int) -> None:
     """Put a failed, dead, unknown or cancelled job back on the queue."""
     with open_db() as db:
-        job = queue.retry(db, job_id)
+        job = usecases.retry_job(db, job_queue(), job_id)
         out.print(f"job {job.id} is {job.status}")
 
 
@@ -171,7 +156,7 @@ def jobs_retry(job_id: int) -> None:
 def jobs_cancel(job_id: int) -> None:
     """Cancel a job that has not been done."""
     with open_db() as db:
-        job = queue.cancel(db, job_id)
+        job = usecases.cancel_job(db, job_queue(), job_id)
         out.print(f"job {job.id} is {job.status}")
 
 
@@ -193,27 +178,12 @@ def stock_send_all(
     """Send the stock of every product (labelled products only when that option is on)."""
     from rich.progress import track
 
-    from qbwc_service import sync
-    from qbwc_service.errors import InvalidInput
-
     levels = _stock_levels(file)
-    queued = skipped = 0
     with open_db() as db:
-        conn = connections.get_connection(db, connection)
-        sync.refuse_non_us(conn)
-        options = sync.options_of(conn)
-        if not options.stock_sync:
-            fail(f"stock sync is off for {connection!r}; set stock_sync=true and stock_adjustment_account")
-        for level in track(levels, description="queueing stock", console=err, disable=not err.is_terminal):
-            try:
-                made = sync.enqueue_flow(db, conn, "stock", level)
-            except InvalidInput as exc:
-                if "label" not in str(exc):
-                    raise
-                skipped += 1
-                continue
-            queued += sum(1 for m in made if m.created)
-    out.print(f"{queued} stock updates queued, {skipped} products skipped (no QuickBooks label)")
+        sent = usecases.send_stock(db, job_queue(), connection, track(
+            levels, description="queueing stock", console=err, disable=not err.is_terminal))
+    out.print(f"{len(sent.queued)} stock updates queued, {len(sent.not_labelled)} products skipped "
+              "(no QuickBooks label)")
 
 
 @stock_app.command("send")
@@ -223,15 +193,7 @@ def stock_send(
     file: Annotated[Path, typer.Option("--file", help="Stock levels as JSON (the product is picked by code).")],
 ) -> None:
     """Update one product's quantity on hand in QuickBooks."""
-    from qbwc_service import sync
-
-    levels = [level for level in _stock_levels(file)
-              if isinstance(level, dict) and (level.get("product") or {}).get("code") == product]
-    if not levels:
-        fail(f"product {product!r} is not in {file}")
+    levels = _stock_levels(file)
     with open_db() as db:
-        conn = connections.get_connection(db, connection)
-        if not sync.options_of(conn).stock_sync:
-            fail(f"stock sync is off for {connection!r}; set stock_sync=true and stock_adjustment_account")
-        (made,) = sync.enqueue_flow(db, conn, "stock", levels[0])
+        made = usecases.send_stock_of(db, job_queue(), connection, product, levels)
         out.print(f"job {made.job.id} {'queued' if made.created else 'already queued'}: stock {product}")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     DateTime,
+    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -19,12 +22,20 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from qbwc_service.db.enums import AuthOutcome, DeliveryStatus, EventKind, JobStatus, SessionState
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+def _stored_as_text(enum: type[StrEnum], length: int) -> Enum:
+    """A closed set kept as its text (VARCHAR), read back as the enum."""
+    return Enum(enum, native_enum=False, create_constraint=False, length=length, validate_strings=True,
+                values_callable=lambda members: [member.value for member in members])
 
 
 class Base(DeclarativeBase):
@@ -55,7 +66,7 @@ class Connection(Base):
     client_version: Mapped[str | None] = mapped_column(String(40))
     last_contact_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_auth_at: Mapped[datetime | None] = mapped_column(DateTime)
-    last_auth_outcome: Mapped[str | None] = mapped_column(String(40))
+    last_auth_outcome: Mapped[AuthOutcome | None] = mapped_column(_stored_as_text(AuthOutcome, 40))
     last_exchange_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_connection_error: Mapped[str | None] = mapped_column(Text)
     live_ticket: Mapped[str | None] = mapped_column(String(64))
@@ -72,7 +83,7 @@ class WebConnectorSession(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket: Mapped[str] = mapped_column(String(64), unique=True)
     connection_id: Mapped[int] = mapped_column(ForeignKey("qbwc_connections.id"), index=True)
-    state: Mapped[str] = mapped_column(String(20))
+    state: Mapped[SessionState] = mapped_column(_stored_as_text(SessionState, 20))
     created_at: Mapped[datetime] = mapped_column(DateTime)
     last_activity_at: Mapped[datetime] = mapped_column(DateTime)
     expires_at: Mapped[datetime] = mapped_column(DateTime)
@@ -86,13 +97,15 @@ class WebConnectorSession(Base):
 
 
 class Job(Base):
-    """One unit of work for QuickBooks; only qbwc_service.queue writes these rows."""
+    """One unit of work for QuickBooks; only qbwc_service.queue writes these rows. ``kind`` names its JobKind
+    (qbwc_service.kinds); ``cursor`` holds that kind's progress model as JSON."""
 
     __tablename__ = "qbwc_jobs"
     __table_args__ = (
         UniqueConstraint("connection_id", "idempotency_key", name="uq_qbwc_jobs_connection_key"),
         Index("ix_qbwc_jobs_claim", "connection_id", "status", "priority", "id"),
         Index("ix_qbwc_jobs_ticket", "ticket"),
+        CheckConstraint(f"status IN ({', '.join(repr(s.value) for s in JobStatus)})", name="ck_qbwc_jobs_status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -100,7 +113,7 @@ class Job(Base):
     kind: Mapped[str] = mapped_column(String(40))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     idempotency_key: Mapped[str] = mapped_column(String(255))
-    status: Mapped[str] = mapped_column(String(20))
+    status: Mapped[JobStatus] = mapped_column(_stored_as_text(JobStatus, 20))
     priority: Mapped[int] = mapped_column(Integer, default=0)
     read_only: Mapped[bool] = mapped_column(Boolean, default=False)
     # A lost outcome of this job can be settled by a lookup in QuickBooks (it carries a marker).
@@ -132,7 +145,7 @@ class Event(Base):
     connection_id: Mapped[int | None] = mapped_column(ForeignKey("qbwc_connections.id"), index=True)
     job_id: Mapped[int | None] = mapped_column(Integer, index=True)
     ticket: Mapped[str | None] = mapped_column(String(64))
-    kind: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[EventKind] = mapped_column(_stored_as_text(EventKind, 40))
     detail: Mapped[str | None] = mapped_column(Text)
 
 
@@ -153,7 +166,7 @@ class Delivery(Base):
     edit_sequence: Mapped[str] = mapped_column(String(40))
     time_modified: Mapped[str | None] = mapped_column(String(40))
     ret_xml: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20))
+    status: Mapped[DeliveryStatus] = mapped_column(_stored_as_text(DeliveryStatus, 20))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     not_before: Mapped[datetime | None] = mapped_column(DateTime)
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -7,6 +7,22 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 
+class StatusCode(StrEnum):
+    """The QuickBooks status codes the service decides on by name."""
+
+    OK = "0"
+    NO_MATCH = "1"  # a query found nothing
+    NAME_IN_USE = "3100"
+    INVALID_REFERENCE = "3140"  # the request names something QuickBooks lacks
+    STALE_EDIT_SEQUENCE = "3200"
+    INVALID_ITERATOR = "3391"
+
+
+def answered(code: str) -> bool:
+    """QuickBooks did what was asked: OK, or a query that matched nothing."""
+    return code in (StatusCode.OK, StatusCode.NO_MATCH)
+
+
 class Action(StrEnum):
     DONE = "done"  # the request did what it was asked
     EMPTY = "empty"  # a query matched nothing: an empty result, not an error
@@ -37,15 +53,17 @@ _DEAD_HINTS = {
     "grant it.",
     "3261": "The application may not access personal data; allow it in QuickBooks' Integrated "
     "Applications preferences.",
-    "3391": "The query iterator expired; the query restarts from its high-water mark.",
+    StatusCode.INVALID_ITERATOR: "The query iterator expired; the query restarts from its high-water mark.",
 }
 
-_TABLE = {
-    "0": Verdict(Action.DONE, "OK."),
-    "1": Verdict(Action.EMPTY, "Nothing matched the query."),
-    "3100": Verdict(Action.LINK_EXISTING, "A list entry with this name exists already in QuickBooks."),
-    "3140": Verdict(Action.CREATE_DEPENDENCY, "The request refers to something missing in QuickBooks."),
-    "3200": Verdict(Action.REQUERY, "Someone edited the record meanwhile; it is read again first."),
+_TABLE: dict[str, Verdict] = {
+    StatusCode.OK: Verdict(Action.DONE, "OK."),
+    StatusCode.NO_MATCH: Verdict(Action.EMPTY, "Nothing matched the query."),
+    StatusCode.NAME_IN_USE: Verdict(Action.LINK_EXISTING, "A list entry with this name exists already in QuickBooks."),
+    StatusCode.INVALID_REFERENCE: Verdict(Action.CREATE_DEPENDENCY,
+                                          "The request refers to something missing in QuickBooks."),
+    StatusCode.STALE_EDIT_SEQUENCE: Verdict(Action.REQUERY,
+                                            "Someone edited the record meanwhile; it is read again first."),
     "1000": Verdict(Action.RETRY, "QuickBooks had an internal error; retrying later."),
     "3170": Verdict(Action.RETRY, "The list is being modified by another user; retrying later."),
     "3175": Verdict(Action.RETRY, "The record is in use by another QuickBooks user; retrying later."),

@@ -12,7 +12,6 @@ from qbwc_service.simulate.webconnector import WebConnectorClient
 from tests.conftest import LiveServer, run_server
 from tests.support import (
     enqueue_customers,
-    expire_live_sessions,
     jobs,
     pair,
     post_soap,
@@ -87,7 +86,7 @@ def test_expired_ticket_gets_protocol_answers_and_frees_the_connection(server: L
     enqueue_customers(server.sessions, paired.id, ["X"])
     client = WebConnectorClient(server.soap_url, paired.username, paired.token, QuickBooksCompany())
     ticket = client.authenticate(paired.username, paired.token)[0]
-    expire_live_sessions(server.sessions)
+    server.clock.advance(hours=2)  # the session's lease runs out
     assert client.send_request_xml(ticket, "", "", "US", 13, 0) == ""
     assert client.receive_response_xml(ticket, "<QBXML/>", "", "") < 0
     assert "expired" in client.get_last_error(ticket).lower()
@@ -145,19 +144,16 @@ def test_a_body_over_the_limit_is_refused(settings, engine, sessions: sessionmak
         _still_serving(server)
 
 
-def test_an_unexpected_error_still_answers_soap(server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unexpected_error_still_answers_soap(server: LiveServer) -> None:
     paired = pair(server.sessions)
     enqueue_customers(server.sessions, paired.id, ["X"])
     client = WebConnectorClient(server.soap_url, paired.username, paired.token, QuickBooksCompany())
     ticket = client.authenticate(paired.username, paired.token)[0]
-
-    def broken(*_args: object, **_kwargs: object) -> None:
-        raise RuntimeError("database went away")
-
-    monkeypatch.setattr("qbwc_service.queue.claim_batch", broken)
+    server.clock.fail_with(RuntimeError("the service broke"))
     assert client.send_request_xml(ticket, "", "", "US", 13, 0) == ""
-    monkeypatch.setattr("qbwc_service.queue.sent_under", broken)
     assert client.receive_response_xml(ticket, "<QBXML/>", "", "") == -1
+    server.clock.fail_with(None)
+    assert client.close_connection(ticket)
 
 
 def test_a_utf16_body_is_refused_before_parsing(server: LiveServer) -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from qbwc_service import deliveries, jobkinds, queue
+from qbwc_service import deliveries
 from qbwc_service.db.models import Delivery
+from qbwc_service.kinds.pull import PULL, prepare_pull
 from qbwc_service.simulate.quickbooks import QuickBooksCompany
 from qbwc_service.simulate.webconnector import WebConnectorClient
 from tests.conftest import LiveServer
-from tests.support import Paired, expire_live_sessions, jobs, pair
+from tests.support import Paired, job_queue, jobs, pair
 
 
 def _seed_sales_orders(company: QuickBooksCompany, count: int, start: int = 0) -> None:
@@ -25,9 +26,9 @@ def _seed_sales_orders(company: QuickBooksCompany, count: int, start: int = 0) -
 
 
 def _enqueue_pull(server: LiveServer, paired: Paired, entity: str = "SalesOrder", max_returned: int = 100) -> int:
-    prepared = jobkinds.prepare_pull_job(entity, max_returned=max_returned)
+    prepared = prepare_pull(entity, max_returned=max_returned)
     with server.sessions.begin() as db:
-        return queue.enqueue(db, paired.id, prepared.kind, prepared.payload, read_only=True).job.id
+        return job_queue().enqueue(db, paired.id, prepared.kind, prepared.payload, read_only=True).job.id
 
 
 def _pulled(server: LiveServer, paired: Paired) -> list[str]:
@@ -84,7 +85,7 @@ def test_a_session_lost_mid_iterator_resumes_without_loss_or_repeat(server: Live
     assert len(_pulled(server, paired)) == 100
     # QuickBooks' session ends: its iterators are gone; so is the Web Connector's session
     company.end_qb_session()
-    expire_live_sessions(server.sessions)
+    server.clock.advance(hours=2)  # the session's lease runs out
     assert client.run_session().outcome == "done"
     pulled = _pulled(server, paired)
     assert len(pulled) == len(set(pulled)) == 1000
@@ -114,7 +115,7 @@ def test_an_iterator_quickbooks_forgot_restarts_from_the_mark(server: LiveServer
     pulled = _pulled(server, paired)
     assert len(pulled) == len(set(pulled)) == 300
     (job,) = jobs(server.sessions)
-    assert job.status == "done" and job.cursor and job.cursor["restarts"] == 1
+    assert job.status == "done" and PULL.progress(job).restarts == 1
 
 
 def test_without_iterators_an_old_company_gets_everything_at_once(server: LiveServer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from qbwc_service.kinds.raw import RAW
 from qbwc_service.simulate.quickbooks import QuickBooksCompany
 from qbwc_service.simulate.webconnector import WebConnectorClient
 from tests.conftest import LiveServer
@@ -72,7 +73,7 @@ def test_a_stale_edit_sequence_is_read_again_then_the_change_is_sent(server: Liv
     _run(server, paired, company)
     (job,) = jobs(server.sessions)
     assert job.id == job_id and job.status == "done"
-    assert job.cursor and job.cursor["requeries"] == 1
+    assert RAW.progress(job).requeries == 1
     assert company.find("Customer", ListID=customer.id).text("CompanyName") == "New Name Ltd"  # type: ignore[union-attr]
 
 

@@ -9,14 +9,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from qbwc_service import connections, links, sync
+from qbwc_service import connections, links, usecases
+from qbwc_service.db.models import Job
 from qbwc_service.errors import InvalidInput, InvalidJobPayload
+from qbwc_service.kinds import REGISTRY
+from qbwc_service.kinds.base import Answer, SettleContext
+from qbwc_service.kinds.flows import FLOWS, FlowKind
+from qbwc_service.settings import Settings
+from qbwc_service.settlements import Settlement
 from qbwc_service.simulate.quickbooks import QuickBooksCompany
 from qbwc_service.simulate.webconnector import WebConnectorClient
-from tests.conftest import LiveServer
-from tests.support import Paired, expire_live_sessions, jobs, pair
+from tests.conftest import LiveServer, run_server
+from tests.support import Paired, job_queue, jobs, pair
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -32,8 +39,7 @@ def set_options(sessions: sessionmaker[Session], paired: Paired, **options: Any)
 
 def send(sessions: sessionmaker[Session], paired: Paired, flow: str, data: Any) -> list[int]:
     with sessions.begin() as db:
-        conn = connections.get_connection(db, paired.name)
-        return [made.job.id for made in sync.enqueue_flow(db, conn, flow, data)]
+        return [made.job.id for made in usecases.enqueue_flow(db, job_queue(), paired.name, flow, data)]
 
 
 def run(server: LiveServer, paired: Paired, company: QuickBooksCompany, expect: str = "done") -> None:
@@ -253,7 +259,7 @@ def test_a_lost_response_never_makes_a_second_document(
     company.drop_next_responses(1)
     run(server, paired, company, expect="error")
     assert company.count(kind) == before + 1  # it landed; the answer was lost
-    expire_live_sessions(server.sessions)
+    server.clock.advance(hours=2)  # the session's lease runs out
     run(server, paired, company)
     job = by_id(server)[job_id]
     assert job.status == "done" and job.result["reconciled"] is True
@@ -340,20 +346,14 @@ def test_a_lost_add_is_found_days_later(server: LiveServer) -> None:
     """The answer is lost on a Friday; the Web Connector next runs on Monday: still exactly one document."""
     from datetime import datetime, timedelta
 
-    from sqlalchemy import update
-
-    from qbwc_service.db.engine import utcnow
-    from qbwc_service.db.models import Job
-
     days_ago = {"n": 3}
     company = QuickBooksCompany.from_seed(clock=lambda: datetime.now() - timedelta(days=days_ago["n"]))
     paired = pair(server.sessions)
     (job_id,) = send(server.sessions, paired, "sales_order", example("sales-order"))
     company.drop_next_responses(1)
+    server.clock.advance(days=-3)  # Friday
     run(server, paired, company, expect="error")
-    with server.sessions.begin() as db:  # as if that attempt had been made three days ago
-        db.execute(update(Job).where(Job.id == job_id).values(sent_at=utcnow() - timedelta(days=3)))
-    expire_live_sessions(server.sessions)
+    server.clock.advance(days=3)  # Monday: the Web Connector runs again
     days_ago["n"] = 0
     run(server, paired, company)
     job = by_id(server)[job_id]
@@ -361,29 +361,36 @@ def test_a_lost_add_is_found_days_later(server: LiveServer) -> None:
     assert company.count("SalesOrder") == 3  # the seed's two and this one, once
 
 
+class _FailingToSettle(FlowKind):
+    """The sales order kind, failing unexpectedly while it settles an answer (a fault, injected)."""
+
+    def __init__(self) -> None:
+        super().__init__(FLOWS["sales_order"])
+        self.failing = True
+
+    def settle(self, job: Job, answer: Answer, ctx: SettleContext) -> Settlement:
+        if self.failing:
+            raise RuntimeError("boom")
+        return super().settle(job, answer, ctx)
+
+
 def test_a_failure_while_processing_one_answer_keeps_the_others(
-    server: LiveServer, company: QuickBooksCompany, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, engine: Engine, sessions: sessionmaker[Session], company: QuickBooksCompany
 ) -> None:
     """An unexpected error settling one job makes that job dead with a reason and the answer kept; the rest
     of the message set keeps its results, and no job is left to fail the same way on every run."""
-    paired = pair(server.sessions)
-    (order_job,) = send(server.sessions, paired, "sales_order", example("sales-order"))
-    (po_job,) = send(server.sessions, paired, "purchase_order", example("purchase-order"))
-    real = sync.settle
-
-    def failing(db, job, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if job.kind == "sales_order":
-            raise RuntimeError("boom")
-        return real(db, job, *args, **kwargs)
-
-    monkeypatch.setattr(sync, "settle", failing)
-    run(server, paired, company)
-    done = by_id(server)
-    assert done[po_job].status == "done" and done[po_job].result["TxnID"]
-    assert done[order_job].status == "dead" and "boom" in (done[order_job].status_message or "")
-    assert "SalesOrderAddRs" in (done[order_job].response_xml or "")
-    monkeypatch.undo()
-    run(server, paired, company, expect="nothing-to-do")
+    failing = _FailingToSettle()
+    for server in run_server(settings, engine, sessions, registry=REGISTRY.replacing(failing)):
+        paired = pair(server.sessions)
+        (order_job,) = send(server.sessions, paired, "sales_order", example("sales-order"))
+        (po_job,) = send(server.sessions, paired, "purchase_order", example("purchase-order"))
+        run(server, paired, company)
+        done = by_id(server)
+        assert done[po_job].status == "done" and done[po_job].result["TxnID"]
+        assert done[order_job].status == "dead" and "boom" in (done[order_job].status_message or "")
+        assert "SalesOrderAddRs" in (done[order_job].response_xml or "")
+        failing.failing = False
+        run(server, paired, company, expect="nothing-to-do")
 
 
 def test_an_order_and_its_shipment_in_one_run_are_linked(server: LiveServer, company: QuickBooksCompany) -> None:

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from sqlalchemy import update
-
-from qbwc_service import jobkinds, queue
-from qbwc_service.db.engine import utcnow
-from qbwc_service.db.models import Job
+from qbwc_service.kinds.probe import prepare_probe
 from qbwc_service.simulate.quickbooks import QuickBooksCompany
 from qbwc_service.simulate.webconnector import WebConnectorClient
 from tests.conftest import LiveServer, run_server
@@ -16,7 +10,7 @@ from tests.support import (
     connection,
     enqueue_customers,
     enqueue_raw,
-    expire_live_sessions,
+    job_queue,
     jobs,
     pair,
     wc_sessions,
@@ -95,8 +89,7 @@ def test_transient_errors_are_retried_after_a_backoff(settings, engine, sessions
         assert job.status == "failed" and job.status_code == "3175" and job.not_before is not None
         # not due yet: the Web Connector is told there is nothing to do
         assert _client(server, paired, company).run_session().outcome == "nothing-to-do"
-        with server.sessions.begin() as db:
-            db.execute(update(Job).values(not_before=utcnow() - timedelta(seconds=1)))
+        server.clock.advance(seconds=601)  # past the first backoff
         assert _client(server, paired, company).run_session().outcome == "done"
         (job,) = jobs(server.sessions)
         assert job.status == "done" and job.attempts == 2 and job.result and job.result["ListID"]
@@ -136,7 +129,7 @@ def test_a_lost_response_is_not_resent_blindly(server: LiveServer) -> None:
     assert _client(server, paired, company).run_session().outcome == "error"
     assert company.count("Customer") == 1  # QuickBooks applied it; the answer never came back
     # The session lease runs out; the next Web Connector run takes over.
-    expire_live_sessions(server.sessions)
+    server.clock.advance(hours=2)  # the session's lease runs out
     enqueue_customers(server.sessions, paired.id, ["Next Co"])
     assert _client(server, paired, company).run_session().outcome == "done"
     by_id = {j.id: j for j in jobs(server.sessions)}
@@ -151,7 +144,7 @@ def test_a_second_web_connector_is_busy_and_a_stale_one_is_taken_over(server: Li
     ticket = first.authenticate(paired.username, paired.token)[0]
     second = _client(server, paired)
     assert second.authenticate(paired.username, paired.token)[1] == "busy"
-    expire_live_sessions(server.sessions, ticket)
+    server.clock.advance(hours=2)  # the session's lease runs out
     assert second.run_session().outcome == "done"
     # the first one's ticket is dead now
     assert first.send_request_xml(ticket, "", "", "US", 13, 0) == ""
@@ -182,9 +175,9 @@ def test_a_different_company_file_is_refused_once_pinned(server: LiveServer) -> 
 
 def test_probe_reports_the_company(server: LiveServer) -> None:
     paired = pair(server.sessions)
-    prepared = jobkinds.prepare_probe()
+    prepared = prepare_probe()
     with server.sessions.begin() as db:
-        queue.enqueue(db, paired.id, prepared.kind, prepared.payload, read_only=True)
+        job_queue().enqueue(db, paired.id, prepared.kind, prepared.payload, read_only=True)
     company = QuickBooksCompany(company_name="Probe Works LLC")
     assert _client(server, paired, company).run_session().outcome == "done"
     (job,) = jobs(server.sessions)
@@ -244,15 +237,18 @@ def test_the_same_web_connector_coming_back_takes_over_its_dead_session(settings
 def test_idle_polls_leave_no_trail_beyond_a_day(server: LiveServer) -> None:
     from sqlalchemy import func, select
 
+    from qbwc_service.db.enums import EventKind
     from qbwc_service.db.models import Event, WebConnectorSession
+
+    SESSION_EVENTS = [kind for kind in EventKind if kind.startswith("session-")]
 
     paired = pair(server.sessions)
     for _ in range(3):
         assert _client(server, paired).run_session().outcome == "nothing-to-do"
     with server.sessions.begin() as db:
         assert db.scalar(select(func.count()).select_from(WebConnectorSession)) == 3
-        assert db.scalar(select(func.count()).select_from(Event).where(Event.kind.like("session%"))) == 0
-        db.execute(update(WebConnectorSession).values(created_at=utcnow() - timedelta(days=2)))
+        assert db.scalar(select(func.count()).select_from(Event).where(Event.kind.in_(SESSION_EVENTS))) == 0
+    server.clock.advance(days=2)
     assert _client(server, paired).run_session().outcome == "nothing-to-do"
     with server.sessions.begin() as db:
         assert db.scalar(select(func.count()).select_from(WebConnectorSession)) == 1  # only the newest poll remains
@@ -260,15 +256,15 @@ def test_idle_polls_leave_no_trail_beyond_a_day(server: LiveServer) -> None:
 
 def test_a_failed_message_set_requeues_its_reads(server: LiveServer) -> None:
     paired = pair(server.sessions)
-    prepared = jobkinds.prepare_probe()
+    prepared = prepare_probe()
     with server.sessions.begin() as db:
-        probe = queue.enqueue(db, paired.id, prepared.kind, prepared.payload, read_only=True).job.id
+        probe = job_queue().enqueue(db, paired.id, prepared.kind, prepared.payload, read_only=True).job.id
     (write,) = enqueue_customers(server.sessions, paired.id, ["Written Co"])
     company = QuickBooksCompany()
     company.fail_next_with_hresult("0x80040414", "A modal dialog box is showing in QuickBooks.")
     assert _client(server, paired, company).run_session().outcome == "error"
     statuses = {j.id: j.status for j in jobs(server.sessions)}
-    assert statuses == {probe: "failed", write: "unknown"}
+    assert statuses == {probe: "queued", write: "unknown"}  # a read is asked again; a write is never re-sent blindly
     assert _client(server, paired, company).run_session().outcome == "done"  # the probe runs again
     assert {j.id: j.status for j in jobs(server.sessions)}[probe] == "done"
 

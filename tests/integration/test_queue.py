@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from qbwc_service import connections, queue
-from qbwc_service.db.engine import make_sessionmaker, utcnow
+from qbwc_service import connections, usecases
+from qbwc_service.clock import FakeClock
+from qbwc_service.db.engine import make_sessionmaker
 from qbwc_service.db.models import Event, Job
 from qbwc_service.errors import JobStateConflict
+from qbwc_service.kinds.flows import FlowProgress
+from qbwc_service.kinds.raw import RAW, RawProgress
+from qbwc_service.queue import JobQueue, RetryPolicy, sent_under
+from qbwc_service.settlements import Continue, Dead, Done, Lost, Retry
+
+clock = FakeClock()
+queue = JobQueue(clock, RetryPolicy(max_attempts=5, backoff_seconds=0))
 
 
 @pytest.fixture
@@ -56,7 +63,9 @@ def test_claim_order_is_priority_then_fifo(sessions: sessionmaker[Session], conn
 def test_claim_respects_limit_and_not_before(sessions: sessionmaker[Session], connection_id: int) -> None:
     ids = _enqueue(sessions, connection_id, 5)
     with sessions.begin() as db:
-        db.get(Job, ids[0]).not_before = utcnow() + timedelta(hours=1)  # type: ignore[union-attr]
+        (job, *_) = queue.claim_batch(db, connection_id, "t0", 1)
+        JobQueue(clock, RetryPolicy(5, backoff_seconds=3600)).settle(db, job, Retry("locked"))  # back in an hour
+    assert job.id == ids[0]
     with sessions.begin() as db:
         assert [j.id for j in queue.claim_batch(db, connection_id, "t", 2)] == ids[1:3]
 
@@ -66,8 +75,8 @@ def test_transient_failure_backs_off_then_dies(sessions: sessionmaker[Session], 
     for attempt in range(1, 4):
         with sessions.begin() as db:
             (job,) = queue.claim_batch(db, connection_id, f"t{attempt}", 10)
-            queue.fail(db, job, response_xml="<Rs/>", status_code="3175", status_message="locked",
-                       max_attempts=3, backoff_seconds=0)
+            JobQueue(clock, RetryPolicy(max_attempts=3, backoff_seconds=0)).settle(
+                db, job, Retry("locked", "3175", "<Rs/>"))
         with sessions.begin() as db:
             job = db.get(Job, job_id)  # type: ignore[assignment]
             assert job.attempts == attempt
@@ -78,17 +87,16 @@ def test_transient_failure_backs_off_then_dies(sessions: sessionmaker[Session], 
 def test_backoff_doubles(sessions: sessionmaker[Session], connection_id: int) -> None:
     (job_id,) = _enqueue(sessions, connection_id, 1)
     delays = []
+    patient = JobQueue(clock, RetryPolicy(max_attempts=10, backoff_seconds=60))
     for attempt in range(3):
         with sessions.begin() as db:
-            job = db.get(Job, job_id)
-            assert job is not None
-            job.not_before = None
-            (job,) = queue.claim_batch(db, connection_id, f"t{attempt}", 1)
-            before = utcnow()
-            queue.fail(db, job, response_xml=None, status_code="3175", status_message="locked",
-                       max_attempts=10, backoff_seconds=60)
-            assert job.not_before is not None
-            delays.append(round((job.not_before - before).total_seconds() / 60))
+            (job,) = patient.claim_batch(db, connection_id, f"t{attempt}", 1)
+            before = clock.now()
+            patient.settle(db, job, Retry("locked", "3175"))
+            assert job.not_before is not None and job.id == job_id
+            delays.append((job.not_before - before).total_seconds() / 60)
+            assert patient.claim_batch(db, connection_id, f"early{attempt}", 1) == []  # not due yet
+        clock.advance(job.not_before - before)
     assert delays == [1, 2, 4]
 
 
@@ -99,7 +107,7 @@ def test_dead_dependency_kills_dependents(sessions: sessionmaker[Session], conne
     with sessions.begin() as db:
         claimed = queue.claim_batch(db, connection_id, "t", 10)
         assert [j.id for j in claimed] == [first.id]  # the dependent waits
-        queue.kill(db, claimed[0], response_xml=None, status_code="3140", status_message="missing customer")
+        queue.settle(db, claimed[0], Dead("missing customer", "3140"))
     with sessions.begin() as db:
         dependent = db.get(Job, second.id)
         assert dependent is not None and dependent.status == "dead"
@@ -112,7 +120,8 @@ def test_lost_outcome_requeues_queries_and_parks_writes(sessions: sessionmaker[S
         read = queue.enqueue(db, connection_id, "raw", {"request": "<Q/>"}, read_only=True).job.id
     with sessions.begin() as db:
         queue.claim_batch(db, connection_id, "t", 10)
-        queue.release_lost(db, queue.sent_under(db, "t"), "session expired")
+        for job in sent_under(db, "t"):
+            queue.settle(db, job, Lost("session expired"))
     with sessions.begin() as db:
         assert db.get(Job, write).status == "unknown"  # type: ignore[union-attr]
         assert db.get(Job, read).status == "queued"  # type: ignore[union-attr]
@@ -122,14 +131,14 @@ def test_operator_retry_and_cancel(sessions: sessionmaker[Session], connection_i
     (job_id,) = _enqueue(sessions, connection_id, 1)
     with sessions.begin() as db:
         with pytest.raises(JobStateConflict):
-            queue.retry(db, job_id)
+            usecases.retry_job(db, queue, job_id)
         queue.cancel(db, job_id)
     with sessions.begin() as db:
         assert queue.claim_batch(db, connection_id, "t", 10) == []
-        assert queue.retry(db, job_id).status == "queued"
+        assert usecases.retry_job(db, queue, job_id).status == "queued"
     with sessions.begin() as db:
         (job,) = queue.claim_batch(db, connection_id, "t", 10)
-        queue.complete(db, job, response_xml="<Rs/>", result={"TxnID": "1-1"})
+        queue.settle(db, job, Done({"TxnID": "1-1"}, "<Rs/>"))
     with sessions.begin() as db:
         with pytest.raises(JobStateConflict):
             queue.cancel(db, job_id)
@@ -214,10 +223,18 @@ def test_a_claim_skips_rows_another_claim_holds(engine: Engine, connection_id: i
 
 
 def test_an_operator_retry_starts_in_session_plans_over(sessions: sessionmaker[Session], connection_id: int) -> None:
-    (job_id,) = _enqueue(sessions, connection_id, 1)
+    """A raw job forgets its plan to link to an existing entry; a send keeps its pending lookup of a lost add."""
+    (raw_id,) = _enqueue(sessions, connection_id, 1)
     with sessions.begin() as db:
-        (job,) = queue.claim_batch(db, connection_id, "t", 1)
-        job.cursor = {"link_existing": "X", "reconcile": True, "lost_sent_at": "2026-11-01T00:00:00"}
-        queue.kill(db, job, response_xml=None, status_code="3100", status_message="in use")
+        flow_id = queue.enqueue(db, connection_id, "sales_order", {"entity": {}}, reconcilable=True).job.id
+        for job in queue.claim_batch(db, connection_id, "t", 2):
+            plan = RawProgress(link_existing="X", requeries=1) if job.id == raw_id else FlowProgress(
+                reconcile=True, lost_sent_at=clock.now())
+            queue.settle(db, job, Continue("planned", plan))
+        for job in queue.claim_batch(db, connection_id, "t2", 2):
+            queue.settle(db, job, Dead("in use", "3100"))
     with sessions.begin() as db:
-        assert queue.retry(db, job_id).cursor == {"reconcile": True, "lost_sent_at": "2026-11-01T00:00:00"}
+        raw = usecases.retry_job(db, queue, raw_id)
+        flow = usecases.retry_job(db, queue, flow_id)
+        assert RAW.progress(raw) == RawProgress(requeries=1)
+        assert FlowProgress.model_validate(flow.cursor) == FlowProgress(reconcile=True, lost_sent_at=clock.now())

@@ -1,41 +1,50 @@
-"""Plans a job makes inside a session: link to an existing list entry after 3100."""
+"""Plans a raw job makes inside a session: link to an existing list entry after 3100."""
 
 from __future__ import annotations
 
-from qbwc_service import jobkinds
-from qbwc_service.db.models import Job
+from lxml import etree
 
-
-def _job(request: str, kind: str = "raw") -> Job:
-    return Job(id=1, kind=kind, payload={"request": request}, cursor=None)
-
+from qbwc_service.kinds import REGISTRY
+from qbwc_service.kinds.raw import existing_object_query, plan_link_existing
 
 MESSAGE = 'The name "{}" of the list element is already in use.'
 
 
+def _request(text: str) -> etree._Element:
+    return etree.fromstring(text)
+
+
 def test_a_list_add_plans_to_read_the_existing_entry_by_full_name() -> None:
-    job = _job("<CustomerAddRq><CustomerAdd><Name>Job 1</Name><ParentRef><FullName>Acme</FullName></ParentRef>"
-               "</CustomerAdd></CustomerAddRq>")
-    cursor = jobkinds.plan_link_existing(job, MESSAGE.format("Job 1"))
-    assert cursor == {"link_existing": "Acme:Job 1"}
-    job.cursor = cursor
-    query = jobkinds.existing_object_query(job)
+    request = _request("<CustomerAddRq><CustomerAdd><Name>Job 1</Name><ParentRef><FullName>Acme</FullName>"
+                       "</ParentRef></CustomerAdd></CustomerAddRq>")
+    full_name = plan_link_existing(request, MESSAGE.format("Job 1"))
+    assert full_name == "Acme:Job 1"
+    query = existing_object_query(request, full_name)
     assert query.tag == "CustomerQueryRq" and query.findtext("FullName") == "Acme:Job 1"
-    assert jobkinds.plan_link_existing(job, MESSAGE.format("Job 1")) is None  # never twice in a row
 
 
 def test_no_link_when_the_entry_cannot_be_named_safely() -> None:
-    by_list_id = _job("<CustomerAddRq><CustomerAdd><Name>Job 1</Name><ParentRef><ListID>80-1</ListID></ParentRef>"
-                      "</CustomerAdd></CustomerAddRq>")
-    assert jobkinds.plan_link_existing(by_list_id, MESSAGE.format("Job 1")) is None
-    not_a_list = _job("<DataExtDefAddRq><DataExtDefAdd><OwnerID>0</OwnerID><DataExtName>X</DataExtName>"
-                      "<DataExtType>STR255TYPE</DataExtType></DataExtDefAdd></DataExtDefAddRq>")
-    assert jobkinds.plan_link_existing(not_a_list, MESSAGE.format("X")) is None
+    by_list_id = _request("<CustomerAddRq><CustomerAdd><Name>Job 1</Name><ParentRef><ListID>80-1</ListID>"
+                          "</ParentRef></CustomerAdd></CustomerAddRq>")
+    assert plan_link_existing(by_list_id, MESSAGE.format("Job 1")) is None
+    not_a_list = _request("<DataExtDefAddRq><DataExtDefAdd><OwnerID>0</OwnerID><DataExtName>X</DataExtName>"
+                          "<DataExtType>STR255TYPE</DataExtType></DataExtDefAdd></DataExtDefAddRq>")
+    assert plan_link_existing(not_a_list, MESSAGE.format("X")) is None
 
 
 def test_the_name_quickbooks_saw_wins_and_items_keep_their_type() -> None:
-    job = _job("<ItemInventoryAddRq><ItemInventoryAdd><Name>Łódź bracket</Name>"
-               "</ItemInventoryAdd></ItemInventoryAddRq>")
-    job.cursor = jobkinds.plan_link_existing(job, MESSAGE.format("Lódz bracket"))
-    query = jobkinds.existing_object_query(job)
+    request = _request("<ItemInventoryAddRq><ItemInventoryAdd><Name>Łódź bracket</Name>"
+                       "</ItemInventoryAdd></ItemInventoryAddRq>")
+    full_name = plan_link_existing(request, MESSAGE.format("Lódz bracket"))
+    assert full_name is not None
+    query = existing_object_query(request, full_name)
     assert query.tag == "ItemInventoryQueryRq" and query.findtext("FullName") == "Lódz bracket"
+
+
+def test_one_registry_names_every_kind_once() -> None:
+    names = REGISTRY.names()
+    assert len(names) == len(set(names))
+    assert {"raw", "list_add", "probe", "pull", "custom_fields", "sales_order", "purchase_order", "receiving",
+            "shipment", "time_tracking", "stock"} == set(names)
+    assert REGISTRY.named("pull").streams and not REGISTRY.named("raw").streams
+    assert REGISTRY.named("probe").reads_only({}) and not REGISTRY.named("sales_order").reads_only({})

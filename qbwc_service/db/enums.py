@@ -1,0 +1,73 @@
+"""The closed sets stored in the tables. Each is a ``StrEnum``: its members compare equal to the text
+stored, so a row read back and a literal in a query agree."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class JobStatus(StrEnum):
+    """``queued -> sent -> done | failed | dead | unknown``, and ``cancelled``.
+
+    ``failed``: failed this attempt, retried at not_before. ``dead``: needs a person. ``unknown``: sent,
+    and the outcome was lost, so it is never re-sent blindly."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    DONE = "done"
+    FAILED = "failed"
+    DEAD = "dead"
+    UNKNOWN = "unknown"
+    CANCELLED = "cancelled"
+
+
+class SessionState(StrEnum):
+    OPEN = "open"  # holds the connection's lease; jobs are exchanged
+    IDLE = "idle"  # nothing to do, or busy: no lease
+    CLOSED = "closed"
+    EXPIRED = "expired"
+
+
+class AuthOutcome(StrEnum):
+    OK = "ok"
+    WRONG_PASSWORD = "wrong-password"
+    REVOKED = "revoked"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+
+
+class EventKind(StrEnum):
+    """What the audit trail records."""
+
+    CONNECTION_CREATED = "connection-created"
+    TOKEN_ROTATED = "token-rotated"
+    TOKEN_REVOKED = "token-revoked"
+    COMPANY_FILE_PINNED = "company-file-pinned"
+    AUTH_REFUSED = "auth-refused"
+    SESSION_OPENED = "session-opened"
+    SESSION_BUSY = "session-busy"
+    SESSION_REFUSED = "session-refused"
+    SESSION_CLOSED = "session-closed"
+    SESSION_EXPIRED = "session-expired"
+    CONNECTION_ERROR = "connection-error"
+    MESSAGE_SET_FAILED = "message-set-failed"
+    RESPONSE_UNMATCHED = "response-unmatched"
+    JOB_ENQUEUED = "job-enqueued"
+    JOB_SENT = "job-sent"
+    JOB_DONE = "job-done"
+    JOB_FAILED = "job-failed"
+    JOB_DEAD = "job-dead"
+    JOB_UNKNOWN = "job-unknown"
+    JOB_QUEUED = "job-queued"
+    JOB_RETRIED = "job-retried"
+    JOB_CANCELLED = "job-cancelled"
+
+    @classmethod
+    def session_ended(cls, state: SessionState) -> EventKind:
+        return cls.SESSION_EXPIRED if state is SessionState.EXPIRED else cls.SESSION_CLOSED
+
+    @classmethod
+    def job_became(cls, status: JobStatus) -> EventKind:
+        return cls(f"job-{status.value}")
