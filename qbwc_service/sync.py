@@ -20,7 +20,8 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
 from mappings import custom_fields as custom_field_mapping
-from mappings import lookup, purchase_order, receiving, sales_order, shipment, stock, time_tracking
+from mappings import linking, purchase_order, receiving, sales_order, shipment, stock, time_tracking
+from mappings import reconcile as lookup
 from mappings.common import (
     EXTERNAL_GUID_TXN_SINCE,
     LinkedTxn,
@@ -267,7 +268,7 @@ def _created(db: Session, job: Job, connection: Connection, answer: Response | N
     assert ret is not None
     txn_id = ret.findtext("TxnID") or ""
     order_lines = getattr(entity, "lines", None)
-    line_ids = lookup.line_ids(ret, order_lines) if order_lines and flow.name in ("sales_order",
+    line_ids = linking.line_ids(ret, order_lines) if order_lines and flow.name in ("sales_order",
                                                                                    "purchase_order") else None
     if flow.name != "stock":
         links.record(db, connection.id, flow.name, fusion_id_of(job, entity), qbd_type=flow.qbd_type,
