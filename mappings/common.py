@@ -17,7 +17,6 @@ Version = tuple[int, int]
 # The namespace of the deterministic ExternalGUIDs this service stamps on what it creates.
 MARKER_NAMESPACE = uuid.UUID("6f1d4b7a-2c3e-5a80-9b1d-7e4f2a6c8d10")
 EXTERNAL_GUID_TXN_SINCE: Version = (9, 0)
-EXTERNAL_GUID_LIST_SINCE: Version = (8, 0)
 
 
 @dataclass(frozen=True)
