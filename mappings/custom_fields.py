@@ -33,17 +33,6 @@ DATA_EXT_NAME_MAX = 31
 DATA_EXT_TYPE = "STR255TYPE"
 
 
-def data_ext_txn_type(entity: CustomFieldEntity) -> TxnDataExtType:
-    """The QuickBooks document a Fusion entity becomes: SalesOrder, PurchaseOrder, Bill or Invoice."""
-    if isinstance(entity, SalesOrder):
-        return "SalesOrder"
-    if isinstance(entity, PurchaseOrder):
-        return "PurchaseOrder"
-    if isinstance(entity, Receiving):
-        return "Bill"
-    return "Invoice"
-
-
 def custom_field_values(entity: CustomFieldEntity, options: IntegrationOptions) -> list[tuple[str, str]]:
     """(QuickBooks field, value) to store on the document: the entity code first, then each configured pair
     whose Fusion field the entity has (exact, case-sensitive name; absent or empty values are skipped)."""
