@@ -10,10 +10,14 @@ The tree::
     ├── InvalidInput               input refused before anything changed
     │   ├── InvalidJobPayload      a job's payload (raw qbXML, entity JSON) is not acceptable
     │   └── InvalidName            a connection name that cannot be used
-    ├── Conflict                   the request clashes with the current state
-    │   ├── ConnectionExists
-    │   └── JobStateConflict       e.g. retrying a job that is already done
-    └── QbxmlError                 (qbwc_service.qbxml.errors) building or reading qbXML
+    └── Conflict                   the request clashes with the current state
+        ├── ConnectionExists
+        └── JobStateConflict       e.g. retrying a job that is already done
+
+Not in this tree: ``qbwc_service.qbxml.errors.QbxmlError`` (building or reading qbXML), the root of the qbXML
+engine's own tree because ``qbxml`` imports nothing of the service, and ``mappings.errors.MappingError`` (a
+``ValueError``). An edge that turns errors into answers (the CLI's one-line failure) catches ``QbxmlError``
+beside ``QbwcError``.
 
 A qbXML error *status* returned by QuickBooks is data stored on the job, not an exception.
 """
