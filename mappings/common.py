@@ -5,6 +5,7 @@ Pure: no database, clock, network or settings. Anything that varies is in :class
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -16,7 +17,6 @@ Version = tuple[int, int]
 # The namespace of the deterministic ExternalGUIDs this service stamps on what it creates.
 MARKER_NAMESPACE = uuid.UUID("6f1d4b7a-2c3e-5a80-9b1d-7e4f2a6c8d10")
 EXTERNAL_GUID_TXN_SINCE: Version = (9, 0)
-EXTERNAL_GUID_LIST_SINCE: Version = (8, 0)
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,18 @@ def format_value(value: object) -> str:
     if isinstance(value, Decimal | float | int):
         return format_quantity(value)
     return str(value)
+
+
+def custom_field_text(value: object) -> str:
+    """A Fusion custom field value as text, "" when absent: strings stripped, numbers, dates and booleans
+    formatted as qbXML formats them, lists and objects as compact JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    return format_value(value).strip()
 
 
 def format_bool(value: bool) -> str:

@@ -13,14 +13,13 @@ the ones the company lacks (as 255-character text fields on the document types t
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Literal
 
 from lxml import etree
 from lxml.builder import E
 
-from mappings.common import format_value
+from mappings.common import custom_field_text
 from mappings.errors import MappingError
 from mappings.options import IntegrationOptions
 from qbwc_service.fusion.models import PurchaseOrder, Receiving, SalesOrder, Shipment
@@ -34,17 +33,6 @@ DATA_EXT_NAME_MAX = 31
 DATA_EXT_TYPE = "STR255TYPE"
 
 
-def data_ext_txn_type(entity: CustomFieldEntity) -> TxnDataExtType:
-    """The QuickBooks document a Fusion entity becomes: SalesOrder, PurchaseOrder, Bill or Invoice."""
-    if isinstance(entity, SalesOrder):
-        return "SalesOrder"
-    if isinstance(entity, PurchaseOrder):
-        return "PurchaseOrder"
-    if isinstance(entity, Receiving):
-        return "Bill"
-    return "Invoice"
-
-
 def custom_field_values(entity: CustomFieldEntity, options: IntegrationOptions) -> list[tuple[str, str]]:
     """(QuickBooks field, value) to store on the document: the entity code first, then each configured pair
     whose Fusion field the entity has (exact, case-sensitive name; absent or empty values are skipped)."""
@@ -53,7 +41,7 @@ def custom_field_values(entity: CustomFieldEntity, options: IntegrationOptions) 
         return []
     values = [(code_field, entity.code)]
     for pair in options.custom_fields:  # IntegrationOptions refuses a pair that reuses code_field
-        value = _text(entity.custom_fields.get(pair.fusion_field))
+        value = custom_field_text(entity.custom_fields.get(pair.fusion_field))
         if value:
             values.append((pair.qbd_field, value))
     return values
@@ -113,14 +101,3 @@ def _checked_name(name: str) -> str:
         raise MappingError(f"custom field name {name!r} must have 1 to {DATA_EXT_NAME_MAX} characters")
     return name
 
-
-def _text(value: Any) -> str:
-    """A Fusion custom field value as text: strings as they are, numbers and dates formatted as qbXML
-    formats them, lists and objects as JSON."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, list | dict):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
-    return format_value(value)

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, assert_never
 
-from mappings.common import MappingContext, with_marker
+from mappings.common import MappingContext, custom_field_text, with_marker
 from mappings.errors import MappingError
 from mappings.options import IntegrationOptions
 from qbwc_service.fusion.models import Client, Product, Supplier
@@ -152,8 +152,7 @@ def format_price(value: float | Decimal) -> str:
 
 
 def _custom_text(value: Any) -> str | None:
-    """A custom field's value as a name: text or a number; anything else (lists, objects) is no name."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+    """A custom field's value as a name: text or a number; anything else (lists, objects, booleans) is no name."""
+    if isinstance(value, bool | list | dict):
         return None
-    text = str(value).strip()
-    return text or None
+    return custom_field_text(value) or None

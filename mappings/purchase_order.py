@@ -1,4 +1,4 @@
-"""Fusion purchase order -> QuickBooks purchase order (``PurchaseOrderAddRq``; its lookup is in ``lookup``), and
+"""Fusion purchase order -> QuickBooks purchase order (``PurchaseOrderAddRq``; its lookup is in ``reconcile``), and
 the item a purchase order may create first ("create missing items", ``ItemNonInventoryAddRq``).
 
 Header: the vendor named by the supplier code, ``TxnDate`` (``options.document_date``; by default the
@@ -10,7 +10,7 @@ are expected. One ``PurchaseOrderLineAdd`` per order line: the item named by the
 ``Rate`` when the line has a unit price.
 
 No ``IncludeRetElement`` on the add: QuickBooks answers with the whole ``PurchaseOrderRet``, whose line
-TxnLineIDs the service keeps (``lookup.line_ids``) for the bills that link to this order.
+TxnLineIDs the service keeps (``linking.line_ids``) for the bills that link to this order.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Fusion receiving (of a purchase order) -> QuickBooks bill (``BillAddRq``, item lines; its lookup is in
-``lookup``).
+``reconcile``).
 
 Header: the vendor named by the purchase order's supplier code, ``TxnDate`` (``options.document_date``; by
 default the receiving's creation date), ``RefNumber`` (``options.document_number``: the receiving code), the
@@ -13,7 +13,7 @@ received, ``Cost`` = the line's unit price, else the purchase order line's; line
 line order (QuickBooks refuses linked lines out of it). A receiving without lines bills every line of the
 purchase order with its full quantity (what the vendor's integration does).
 
-Links (``ctx.linked``: the QuickBooks purchase order of this receiving), see ``lookup.plan_links``: each line
+Links (``ctx.linked``: the QuickBooks purchase order of this receiving), see ``linking.plan_links``: each line
 whose purchase order line's TxnLineID is known carries ``LinkToTxn`` (qbXML 4.0) and no ``ItemRef``
 (QuickBooks takes the item from the linked line and refuses both); a bill of the whole purchase order whose
 lines cannot be linked one by one links the order with the header ``LinkToTxnID`` (4.0) and lets QuickBooks
@@ -32,7 +32,7 @@ from mappings.common import (
     append_opt,
     append_ref,
 )
-from mappings.lookup import DeliveredLine, append_item_line, in_order_line_order, ordered_price, plan_links
+from mappings.linking import DeliveredLine, append_item_line, in_order_line_order, ordered_price, plan_links
 from mappings.names import (
     line_description,
     marker_memo,

@@ -1,4 +1,4 @@
-"""Fusion sales order -> QuickBooks sales order (``SalesOrderAddRq``; its lookup is in ``lookup``).
+"""Fusion sales order -> QuickBooks sales order (``SalesOrderAddRq``; its lookup is in ``reconcile``).
 
 Header: the customer (``options.customer_name``), ``TxnDate`` (``options.document_date``; by default the
 transfer date), ``RefNumber`` (``options.document_number``), ``ShipDate`` (``options.ship_date``: the due
@@ -7,7 +7,7 @@ order line: the item named by the product code, ``Desc`` (``options.line_descrip
 the order's shipping notes), the ordered quantity, ``Rate`` when the line has a unit price.
 
 No ``IncludeRetElement`` on the add: QuickBooks answers with the whole ``SalesOrderRet``, whose line
-TxnLineIDs the service keeps (``lookup.line_ids``) for the invoices that link to this order.
+TxnLineIDs the service keeps (``linking.line_ids``) for the invoices that link to this order.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Fusion shipment (of a sales order) -> QuickBooks invoice (``InvoiceAddRq``; its lookup is in ``lookup``).
+"""Fusion shipment (of a sales order) -> QuickBooks invoice (``InvoiceAddRq``; its lookup is in ``reconcile``).
 
 Header: the customer of the sales order's client (``options.customer_name``), ``TxnDate``
 (``options.document_date``; by default the shipment's creation date), ``RefNumber``
@@ -17,7 +17,7 @@ the sales order's shipping notes), the quantity, ``Rate`` = the line's unit pric
 line's; lines follow the sales order's line order (QuickBooks refuses linked lines out of it).
 
 Links (``ctx.linked``: the QuickBooks sales order, set by the service when it was sent), in both modes, see
-``lookup.plan_links``: each line whose sales order line's TxnLineID is known carries ``LinkToTxn`` (qbXML 6.0)
+``linking.plan_links``: each line whose sales order line's TxnLineID is known carries ``LinkToTxn`` (qbXML 6.0)
 and no ``ItemRef`` (QuickBooks takes the item from the linked line and refuses both), so QuickBooks counts
 it as invoiced and closes the sales order once every line is; an invoice of the whole order whose lines
 cannot be linked one by one links it with the header ``LinkToTxnID`` (6.0) and lets QuickBooks bring in its
@@ -37,7 +37,7 @@ from mappings.common import (
     append_ref,
 )
 from mappings.errors import MappingError
-from mappings.lookup import DeliveredLine, append_item_line, in_order_line_order, ordered_price, plan_links
+from mappings.linking import DeliveredLine, append_item_line, in_order_line_order, ordered_price, plan_links
 from mappings.names import (
     customer_full_name,
     due_date_as_ship_date,

@@ -7,8 +7,6 @@ in stock less what its sales orders hold (:meth:`StockLevel.quantity_to_send`).
 
 from __future__ import annotations
 
-from typing import Any
-
 from lxml import etree
 from lxml.builder import E
 
@@ -16,9 +14,9 @@ from mappings.common import (
     EXTERNAL_GUID_TXN_SINCE,
     MappingContext,
     append_opt,
+    custom_field_text,
     format_date,
     format_quantity,
-    format_value,
 )
 from mappings.errors import MappingError
 from mappings.names import marker_memo
@@ -34,7 +32,7 @@ def stock_item_name(level: StockLevel, options: IntegrationOptions) -> str:
     field = options.stock_item_custom_field
     if field is None:
         return product.code
-    value = _text(product.custom_fields.get(field))
+    value = custom_field_text(product.custom_fields.get(field))
     if not value:
         raise MappingError(f"product {product.code}: custom field {field!r} is missing or empty, and the option "
                            f"stock_item_custom_field takes the QuickBooks item name from it")
@@ -76,10 +74,4 @@ def build_inventory_adjustment_add(
     )
     request: etree._Element = E.InventoryAdjustmentAddRq(add)
     return request
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    return (value if isinstance(value, str) else format_value(value)).strip()
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import io
 import logging
-from collections.abc import Callable, Iterable
-from typing import Any
 
 from a2wsgi import WSGIMiddleware
 from fastapi import FastAPI
@@ -20,12 +17,11 @@ from qbwc_service.db.engine import make_engine, make_sessionmaker
 from qbwc_service.kinds import REGISTRY, Registry
 from qbwc_service.sessions import WebConnectorSessions
 from qbwc_service.settings import Settings
-from qbwc_service.soap import build_soap_app
+from qbwc_service.soap import build_soap_app, guard_soap
 
 log = logging.getLogger(__name__)
 
 SOAP_PATH = "/qbwc"
-WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 def create_app(settings: Settings, engine: Engine | None = None, clock: Clock = SYSTEM_CLOCK,
@@ -67,47 +63,3 @@ class SoapRoute:
             await self.soap(scope, receive, send)
         else:
             await self.app(scope, receive, send)
-
-
-def soap_fault(code: str, text: str) -> bytes:
-    from xml.sax.saxutils import escape
-
-    return (
-        '<?xml version="1.0" encoding="utf-8"?>'
-        '<soap11env:Envelope xmlns:soap11env="http://schemas.xmlsoap.org/soap/envelope/">'
-        f"<soap11env:Body><soap11env:Fault><faultcode>soap11env:{code}</faultcode>"
-        f"<faultstring>{escape(text)}</faultstring></soap11env:Fault></soap11env:Body></soap11env:Envelope>"
-    ).encode()
-
-
-def guard_soap(app: WsgiApp, max_body: int) -> WsgiApp:
-    """Refuses oversized bodies and any DTD (entity bombs) before spyne parses anything."""
-
-    def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("REQUEST_METHOD") != "POST":
-            return app(environ, start_response)
-        declared = environ.get("CONTENT_LENGTH") or ""
-        if declared.isdigit() and int(declared) > max_body:
-            return _refuse(start_response, "413 Request Entity Too Large",
-                           f"The request body is larger than the {max_body}-byte limit.")
-        body = environ["wsgi.input"].read(max_body + 1)
-        if len(body) > max_body:
-            return _refuse(start_response, "413 Request Entity Too Large",
-                           f"The request body is larger than the {max_body}-byte limit.")
-        if body[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in body[:4096]:
-            return _refuse(start_response, "400 Bad Request",
-                           "Only UTF-8 SOAP messages are accepted; the request was refused.")
-        if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
-            return _refuse(start_response, "400 Bad Request",
-                           "A SOAP message must not contain a DTD; the request was refused.")
-        environ["wsgi.input"] = io.BytesIO(body)
-        environ["CONTENT_LENGTH"] = str(len(body))
-        return app(environ, start_response)
-
-    return guarded
-
-
-def _refuse(start_response: Callable[..., Any], status: str, text: str) -> list[bytes]:
-    body = soap_fault("Client", text)
-    start_response(status, [("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(body)))])
-    return [body]

@@ -13,10 +13,14 @@ The tree::
     │   ├── InvalidName            a connection name that cannot be used (.name)
     │   ├── InvalidOption          an integration option that cannot be saved (.field, .reason)
     │   └── Refused                the connection's state or options do not allow it (.reason: Refusal)
-    ├── Conflict                   the request clashes with the current state
-    │   ├── ConnectionExists       (.name)
-    │   └── JobStateConflict       e.g. retrying a job that is already done (.job_id, .status, .action)
-    └── QbxmlError                 (qbwc_service.qbxml.errors) building or reading qbXML
+    └── Conflict                   the request clashes with the current state
+        ├── ConnectionExists       (.name)
+        └── JobStateConflict       e.g. retrying a job that is already done (.job_id, .status, .action)
+
+Not in this tree: ``qbwc_service.qbxml.errors.QbxmlError`` (building or reading qbXML), the root of the qbXML
+engine's own tree because ``qbxml`` imports nothing of the service, and ``mappings.errors.MappingError`` (a
+``ValueError``). An edge that turns errors into answers (the CLI's one-line failure) catches ``QbxmlError``
+beside ``QbwcError``.
 
 A qbXML error *status* returned by QuickBooks is data stored on the job, not an exception.
 """

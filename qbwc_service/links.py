@@ -42,9 +42,3 @@ def record(
     db.flush()
     return link
 
-
-def for_connection(db: Session, connection_id: int, flow: str | None = None) -> list[Link]:
-    stmt = select(Link).where(Link.connection_id == connection_id).order_by(Link.id)
-    if flow is not None:
-        stmt = stmt.where(Link.flow == flow)
-    return list(db.scalars(stmt))

@@ -1,17 +1,21 @@
-"""The Web Connector's SOAP contract: Intuit's 11 operations, their exact names, and nothing else.
+"""The Web Connector's SOAP contract and its guard: Intuit's 11 operations, their exact names, and the
+checks a request passes before spyne parses it.
 
 Each operation delegates to :class:`qbwc_service.sessions.WebConnectorSessions`. An unexpected error
-is logged with the ticket and answered with a protocol value, never a fault page.
+is logged with the ticket and answered with a protocol value, never a fault page. :func:`guard_soap`
+refuses oversized bodies, bodies that are not UTF-8 and any DTD with a SOAP fault (:func:`soap_fault`).
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
+from xml.sax.saxutils import escape
 
 from spyne import Application, Array, Integer, ServiceBase, Unicode, rpc
 from spyne.protocol.soap import Soap11
@@ -23,6 +27,7 @@ log = logging.getLogger(__name__)
 
 TNS = "http://developer.intuit.com/"
 T = TypeVar("T")
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 class _ClientVersions:
@@ -128,3 +133,46 @@ def build_soap_app(protocol: WebConnectorSessions, max_body_bytes: int) -> WsgiA
     )
     # spyne's own cap (2 MiB by default) would refuse a big query answer; the size limit is guard_soap's.
     return WsgiApplication(application, max_content_length=max_body_bytes + 1)
+
+
+def soap_fault(code: str, text: str) -> bytes:
+    """A SOAP 1.1 fault whose faultcode is ``code`` (``Client``: the request was at fault) and faultstring ``text``."""
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        '<soap11env:Envelope xmlns:soap11env="http://schemas.xmlsoap.org/soap/envelope/">'
+        f"<soap11env:Body><soap11env:Fault><faultcode>soap11env:{code}</faultcode>"
+        f"<faultstring>{escape(text)}</faultstring></soap11env:Fault></soap11env:Body></soap11env:Envelope>"
+    ).encode()
+
+
+def guard_soap(app: WsgiApp, max_body: int) -> WsgiApp:
+    """Refuses oversized bodies, bodies that are not UTF-8 and any DTD (entity bombs) before spyne parses anything."""
+
+    def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") != "POST":
+            return app(environ, start_response)
+        declared = environ.get("CONTENT_LENGTH") or ""
+        if declared.isdigit() and int(declared) > max_body:
+            return _refuse(start_response, "413 Request Entity Too Large",
+                           f"The request body is larger than the {max_body}-byte limit.")
+        body = environ["wsgi.input"].read(max_body + 1)
+        if len(body) > max_body:
+            return _refuse(start_response, "413 Request Entity Too Large",
+                           f"The request body is larger than the {max_body}-byte limit.")
+        if body[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in body[:4096]:
+            return _refuse(start_response, "400 Bad Request",
+                           "Only UTF-8 SOAP messages are accepted; the request was refused.")
+        if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+            return _refuse(start_response, "400 Bad Request",
+                           "A SOAP message must not contain a DTD; the request was refused.")
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        return app(environ, start_response)
+
+    return guarded
+
+
+def _refuse(start_response: Callable[..., Any], status: str, text: str) -> list[bytes]:
+    body = soap_fault("Client", text)
+    start_response(status, [("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(body)))])
+    return [body]

@@ -12,6 +12,7 @@ import typer
 from qbwc_service.cli import connection, server, work
 from qbwc_service.cli._common import err
 from qbwc_service.errors import QbwcError
+from qbwc_service.qbxml.errors import QbxmlError
 
 app = typer.Typer(help="qbwc-service: Fusion Operations <-> QuickBooks Desktop over the Web Connector.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -27,6 +28,6 @@ app.add_typer(work.jobs_app, name="jobs")
 def main() -> None:
     try:
         app()
-    except QbwcError as exc:
+    except (QbwcError, QbxmlError) as exc:
         err.print(f"error: {exc}", markup=False, highlight=False)
         sys.exit(1)

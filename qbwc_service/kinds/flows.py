@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
 from mappings import custom_fields as custom_field_mapping
-from mappings import lookup, purchase_order, receiving, sales_order, shipment, stock, time_tracking
+from mappings import linking, purchase_order, receiving, reconcile, sales_order, shipment, stock, time_tracking
 from mappings.common import EXTERNAL_GUID_TXN_SINCE, LinkedTxn, MappingContext, marker_for
 from mappings.errors import MappingError
 from mappings.options import IntegrationOptions
@@ -149,22 +149,22 @@ class Flow:
 
 FLOWS: dict[str, Flow] = {flow.name: flow for flow in (
     Flow("sales_order", models.SalesOrder, "SalesOrder", "sales_orders", sales_order.build_sales_order_add,
-         lookup.build_sales_order_lookup, keeps_line_ids=True, custom_fields=True),
+         reconcile.build_sales_order_lookup, keeps_line_ids=True, custom_fields=True),
     Flow("purchase_order", models.PurchaseOrder, "PurchaseOrder", "purchase_orders",
-         purchase_order.build_purchase_order_add, lookup.build_purchase_order_lookup, keeps_line_ids=True,
+         purchase_order.build_purchase_order_add, reconcile.build_purchase_order_lookup, keeps_line_ids=True,
          custom_fields=True, missing=_missing_for_purchase_order),
-    Flow("receiving", models.Receiving, "Bill", "receivings", receiving.build_bill_add, lookup.build_bill_lookup,
+    Flow("receiving", models.Receiving, "Bill", "receivings", receiving.build_bill_add, reconcile.build_bill_lookup,
          links_to="purchase_order", parent_order=lambda e: e.purchase_order, custom_fields=True),
     Flow("shipment", models.Shipment, "Invoice", "shipments", shipment.build_invoice_add,
-         lookup.build_invoice_lookup, links_to="sales_order", parent_order=lambda e: e.sales_order,
+         reconcile.build_invoice_lookup, links_to="sales_order", parent_order=lambda e: e.sales_order,
          custom_fields=True),
     Flow("time_tracking", models.ProductionOrder, "TimeTracking", "time_tracking",
          lambda e, o, c: time_tracking.build_time_tracking_add(e.order, e.record, o, c),
-         lambda e, o, c, since: lookup.build_time_tracking_lookup(
+         lambda e, o, c, since: reconcile.build_time_tracking_lookup(
              e.record, time_tracking.employee_full_name(e.record.worker), c, since),
          units=_one_per_time_record, sent_entity=_time_entry, missing=_missing_for_time_entry),
     Flow("stock", models.StockLevel, "InventoryAdjustment", None, stock.build_inventory_adjustment_add,
-         lookup.build_inventory_adjustment_lookup, units=_one_adjustment, records_link=False,
+         reconcile.build_inventory_adjustment_lookup, units=_one_adjustment, records_link=False,
          admitted=_stock_admitted),
 )}
 
@@ -324,7 +324,7 @@ class FlowKind(RequestKind[FlowProgress]):
             links.record(ctx.db, ctx.connection.id, flow.name, flow.fusion_id(job, entity), qbd_type=flow.qbd_type,
                          qbd_id=txn_id, ref_number=ret.findtext("RefNumber"),
                          edit_sequence=ret.findtext("EditSequence"),
-                         line_ids=lookup.line_ids(ret, order_lines) if order_lines else None, job_id=job.id,
+                         line_ids=linking.line_ids(ret, order_lines) if order_lines else None, job_id=job.id,
                          now=ctx.clock.now())
         if flow.custom_fields:
             options = options_of(ctx.connection)
@@ -343,7 +343,7 @@ class FlowKind(RequestKind[FlowProgress]):
         mapping = self.context(ctx.db, job, entity, ctx.connection, ctx.version, ctx.sync_date)
         candidates = [child for answer in responses for child in answer.element
                       if isinstance(child.tag, str) and child.tag.endswith("Ret")]
-        ours = lookup.find_ours(candidates, mapping)
+        ours = reconcile.find_ours(candidates, mapping)
         if ours is not None:
             log.info("lost add found in QuickBooks", extra={"job": job.id})
             return self._created(job, responses[0], ctx, reconciled=True, ret=ours)

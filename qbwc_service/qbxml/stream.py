@@ -70,15 +70,6 @@ def iter_responses(
             pass
 
 
-def count_rets(source: bytes | str | BinaryIO) -> dict[str, int]:
-    """Number of ``*Ret`` per requestID (per response name where the response has no requestID)."""
-    counts: dict[str, int] = {}
-    for header, rets in iter_responses(source):
-        key = header.request_id if header.request_id is not None else header.name
-        counts[key] = counts.get(key, 0) + sum(1 for ret in rets if _is_named(ret, "Ret"))
-    return counts
-
-
 class _ResponseReader:
     """The position of one pass of ``iterparse`` in a message set, and the clearing behind it."""
 

@@ -97,6 +97,17 @@ def test_errors_are_one_line_and_exit_1(
     assert "invalid setting port" in run_failing(["jobs", "list"], capsys, monkeypatch)
 
 
+def test_a_qbxml_error_is_one_line_and_exit_1_too(
+    cli: CliRunner, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty = tmp_path / "no-schema"
+    empty.mkdir()
+    monkeypatch.setenv("QBWC_QBXML_SCHEMA_DIR", str(empty))
+    monkeypatch.setattr("qbwc_service.cli.server.configure_logging", lambda level: None)
+    monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: pytest.fail("serve started without a schema"))
+    assert "no qbxmlops160.xsd or qbxmlops130.xsd" in run_failing(["serve"], capsys, monkeypatch)
+
+
 def test_simulate_command_runs_a_session(server: LiveServer, cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.support import enqueue_customers, jobs, pair
 

@@ -16,18 +16,18 @@ from lxml import etree
 
 from mappings.common import LinkedTxn, MappingContext, Version, has_marker, marker_for
 from mappings.errors import MappingError
-from mappings.lookup import (
+from mappings.linking import line_ids
+from mappings.names import customer_full_name, format_price, line_description
+from mappings.options import IntegrationOptions
+from mappings.purchase_order import build_item_add, build_purchase_order_add
+from mappings.receiving import build_bill_add
+from mappings.reconcile import (
     build_bill_lookup,
     build_invoice_lookup,
     build_purchase_order_lookup,
     build_sales_order_lookup,
     find_ours,
-    line_ids,
 )
-from mappings.names import customer_full_name, format_price, line_description
-from mappings.options import IntegrationOptions
-from mappings.purchase_order import build_item_add, build_purchase_order_add
-from mappings.receiving import build_bill_add
 from mappings.sales_order import build_sales_order_add
 from mappings.shipment import build_invoice_add
 from qbwc_service.fusion.models import Ref

@@ -13,7 +13,7 @@ from lxml import etree
 from lxml.builder import E
 
 from qbwc_service.qbxml.errors import MalformedQbxml
-from qbwc_service.qbxml.stream import ResponseHeader, count_rets, iter_responses
+from qbwc_service.qbxml.stream import ResponseHeader, iter_responses
 from tests.conftest import shared_path
 
 TWO_RESPONSES = b"""<?xml version="1.0" encoding="utf-8"?>
@@ -86,10 +86,10 @@ def test_a_ret_comes_complete_with_its_nested_rets() -> None:
     assert values == ["test 1", "test 2", "test 3"]
 
 
-def test_count_rets_by_request_id() -> None:
-    assert count_rets(TWO_RESPONSES) == {"c": 5, "v": 2}
+def test_every_ret_of_each_response_is_handed_over() -> None:
+    assert [(header.request_id, len(rets)) for header, rets in read_all(TWO_RESPONSES)] == [("c", 5), ("v", 2)]
     data = shared_path("qbxml", "samples", "constructed", "Rs_queries_iterator.xml").read_bytes()
-    assert count_rets(data)["items-all"] == 2
+    assert {header.request_id: len(rets) for header, rets in read_all(data)}["items-all"] == 2
 
 
 def test_leaving_rets_unread_still_reaches_the_next_response() -> None:
@@ -143,7 +143,7 @@ def test_unexpected_elements_are_skipped_and_odd_attributes_tolerated() -> None:
 
 def test_a_message_set_as_the_root_element_is_read() -> None:
     data = b"<QBXMLMsgsRs><HostQueryRs requestID='h'><HostRet/></HostQueryRs></QBXMLMsgsRs>"
-    assert count_rets(data) == {"h": 1}
+    assert [(header.request_id, [ret.tag for ret in rets]) for header, rets in read_all(data)] == [("h", ["HostRet"])]
 
 
 @pytest.mark.parametrize(
