@@ -1,0 +1,97 @@
+"""The Web Connector protocol below HTTP: WebConnectorSessions driven in-process by the simulated Web
+Connector, on SQLite and a fake clock, judged by what ends up in the simulated QuickBooks company."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from qbwc_service import usecases
+from qbwc_service.kinds.flows import FlowProgress
+from qbwc_service.simulate.quickbooks import QuickBooksCompany
+from tests.inprocess import Protocol, in_process
+from tests.support import enqueue_customers, enqueue_raw, job_queue, jobs, pair
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _example(name: str) -> Any:
+    return json.loads((EXAMPLES / f"{name}.json").read_text())
+
+
+def _send(wc: Protocol, connection: str, flow: str, data: Any) -> list[int]:
+    with wc.sessions.begin() as db:
+        return [made.job.id for made in usecases.enqueue_flow(db, job_queue(wc.clock), connection, flow, data)]
+
+
+def test_close_connection_counts_every_job_the_session_settled(protocol: Protocol) -> None:
+    """Two customers made, one refused by QuickBooks (missing parent), one refused before sending (the
+    company turned out to be Canadian): closeConnection reports 2 done and 2 failed."""
+    paired = pair(protocol.sessions)
+    enqueue_customers(protocol.sessions, paired.id, ["Good One", "Good Two"])
+    enqueue_raw(protocol.sessions, paired.id, "<CustomerAddRq><CustomerAdd><Name>Orphan</Name><ParentRef>"
+                "<FullName>Nobody</FullName></ParentRef></CustomerAdd></CustomerAddRq>")
+    (order,) = _send(protocol, paired.name, "sales_order", _example("sales-order"))
+    company = QuickBooksCompany.from_seed()
+    company.country = "CA"
+    report = protocol.web_connector(paired, company).run_session()
+    assert report.outcome == "done"
+    assert report.close_message == "OK: 2 done, 2 failed"
+    statuses = {job.id: job.status for job in jobs(protocol.sessions)}
+    assert statuses[order] == "dead" and list(statuses.values()).count("done") == 2
+    assert company.count("SalesOrder") == 2  # the seed's two; nothing was sent to the Canadian company
+
+
+def test_a_backoff_waits_on_the_clock(tmp_path: Path) -> None:
+    for patient in in_process(tmp_path, retry_backoff_seconds=300):
+        paired = pair(patient.sessions)
+        enqueue_customers(patient.sessions, paired.id, ["Locked Co"])
+        company = QuickBooksCompany()
+        company.lock("Customer", requests=1)
+        assert patient.web_connector(paired, company).run_session().outcome == "done"
+        assert [job.status for job in jobs(patient.sessions)] == ["failed"]
+        patient.clock.advance(seconds=299)
+        assert patient.web_connector(paired, company).run_session().outcome == "nothing-to-do"
+        patient.clock.advance(seconds=2)
+        assert patient.web_connector(paired, company).run_session().outcome == "done"
+        assert [job.status for job in jobs(patient.sessions)] == ["done"]
+        assert company.count("Customer") == 1
+
+
+def test_a_lost_session_asks_reads_again_and_parks_writes_for_a_lookup(protocol: Protocol) -> None:
+    paired = pair(protocol.sessions)
+    with protocol.sessions.begin() as db:
+        probe = usecases.enqueue_probe(db, job_queue(protocol.clock), paired.name).job.id
+    (order,) = _send(protocol, paired.name, "sales_order", _example("sales-order"))
+    company = QuickBooksCompany.from_seed()
+    client = protocol.web_connector(paired, company)
+    ticket = client.authenticate(paired.username, paired.token)[0]
+    assert client.send_request_xml(ticket, company.hcp_response(), company.company_file, "US", 13, 0)
+    sent_at = protocol.clock.now()
+    protocol.clock.advance(hours=2)  # the answer never comes; the session expires
+    assert client.receive_response_xml(ticket, "<QBXML/>", "", "") == -1
+    by_id = {job.id: job for job in jobs(protocol.sessions)}
+    assert by_id[probe].status == "queued"
+    assert by_id[order].status == "unknown"
+    assert FlowProgress.model_validate(by_id[order].cursor) == FlowProgress(reconcile=True, lost_sent_at=sent_at)
+    assert company.count("SalesOrder") == 2  # the lost add never reached QuickBooks...
+    assert protocol.web_connector(paired, company).run_session().outcome == "done"
+    by_id = {job.id: job for job in jobs(protocol.sessions)}
+    assert by_id[order].status == "done" and not by_id[order].result["reconciled"]  # ...the lookup said so
+    assert by_id[probe].status == "done"
+    assert company.count("SalesOrder") == 3  # and it was sent once
+
+
+def test_the_sync_date_is_today_in_the_company_time_zone(protocol: Protocol) -> None:
+    protocol.clock.set(datetime(2026, 11, 30, 3, 0))  # 03:00 UTC is still the 29th in Chicago
+    paired = pair(protocol.sessions)
+    with protocol.sessions.begin() as db:
+        usecases.update_options(db, paired.name, set_values=[("document_date", "sync_date"),
+                                                             ("time_zone", "America/Chicago")])
+    _send(protocol, paired.name, "sales_order", _example("sales-order"))
+    company = QuickBooksCompany.from_seed()
+    assert protocol.web_connector(paired, company).run_session().outcome == "done"
+    (order,) = company.find_all("SalesOrder", CustomerRef__FullName="Cascade Robotics")
+    assert order.text("TxnDate") == "2026-11-29"
