@@ -22,7 +22,7 @@ from qbwc_service.qbxml.envelope import Request, build_message_set
 from qbwc_service.qbxml.errors import QbxmlError
 from qbwc_service.qbxml.limits import make_safe
 from qbwc_service.qbxml.response import Response, materialize
-from qbwc_service.qbxml.schema import RequestValidator
+from qbwc_service.qbxml.schema import request_validator
 from qbwc_service.qbxml.status import Action, explain, verdict_for
 from qbwc_service.qbxml.stream import ResponseHeader, iter_responses
 from qbwc_service.qbxml.versions import Version, parse_version
@@ -43,7 +43,7 @@ class Exchange:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.our_version = parse_version(settings.max_qbxml_version) or (13, 0)
-        self.validator = RequestValidator(settings.qbxml_schema_dir) if settings.qbxml_schema_dir else None
+        self.validator = request_validator(settings.qbxml_schema_dir, enabled=settings.qbxml_schema_gate)
 
     def next_message_set(self, db: DbSession, live: Live, version: Version) -> str:
         refused: list[str] = []
@@ -81,7 +81,7 @@ class Exchange:
                 continue
             job.warnings = warnings or None
             built.append((job, elements))
-        built = self._valid_only(db, built, refused)
+        built = self._valid_only(db, built, refused, version)
         requests = [Request(str(job.id), element) for job, elements in built for element in elements]
         queue.record_request(db, [job for job, _ in built], {
             job.id: "\n".join(etree.tostring(e, encoding="unicode") for e in elements) for job, elements in built
@@ -96,13 +96,13 @@ class Exchange:
         return build_message_set(requests, version)
 
     def _valid_only(
-        self, db: DbSession, built: list[tuple[Job, list[etree._Element]]], refused: list[str]
+        self, db: DbSession, built: list[tuple[Job, list[etree._Element]]], refused: list[str], version: Version
     ) -> list[tuple[Job, list[etree._Element]]]:
-        """With a schema configured, a job whose request does not validate is dead and never sent."""
+        """With the schema gate on, a job whose request is invalid for ``version`` is dead and never sent."""
         if self.validator is None or not built:
             return built
         flat = [(job, element) for job, elements in built for element in elements]
-        problems = self.validator.problems([element for _, element in flat])
+        problems = self.validator.problems([element for _, element in flat], version)
         invalid: dict[int, str] = {}
         for (job, _element), problem in zip(flat, problems, strict=True):
             if problem is not None and job.id not in invalid:

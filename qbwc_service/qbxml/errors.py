@@ -2,7 +2,8 @@
 
     QbxmlError (qbwc_service.errors.QbwcError)
     ├── MalformedQbxml       text that is not usable qbXML (not XML, DTDs, wrong root)
-    └── UnsupportedVersion   a request that the company's qbXML version cannot express
+    ├── UnsupportedVersion   a request that the company's qbXML version cannot express
+    └── SchemaUnavailable    a folder meant to hold Intuit's qbXML schema holds no usable one
 """
 
 from __future__ import annotations
@@ -20,3 +21,7 @@ class MalformedQbxml(QbxmlError):
 
 class UnsupportedVersion(QbxmlError):
     pass
+
+
+class SchemaUnavailable(QbxmlError):
+    """The qbXML schema folder (the packaged one, or ``qbxml_schema_dir``) holds no usable schema."""
