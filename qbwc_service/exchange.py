@@ -25,7 +25,7 @@ from qbwc_service.qbxml.envelope import Request, build_message_set
 from qbwc_service.qbxml.errors import QbxmlError
 from qbwc_service.qbxml.limits import make_safe
 from qbwc_service.qbxml.response import materialize
-from qbwc_service.qbxml.schema import RequestValidator
+from qbwc_service.qbxml.schema import request_validator
 from qbwc_service.qbxml.stream import iter_responses
 from qbwc_service.qbxml.versions import Version, parse_version
 from qbwc_service.queue import JobQueue
@@ -50,7 +50,7 @@ class Exchange:
         self.queue = job_queue
         self.registry = registry
         self.our_version = parse_version(settings.max_qbxml_version) or (13, 0)
-        self.validator = RequestValidator(settings.qbxml_schema_dir) if settings.qbxml_schema_dir else None
+        self.validator = request_validator(settings.qbxml_schema_dir, enabled=settings.qbxml_schema_gate)
 
     # ---------------------------------------------------------------- out
 
@@ -82,7 +82,7 @@ class Exchange:
                 self._refuse(db, live, job, str(exc), refused)
                 continue
             built.append((job, made.requests, made.progress, warnings))
-        built = self._valid_only(db, live, built, refused)
+        built = self._valid_only(db, live, built, refused, version)
         for job, elements, progress, warnings in built:
             self.queue.record_sent(job, "\n".join(etree.tostring(e, encoding="unicode") for e in elements),
                                    warnings, progress)
@@ -94,12 +94,12 @@ class Exchange:
         return build_message_set([Request(str(job.id), e) for job, elements, _, _ in built for e in elements], version)
 
     def _valid_only(self, db: DbSession, live: Live, built: list[tuple[Job, list[etree._Element], Any, list[str]]],
-                    refused: list[str]) -> list[tuple[Job, list[etree._Element], Any, list[str]]]:
-        """With a schema configured, a job whose request does not validate is dead and never sent."""
+                    refused: list[str], version: Version) -> list[tuple[Job, list[etree._Element], Any, list[str]]]:
+        """With the schema gate on, a job whose request is invalid for ``version`` is dead and never sent."""
         if self.validator is None or not built:
             return built
         flat = [(job, element) for job, elements, _, _ in built for element in elements]
-        problems = self.validator.problems([element for _, element in flat])
+        problems = self.validator.problems([element for _, element in flat], version)
         invalid: dict[int, str] = {}
         for (job, _element), problem in zip(flat, problems, strict=True):
             if problem is not None and job.id not in invalid:

@@ -58,10 +58,15 @@ class Settings(BaseSettings):
     run_every_minutes: int = Field(default=5, ge=1, description=".qwc Scheduler RunEveryNMinutes.")
     qwc_template: Path | None = Field(default=None, description="Overrides the .qwc template.")
     max_qbxml_version: str = Field(default="16.0")
+    qbxml_schema_gate: bool = Field(
+        default=True,
+        description="Validate every request against Intuit's qbXML schema before it is sent; an invalid one "
+        "is never sent (its job is dead with the schema's message). False turns the gate off.",
+    )
     qbxml_schema_dir: Path | None = Field(
         default=None,
-        description="A folder holding Intuit's qbxmlops160.xsd or qbxmlops130.xsd: every request is "
-        "validated before it is sent, and an invalid one is never sent.",
+        description="A folder holding Intuit's qbxmlops160.xsd and/or qbxmlops130.xsd, used by the schema gate "
+        "instead of the copies shipped with the service.",
     )
     log_level: str = Field(default="INFO")
 

@@ -1,5 +1,6 @@
-"""Shared fixtures: databases (SQLite always, PostgreSQL when QBWC_TEST_POSTGRES_URL is set),
-a live server on loopback, and the paths of Intuit's reference files in ../shared."""
+"""Shared fixtures: databases (SQLite always, PostgreSQL when QBWC_TEST_POSTGRES_URL is set), a live server
+on loopback, Intuit's qbXML schema (shipped in the package) and the paths of the other reference files in
+../shared (Intuit's sample messages, the WSDL), which tests skip without."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from lxml import etree
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -21,6 +23,7 @@ from qbwc_service.clock import FakeClock
 from qbwc_service.db.engine import make_engine, make_sessionmaker
 from qbwc_service.db.migrate import upgrade
 from qbwc_service.kinds import REGISTRY, Registry
+from qbwc_service.qbxml.schema import PACKAGED_SCHEMA_DIR, SCHEMA_130, SCHEMA_160, RequestValidator, load_schema
 from qbwc_service.settings import Settings, load_settings
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -33,6 +36,24 @@ def shared_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent: Intuit's reference files in ../shared are needed for this test")
     return path
+
+
+@pytest.fixture(scope="session")
+def qbxml_schema_130() -> etree.XMLSchema:
+    """Intuit's qbXML 13.0 schema as shipped in the package, parsed once per run (and shared with the gate)."""
+    return load_schema(PACKAGED_SCHEMA_DIR / SCHEMA_130)
+
+
+@pytest.fixture(scope="session")
+def qbxml_schema_160() -> etree.XMLSchema:
+    """Intuit's qbXML 16.0 schema as shipped in the package, parsed once per run (and shared with the gate)."""
+    return load_schema(PACKAGED_SCHEMA_DIR / SCHEMA_160)
+
+
+@pytest.fixture(scope="session")
+def schema_gate() -> RequestValidator:
+    """The schema gate as the service builds it by default: the packaged schema, chosen by qbXML version."""
+    return RequestValidator(PACKAGED_SCHEMA_DIR)
 
 
 def reset_postgres(url: str) -> Engine:
@@ -79,9 +100,7 @@ def settings(engine: Engine) -> Settings:
         database_url=engine.url.render_as_string(hide_password=False),
         public_url="http://localhost:8080",
         retry_backoff_seconds=0,
-        # Every request the service emits is checked against Intuit's schema in tests.
-        qbxml_schema_dir=SHARED / "qbxml" / "xsd" if (SHARED / "qbxml" / "xsd").is_dir() else None,
-    )
+    )  # the schema gate is on by default, with the packaged schema: every request sent in tests is checked
 
 
 @dataclass

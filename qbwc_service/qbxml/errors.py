@@ -3,7 +3,7 @@
     QbxmlError               building or reading qbXML failed
     ├── MalformedQbxml       text that is not usable qbXML (not XML, DTDs, wrong root)
     ├── UnsupportedVersion   a request that the company's qbXML version cannot express
-    └── SchemaUnavailable    (qbwc_service.qbxml.schema) no usable qbXML schema in the configured folder
+    └── SchemaUnavailable    a folder meant to hold Intuit's qbXML schema holds no usable one
 """
 
 from __future__ import annotations
@@ -19,3 +19,7 @@ class MalformedQbxml(QbxmlError):
 
 class UnsupportedVersion(QbxmlError):
     pass
+
+
+class SchemaUnavailable(QbxmlError):
+    """The qbXML schema folder (the packaged one, or ``qbxml_schema_dir``) holds no usable schema."""

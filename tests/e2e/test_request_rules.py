@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 from qbwc_service.kinds.raw import RAW
 from qbwc_service.simulate.quickbooks import QuickBooksCompany
 from qbwc_service.simulate.webconnector import WebConnectorClient
-from tests.conftest import LiveServer
-from tests.support import enqueue_customers, enqueue_raw, jobs, pair
+from tests.conftest import LiveServer, run_server
+from tests.support import enqueue_customers, enqueue_raw, jobs, pair, wc_sessions
+
+WRONG_ORDER = ("<CustomerAddRq><CustomerAdd><IsActive>true</IsActive><Name>Wrong Order</Name>"
+               "</CustomerAdd></CustomerAddRq>")  # IsActive belongs after Name: QuickBooks refuses the whole set
 
 
 def _run(server: LiveServer, paired, company: QuickBooksCompany) -> None:  # type: ignore[no-untyped-def]
@@ -48,18 +53,47 @@ def test_a_field_the_company_version_lacks_is_refused_before_sending(server: Liv
 
 
 def test_a_request_that_breaks_the_schema_is_never_sent(server: LiveServer) -> None:
+    # Default settings: the gate is on, with Intuit's schema as shipped in the package.
+    assert server.settings.qbxml_schema_gate and server.settings.qbxml_schema_dir is None
     paired = pair(server.sessions)
-    bad = enqueue_raw(server.sessions, paired.id,
-                      "<CustomerAddRq><CustomerAdd><IsActive>true</IsActive><Name>Wrong Order</Name>"
-                      "</CustomerAdd></CustomerAddRq>")
-    good = enqueue_customers(server.sessions, paired.id, ["Right"])[0]
+    left = enqueue_customers(server.sessions, paired.id, ["Left"])[0]
+    bad = enqueue_raw(server.sessions, paired.id, WRONG_ORDER)
+    right = enqueue_customers(server.sessions, paired.id, ["Right"])[0]
     company = QuickBooksCompany()
     _run(server, paired, company)
     by_id = {j.id: j for j in jobs(server.sessions)}
-    assert by_id[bad].status == "dead"
+    assert by_id[bad].status == "dead" and by_id[bad].request_xml is None  # never sent
     assert "schema" in (by_id[bad].status_message or "") and "IsActive" in (by_id[bad].status_message or "")
-    assert by_id[good].status == "done"
-    assert [r.full_name for r in company.records("Customer")] == ["Right"]
+    assert by_id[left].status == by_id[right].status == "done"
+    assert sorted(r.full_name for r in company.records("Customer")) == ["Left", "Right"]
+    assert [s.message_sets for s in wc_sessions(server.sessions)] == [1]  # the neighbours went in one message set
+
+
+def test_with_the_gate_turned_off_an_invalid_request_is_sent(settings, engine, sessions) -> None:  # type: ignore[no-untyped-def]
+    for server in run_server(settings.model_copy(update={"qbxml_schema_gate": False}), engine, sessions):
+        paired = pair(server.sessions)
+        bad = enqueue_raw(server.sessions, paired.id, WRONG_ORDER)
+        _run(server, paired, QuickBooksCompany())
+        (job,) = jobs(server.sessions)
+        assert job.id == bad and job.request_xml is not None and "IsActive" in job.request_xml
+
+
+@pytest.mark.parametrize(("versions", "sent"), [
+    (("12.0", "13.0"), False),
+    (("13.0", "16.0"), True),
+])
+def test_the_company_version_decides_which_schema_judges_a_request(
+    server: LiveServer, versions: tuple[str, ...], sent: bool
+) -> None:
+    paired = pair(server.sessions)
+    newer = enqueue_raw(server.sessions, paired.id, "<EmployeeDefaultQueryRq/>")  # qbXML 14.0 and later only
+    ok = enqueue_customers(server.sessions, paired.id, ["Fine Co"])[0]
+    _run(server, paired, QuickBooksCompany(supported_versions=versions))
+    by_id = {j.id: j for j in jobs(server.sessions)}
+    assert (by_id[newer].request_xml is not None) is sent
+    if not sent:
+        assert by_id[newer].status == "dead" and "EmployeeDefaultQueryRq" in (by_id[newer].status_message or "")
+    assert by_id[ok].status == "done"
 
 
 def test_a_stale_edit_sequence_is_read_again_then_the_change_is_sent(server: LiveServer) -> None:

@@ -212,6 +212,23 @@ def test_time_entries_create_missing_employee_and_customer_job(
     assert {e.text("BillableStatus") for e in entries} == {"Billable"}
 
 
+def test_a_qbxml_5_0_company_gets_its_time_entries_with_is_billable(server: LiveServer) -> None:
+    # Before 6.0 the billable flag is IsBillable: the 13.0 schema has BillableStatus in its place, and the
+    # schema gate (on by default) must not refuse what the company's own version accepts.
+    assert server.settings.qbxml_schema_gate
+    company = QuickBooksCompany.from_seed(supported_versions=("1.0", "2.0", "3.0", "4.0", "5.0"))
+    paired = pair(server.sessions)
+    set_options(server.sessions, paired, create_missing_employee=True, create_missing_customer_job=True,
+                time_customer_parent="Cascade Robotics", billable=True)
+    ids = send(server.sessions, paired, "time_tracking", example("production-order"))
+    run(server, paired, company)
+    done = by_id(server)
+    assert all(done[i].status == "done" for i in ids), [done[i].status_message for i in ids]
+    assert all("<IsBillable>true</IsBillable>" in (done[i].request_xml or "") for i in ids)
+    entries = [e for e in company.records("TimeTracking") if "fusion:time_tracking" in (e.text("Notes") or "")]
+    assert {e.text("Duration") for e in entries} == {"PT4H15M0S", "PT2H30M0S"}
+
+
 def test_missing_employee_without_the_option_is_dead_naming_them(
     server: LiveServer, company: QuickBooksCompany
 ) -> None:

@@ -105,7 +105,7 @@ def test_a_qbxml_error_is_one_line_and_exit_1_too(
     monkeypatch.setenv("QBWC_QBXML_SCHEMA_DIR", str(empty))
     monkeypatch.setattr("qbwc_service.cli.server.configure_logging", lambda level: None)
     monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: pytest.fail("serve started without a schema"))
-    assert "no qbxmlops160.xsd or qbxmlops130.xsd" in run_failing(["serve"], capsys, monkeypatch)
+    assert "no qbxmlops130.xsd or qbxmlops160.xsd" in run_failing(["serve"], capsys, monkeypatch)
 
 
 def test_simulate_command_runs_a_session(server: LiveServer, cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:

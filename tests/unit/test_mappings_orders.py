@@ -35,7 +35,6 @@ from qbwc_service.qbxml.envelope import Request, build_message_set
 from qbwc_service.qbxml.limits import make_safe
 from qbwc_service.simulate.quickbooks import QuickBooksCompany
 from tests import fusion_examples as examples
-from tests.conftest import shared_path
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "mappings"
 OWNER = "acme-plant"
@@ -180,9 +179,9 @@ def texts(element: etree._Element, path: str) -> list[str]:
     return [node.text or "" for node in element.iterfind(path)]
 
 
-@pytest.fixture(scope="module")
-def schema() -> etree.XMLSchema:
-    return etree.XMLSchema(etree.parse(str(shared_path("qbxml", "xsd", "qbxmlops130.xsd"))))
+@pytest.fixture
+def schema(qbxml_schema_130: etree.XMLSchema) -> etree.XMLSchema:
+    return qbxml_schema_130
 
 
 # ---- golden files, schema, version ---------------------------------------------------------------------------

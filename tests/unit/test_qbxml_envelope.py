@@ -26,10 +26,9 @@ def test_message_set_stamps_request_ids_and_version() -> None:
     assert "A &amp; B" in text
 
 
-def test_message_set_is_valid_qbxml() -> None:
-    schema = etree.XMLSchema(etree.parse(str(shared_path("qbxml", "xsd", "qbxmlops130.xsd"))))
+def test_message_set_is_valid_qbxml(qbxml_schema_130: etree.XMLSchema) -> None:
     text = build_message_set([Request("1", E.HostQueryRq()), Request("2", E.CompanyQueryRq())], (13, 0))
-    schema.assertValid(etree.fromstring(text.encode()))
+    qbxml_schema_130.assertValid(etree.fromstring(text.encode()))
 
 
 def test_parse_reads_each_response_with_its_request_id() -> None:

@@ -12,7 +12,6 @@ from lxml.builder import E
 from qbwc_service.qbxml.envelope import Request, build_message_set
 from qbwc_service.qbxml.queries import QuerySpec, build_query
 from qbwc_service.qbxml.versions import Version
-from tests.conftest import shared_path
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 
@@ -53,16 +52,14 @@ def test_envelope_matches_its_golden_file(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_golden_envelopes_are_valid_qbxml(name: str) -> None:
-    schema = etree.XMLSchema(etree.parse(str(shared_path("qbxml", "xsd", "qbxmlops130.xsd"))))
-    schema.assertValid(etree.fromstring(canonical((GOLDEN / f"{name}.xml").read_text(encoding="utf-8"))))
+def test_golden_envelopes_are_valid_qbxml(name: str, qbxml_schema_130: etree.XMLSchema) -> None:
+    qbxml_schema_130.assertValid(etree.fromstring(canonical((GOLDEN / f"{name}.xml").read_text(encoding="utf-8"))))
 
 
 @pytest.mark.parametrize("entity", ["SalesOrder", "PurchaseOrder", "Invoice", "Estimate", "Bill", "TimeTracking",
                                     "Customer", "Vendor", "Employee", "Item", "ItemInventory", "ItemNonInventory",
                                     "ItemService", "Account"])
 @pytest.mark.parametrize("version", [(4, 0), (13, 0)])
-def test_every_pull_query_is_valid(entity: str, version: Version) -> None:
-    schema = etree.XMLSchema(etree.parse(str(shared_path("qbxml", "xsd", "qbxmlops130.xsd"))))
+def test_every_pull_query_is_valid(entity: str, version: Version, qbxml_schema_130: etree.XMLSchema) -> None:
     query = build_query(QuerySpec(entity, from_modified="2026-01-01T00:00:00"), version)
-    schema.assertValid(etree.fromstring(canonical(build_message_set([Request("1", query)], version))))
+    qbxml_schema_130.assertValid(etree.fromstring(canonical(build_message_set([Request("1", query)], version))))

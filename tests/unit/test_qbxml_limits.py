@@ -22,7 +22,6 @@ from qbwc_service.qbxml.text import to_latin1
 PROJECT = Path(__file__).resolve().parents[2]
 SHARED = Path(__file__).resolve().parents[3] / "shared"
 SPEC = SHARED / "qbxml" / "reference" / "qbxmlops130.xml"
-XSD = SHARED / "qbxml" / "xsd" / "qbxmlops130.xsd"
 
 
 def _shared(path: Path) -> Path:
@@ -279,8 +278,7 @@ def test_attribute_values_are_respelled_too() -> None:
 # --- the result is valid qbXML ----------------------------------------------------------------
 
 
-def test_made_safe_request_validates_against_the_schema() -> None:
-    schema = etree.XMLSchema(etree.parse(str(_shared(XSD))))
+def test_made_safe_request_validates_against_the_schema(qbxml_schema_130: etree.XMLSchema) -> None:
     request = _sales_order(
         E.RefNumber("SO-2024-000123"),
         E.ShipAddress(E.Addr1("Zakład “Północ” – Łódź"), E.City("Łódź"), E.Note("n" * 60)),
@@ -292,5 +290,5 @@ def test_made_safe_request_validates_against_the_schema() -> None:
     assert {w.path.rsplit("/", 1)[-1] for w in warnings} >= {"RefNumber", "Note", "Addr1", "Other1"}
     assert all(isinstance(w, TextWarning) for w in warnings)
     text = build_message_set([Request("1", request)], (13, 0))
-    schema.assertValid(etree.fromstring(text.encode("utf-8")))
+    qbxml_schema_130.assertValid(etree.fromstring(text.encode("utf-8")))
     text.encode("iso-8859-1")

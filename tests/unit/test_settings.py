@@ -67,6 +67,18 @@ def test_the_example_settings_file_is_valid(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("QBWC_CONFIG", str(example))
     settings = load_settings()
     assert settings.session_takeover_seconds == 120 and settings.batch_size == 50
+    assert settings.qbxml_schema_gate and settings.qbxml_schema_dir is None
+
+
+def test_the_schema_gate_is_on_by_default_and_a_setting_turns_it_off(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("QBWC_CONFIG", raising=False)
+    monkeypatch.delenv("QBWC_QBXML_SCHEMA_GATE", raising=False)
+    assert load_settings().qbxml_schema_gate is True
+    monkeypatch.setenv("QBWC_QBXML_SCHEMA_GATE", "false")
+    assert load_settings().qbxml_schema_gate is False
 
 
 def test_custom_fields_may_not_reuse_the_entity_code_field() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from lxml import etree
@@ -16,7 +15,6 @@ from qbwc_service.simulate.quickbooks import (
     ResponseDropped,
 )
 
-XSD = Path(__file__).resolve().parents[3] / "shared" / "qbxml" / "xsd" / "qbxmlops130.xsd"
 PACIFIC = timezone(timedelta(hours=-7))
 
 
@@ -97,11 +95,9 @@ def company(clock: Clock) -> QuickBooksCompany:
 # ---- every answer is valid qbXML ------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def schema() -> etree.XMLSchema:
-    if not XSD.exists():
-        pytest.skip(f"{XSD} is absent: Intuit's qbXML schema in ../shared is needed to validate answers")
-    return etree.XMLSchema(etree.parse(str(XSD)))
+@pytest.fixture
+def schema(qbxml_schema_130: etree.XMLSchema) -> etree.XMLSchema:
+    return qbxml_schema_130
 
 
 def assert_valid(schema: etree.XMLSchema, response: str) -> None:

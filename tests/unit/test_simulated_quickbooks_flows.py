@@ -14,7 +14,6 @@ from qbwc_service.simulate.quickbooks import FieldValue, QuickBooksCompany, Quic
 from qbwc_service.simulate.webconnector import WebConnectorClient
 from tests.unit.test_simulated_quickbooks import (
     PACIFIC,
-    XSD,
     Clock,
     answers,
     message_set,
@@ -45,11 +44,9 @@ def company(clock: Clock) -> QuickBooksCompany:
     return made
 
 
-@pytest.fixture(scope="module")
-def schema() -> etree.XMLSchema:
-    if not XSD.exists():
-        pytest.skip(f"{XSD} is absent: Intuit's qbXML schema in ../shared is needed to validate answers")
-    return etree.XMLSchema(etree.parse(str(XSD)))
+@pytest.fixture
+def schema(qbxml_schema_130: etree.XMLSchema) -> etree.XMLSchema:
+    return qbxml_schema_130
 
 
 def assert_valid(schema: etree.XMLSchema, document: str) -> None:
