@@ -26,11 +26,12 @@ from qbwc_service.qbxml.errors import QbxmlError
 from qbwc_service.qbxml.limits import make_safe
 from qbwc_service.qbxml.response import materialize
 from qbwc_service.qbxml.schema import request_validator
+from qbwc_service.qbxml.status import SetFailure, hresult_hint, hresult_key, set_failure
 from qbwc_service.qbxml.stream import iter_responses
 from qbwc_service.qbxml.versions import Version, parse_version
 from qbwc_service.queue import JobQueue
 from qbwc_service.settings import Settings
-from qbwc_service.settlements import Dead, Lost
+from qbwc_service.settlements import Continue, Dead, Lost
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +172,33 @@ class Exchange:
             self.queue.settle(db, job, Dead(
                 f"The service could not process QuickBooks' answer ({exc}). QuickBooks may hold the result: "
                 "check it there before retrying or cancelling this job.", response_xml=kept or None), live.session)
+
+    def set_failed(self, db: DbSession, live: Live, in_flight: list[Job], hresult: str, message: str) -> None:
+        """QuickBooks answered the whole message set with an hresult. A set it could not read applied nothing:
+        its requests go out again one per message set, so the one to blame ends dead with QuickBooks' message
+        and the others go through; a set that never reached QuickBooks goes out again as it was; otherwise
+        the outcome is lost."""
+        failure = set_failure(hresult)
+        said = f"{hresult}: {message}".strip()
+        if failure is SetFailure.UNREADABLE and len(in_flight) == 1:
+            self.queue.settle(db, in_flight[0], Dead(
+                f"QuickBooks could not read this request and applied nothing ({said}). {hresult_hint(hresult)}",
+                hresult_key(hresult)), live.session)
+        elif failure is SetFailure.UNREADABLE:
+            for job in in_flight:
+                self.queue.settle(db, job, Continue(f"QuickBooks could not read its message set ({said}) and applied "
+                                                    "none of it; sending this request in a set of its own.",
+                                                    alone=True), live.session)
+        elif failure is SetFailure.NOT_REACHED:
+            self.not_reached(db, in_flight, said, live.session)
+        else:
+            self.lose(db, in_flight, f"the message set failed with {said}", live.session)
+
+    def not_reached(self, db: DbSession, jobs: Iterable[Job], said: str, tally: WebConnectorSession | None) -> None:
+        """QuickBooks never saw these requests: they go back to the queue, no attempt spent."""
+        for job in jobs:
+            self.queue.settle(db, job, Continue(f"QuickBooks was not reached ({said}); nothing was applied, so the "
+                                                "request is sent again."), tally)
 
     def lose(self, db: DbSession, jobs: Iterable[Job], reason: str, tally: WebConnectorSession | None) -> None:
         """The outcome of these sent jobs is lost: each kind says what to remember, the queue applies the

@@ -123,12 +123,23 @@ class JobQueue:
         params = {"due_connection": connection_id, "due_now": now, "claim_limit": limit, "claim_ticket": ticket,
                   "claim_now": now}
         jobs = sorted(db.scalars(_CLAIM, params).all(), key=lambda j: (-j.priority, j.id))
+        alone = next((job for job in jobs if job.send_alone), None)
+        if alone is not None and len(jobs) > 1:
+            # A job to be sent alone takes the whole message set; the others go back untouched.
+            self._unclaim([job for job in jobs if job is not alone])
+            jobs = [alone]
         if jobs:
             db.execute(insert(Event), [
                 {"at": now, "connection_id": j.connection_id, "job_id": j.id, "ticket": ticket,
                  "kind": EventKind.JOB_SENT} for j in jobs
             ])
         return jobs
+
+    def _unclaim(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            job.status = JobStatus.QUEUED
+            job.attempts = max(job.attempts - 1, 0)
+            job.ticket = None
 
     def record_sent(self, job: Job, request_xml: str, warnings: list[str], progress: BaseModel | None) -> None:
         """What was sent for a claimed job, the warnings made while building it, and its kind's progress."""
@@ -187,6 +198,7 @@ class JobQueue:
             job.cursor = stored_progress(more.progress)
         if more.depends_on is not None:
             job.depends_on = more.depends_on
+        job.send_alone = job.send_alone or more.alone
         job.status = JobStatus.QUEUED
         job.attempts = max(job.attempts - 1, 0)
         job.not_before = None
@@ -241,6 +253,8 @@ class JobQueue:
     def _finish(self, db: Session, job: Job, status: JobStatus, response_xml: str | None, status_code: str | None,
                 status_message: str, result: dict[str, Any] | None, progress: BaseModel | None) -> None:
         job.status = status
+        if status in (JobStatus.DONE, JobStatus.DEAD):
+            job.send_alone = False
         job.response_xml = response_xml
         job.status_code = status_code
         job.status_message = status_message

@@ -166,8 +166,7 @@ class WebConnectorSessions:
                 hint = hresult_hint(hresult)
                 session.last_error = f"{hresult}: {message or ''} {hint}".strip()
                 connection.last_connection_error = session.last_error
-                self._exchange.lose(db, in_flight, f"the message set failed with {hresult}: {message or ''}",
-                                    session)
+                self._exchange.set_failed(db, live, in_flight, hresult, message or "")
                 db.add(Event(at=self._clock.now(), connection_id=connection.id, ticket=session.ticket,
                              kind=EventKind.MESSAGE_SET_FAILED, detail=session.last_error))
                 return -1
@@ -199,6 +198,9 @@ class WebConnectorSessions:
             db.add(Event(at=self._clock.now(), connection_id=connection.id, ticket=session.ticket,
                          kind=EventKind.CONNECTION_ERROR, detail=text))
             log.warning("connection error", extra={"ticket": session.ticket, "hresult": hresult})
+            # The Web Connector opens QuickBooks before it asks for requests: nothing sent under this ticket
+            # reached QuickBooks.
+            self._exchange.not_reached(db, queue.sent_under(db, session.ticket), text, session)
             self._end(db, session, connection, CLOSED, "the Web Connector could not reach QuickBooks")
             return "done"
 

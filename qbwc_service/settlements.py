@@ -3,7 +3,8 @@
     Done       QuickBooks did it; the result is kept
     Retry      a transient failure: retried after the policy's backoff, dead after its attempts
     Dead       a person must act; the reason is kept, and the jobs waiting on this one die with it
-    Continue   more to do: back on the queue at once (a page read, a plan made), not counted as an attempt
+    Continue   more to do: back on the queue at once (a page read, a plan made, a message set QuickBooks applied
+               none of), not counted as an attempt; ``alone`` sends it next in a message set of its own
     Lost       sent, and the outcome is unknown: a read goes back to the queue, a write waits as ``unknown``
 
 Every settlement may carry the kind's progress model, stored in the job's JSON column (None keeps what
@@ -48,6 +49,7 @@ class Continue:
     note: str
     progress: BaseModel | None = None
     depends_on: int | None = field(default=None)
+    alone: bool = False
 
 
 @dataclass(frozen=True)

@@ -118,6 +118,8 @@ class Job(Base):
     read_only: Mapped[bool] = mapped_column(Boolean, default=False)
     # A lost outcome of this job can be settled by a lookup in QuickBooks (it carries a marker).
     reconcilable: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # Sent in a message set of its own: QuickBooks refused a whole set it was in, and one request is to blame.
+    send_alone: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     not_before: Mapped[datetime | None] = mapped_column(DateTime)
     ticket: Mapped[str | None] = mapped_column(String(64))

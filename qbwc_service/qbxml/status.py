@@ -109,9 +109,10 @@ def verdict_for(status_code: str, severity: str = "") -> Verdict:
     return Verdict(Action.DEAD, "QuickBooks refused the request; see the message.")
 
 
+PARSE_ERROR = "0x80040400"
 _HRESULT_HINTS = {
-    "0x80040400": "QuickBooks could not parse the request (qbXML error). The request is kept on the job "
-    "for inspection; it is not re-sent automatically.",
+    PARSE_ERROR: "QuickBooks could not parse the message set (qbXML error) and applied none of it. Its requests "
+    "are sent again one per message set, so the one QuickBooks cannot read ends dead and the others go through.",
     "0x80040401": "The Web Connector could not access QuickBooks. Check that QuickBooks is installed and "
     "can be started on that computer.",
     "0x80040402": "QuickBooks had an unexpected error; see qbsdklog.txt on the QuickBooks computer.",
@@ -131,12 +132,38 @@ _HRESULT_HINTS = {
 }
 
 
-def hresult_hint(hresult: str) -> str:
-    """A sentence telling a person what to do about a Web Connector hresult."""
+class SetFailure(StrEnum):
+    """What a failed message set (an hresult instead of an answer) says about the requests in it."""
+
+    UNREADABLE = "unreadable"  # QuickBooks refused the set whole before doing anything: a request in it is bad
+    NOT_REACHED = "not-reached"  # QuickBooks (or the company file) was not reached: nothing was applied
+    UNKNOWN = "unknown"  # QuickBooks may have applied part of it
+
+
+# QuickBooks could not be started, opened or accessed: it never saw the requests.
+_NOT_REACHED = frozenset({
+    "0x80040401", "0x80040408", "0x80040410", "0x80040416", "0x80040417", "0x8004041a", "0x80040420",
+})
+
+
+def hresult_key(hresult: str) -> str:
+    """The hresult as ``0x8004xxxx`` (the Web Connector also sends it as a signed decimal)."""
     key = hresult.strip().lower()
     if key and not key.startswith("0x"):
         try:
             key = hex(int(key) & 0xFFFFFFFF)
         except ValueError:
             pass
-    return _HRESULT_HINTS.get(key, "The Web Connector reported an error talking to QuickBooks.")
+    return key
+
+
+def set_failure(hresult: str) -> SetFailure:
+    key = hresult_key(hresult)
+    if key == PARSE_ERROR:
+        return SetFailure.UNREADABLE
+    return SetFailure.NOT_REACHED if key in _NOT_REACHED else SetFailure.UNKNOWN
+
+
+def hresult_hint(hresult: str) -> str:
+    """A sentence telling a person what to do about a Web Connector hresult."""
+    return _HRESULT_HINTS.get(hresult_key(hresult), "The Web Connector reported an error talking to QuickBooks.")

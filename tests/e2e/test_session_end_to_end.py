@@ -111,14 +111,40 @@ def test_a_failed_message_set_leaves_writes_unknown(server: LiveServer) -> None:
     paired = pair(server.sessions)
     ids = enqueue_customers(server.sessions, paired.id, ["A", "B"])
     company = QuickBooksCompany()
-    company.fail_next_with_hresult("0x80040400", "QuickBooks found an error when parsing the provided XML text stream.")
+    company.fail_next_with_hresult("0x80040402", "Unexpected error. Check the qbsdklog.txt file for possible "
+                                   "additional information.")
     report = _client(server, paired, company).run_session()
     assert report.outcome == "error"
-    assert "0x80040400" in (report.last_error or "")
+    assert "0x80040402" in (report.last_error or "")
     assert {j.id: j.status for j in jobs(server.sessions)} == {ids[0]: "unknown", ids[1]: "unknown"}
     # not re-sent blindly: the next session has nothing to do
     assert _client(server, paired, company).run_session().outcome == "nothing-to-do"
     assert company.count("Customer") == 0
+
+
+def test_one_unreadable_request_no_longer_poisons_its_message_set(settings, engine, sessions) -> None:  # type: ignore[no-untyped-def]
+    """Without the schema gate, one request QuickBooks cannot parse makes it refuse the whole set (0x80040400,
+    nothing applied): the requests go out again one per set, the bad one ends dead with QuickBooks' message,
+    and the nine others are created once each."""
+    ungated = settings.model_copy(update={"qbxml_schema_gate": False})
+    for server in run_server(ungated, engine, sessions):
+        paired = pair(server.sessions)
+        good = enqueue_customers(server.sessions, paired.id, [f"Customer {i}" for i in range(9)])
+        bad = enqueue_raw(server.sessions, paired.id, "<CustomerAddRq><CustomerAdd><CompanyName>No name"
+                          "</CompanyName></CustomerAdd></CustomerAddRq>")
+        company = QuickBooksCompany()
+        assert _client(server, paired, company).run_session().outcome == "error"  # the whole set refused
+        assert company.count("Customer") == 0
+        assert {j.status for j in jobs(server.sessions)} == {"queued"}
+        # One per set now: the nine go through, then QuickBooks refuses the bad one alone (ending the session).
+        report = _client(server, paired, company).run_session()
+        assert report.outcome == "error" and report.message_sets == 10
+        by_id = {j.id: j for j in jobs(server.sessions)}
+        assert [by_id[i].status for i in good] == ["done"] * 9
+        assert by_id[bad].status == "dead" and by_id[bad].status_code == "0x80040400"
+        assert "could not read this request" in (by_id[bad].status_message or "")
+        assert sorted(r.full_name for r in company.records("Customer")) == [f"Customer {i}" for i in range(9)]
+        assert _client(server, paired, company).run_session().outcome == "nothing-to-do"
 
 
 def test_a_lost_response_is_not_resent_blindly(server: LiveServer) -> None:

@@ -95,3 +95,19 @@ def test_the_sync_date_is_today_in_the_company_time_zone(protocol: Protocol) -> 
     assert protocol.web_connector(paired, company).run_session().outcome == "done"
     (order,) = company.find_all("SalesOrder", CustomerRef__FullName="Cascade Robotics")
     assert order.text("TxnDate") == "2026-11-29"
+
+
+def test_requests_held_when_quickbooks_was_not_reached_go_out_again(protocol: Protocol) -> None:
+    """A connectionError means QuickBooks was never reached: what was handed out under that ticket was not
+    applied, so it is sent again (not parked as unknown), and no attempt is spent."""
+    paired = pair(protocol.sessions)
+    (job_id,) = enqueue_customers(protocol.sessions, paired.id, ["Held Co"])
+    company = QuickBooksCompany()
+    client = protocol.web_connector(paired, company)
+    ticket = client.authenticate(paired.username, paired.token)[0]
+    assert client.send_request_xml(ticket, company.hcp_response(), company.company_file, "US", 13, 0)
+    assert client.connection_error(ticket, "0x80040408", "Could not start QuickBooks.") == "done"
+    (job,) = jobs(protocol.sessions)
+    assert job.id == job_id and job.status == "queued" and job.attempts == 0
+    assert protocol.web_connector(paired, company).run_session().outcome == "done"
+    assert [r.full_name for r in company.records("Customer")] == ["Held Co"]
