@@ -1,6 +1,9 @@
 """Shared fixtures: databases (SQLite always, PostgreSQL when QBWC_TEST_POSTGRES_URL is set),
 a live server on loopback, and the paths of Intuit's reference files in ../shared.
 
+A test runs on SQLite only, unless the database is what it tests: those are marked ``each_database`` and
+run once per engine (``engine`` and all that is built on it, ``sessions``, ``settings``, ``server``).
+
 The migrations run once per test run and engine, not once per test: SQLite tests get a copy of one migrated
 file, PostgreSQL tests the one migrated schema with every table emptied. ``engine_empty`` stays truly empty,
 for the migration tests."""
@@ -125,10 +128,21 @@ def engine_empty(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Eng
     engine.dispose()
 
 
-@pytest.fixture(params=_database_params())
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run the tests marked ``each_database`` on every engine (``engine_empty`` always is)."""
+    if metafunc.definition.get_closest_marker("each_database") is None:
+        return
+    if "engine" in metafunc.fixturenames:
+        metafunc.parametrize("engine", _database_params(), indirect=True)
+    elif "engine_empty" not in metafunc.fixturenames:
+        raise ValueError(f"{metafunc.definition.nodeid} is marked each_database but uses no database")
+
+
+@pytest.fixture
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """A database of each kind, migrated to the newest schema, with no rows."""
-    if request.param == "sqlite":
+    """A database migrated to the newest schema, with no rows: SQLite, or each engine in turn for a test
+    marked ``each_database``."""
+    if getattr(request, "param", "sqlite") == "sqlite":
         path = tmp_path / "test.db"
         shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
         engine = make_engine(f"sqlite:///{path}")

@@ -361,6 +361,7 @@ def test_a_lost_add_is_found_days_later(server: LiveServer) -> None:
     assert company.count("SalesOrder") == 3  # the seed's two and this one, once
 
 
+@pytest.mark.each_database  # rolling back to a savepoint and settling again, in each engine's transactions
 def test_a_failure_while_processing_one_answer_keeps_the_others(
     server: LiveServer, company: QuickBooksCompany, monkeypatch: pytest.MonkeyPatch
 ) -> None:

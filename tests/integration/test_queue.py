@@ -14,6 +14,8 @@ from qbwc_service.db.engine import make_sessionmaker, utcnow
 from qbwc_service.db.models import Event, Job
 from qbwc_service.errors import JobStateConflict
 
+pytestmark = pytest.mark.each_database  # the queue's own SQL: claims, SKIP LOCKED, ON CONFLICT, dependencies
+
 
 @pytest.fixture
 def connection_id(sessions: sessionmaker[Session]) -> int:
