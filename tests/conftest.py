@@ -1,21 +1,31 @@
 """Shared fixtures: databases (SQLite always, PostgreSQL when QBWC_TEST_POSTGRES_URL is set), a live server
 on loopback, Intuit's qbXML schema (shipped in the package) and the paths of the other reference files in
-../shared (Intuit's sample messages, the WSDL), which tests skip without."""
+../shared (Intuit's sample messages, the WSDL), which tests skip without.
+
+A test runs on SQLite only, unless the database is what it tests: those are marked ``each_database`` and
+run once per engine (``engine`` and all that is built on it, ``sessions``, ``settings``, ``server``).
+
+The migrations run once per test run and engine, not once per test: SQLite tests get a copy of one migrated
+file, PostgreSQL tests the one migrated schema with every table emptied. ``engine_empty`` stays truly empty,
+for the migration tests."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import uvicorn
 from lxml import etree
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from qbwc_service.app import create_app
@@ -64,6 +74,66 @@ def reset_postgres(url: str) -> Engine:
     return engine
 
 
+class PostgresDatabase:
+    """The database at QBWC_TEST_POSTGRES_URL (the tests own it): migrated on first use, then emptied before
+    each test; dropped to nothing for a migration test, and migrated again after it."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._emptying: list[str] | None = None
+        """Statements that empty the migrated schema; None until it is migrated."""
+
+    def empty(self) -> Engine:
+        self._emptying = None
+        return reset_postgres(self.url)
+
+    def migrated(self) -> Engine:
+        if self._emptying is None:
+            engine = reset_postgres(self.url)
+            upgrade(engine)
+            self._emptying = _emptying_statements(engine)
+            return engine
+        engine = make_engine(self.url)
+        with engine.begin() as conn:
+            # A connection a test left open would make this wait for ever; fail instead.
+            conn.execute(text("SET LOCAL lock_timeout = '10s'"))
+            for statement in self._emptying:
+                conn.execute(text(statement))
+        return engine
+
+
+def _emptying_statements(engine: Engine) -> list[str]:
+    """Delete every row, children before parents, and restart the id sequences: the state right after the
+    migrations. DELETE on the few rows a test leaves takes milliseconds; TRUNCATE, which replaces each
+    table's and index's files, takes tens of milliseconds and more."""
+    schema = inspect(engine)
+    tables = [name for name, _fks in schema.get_sorted_table_and_fkc_names() if name and name.startswith("qbwc_")]
+    sequences = [name for name in schema.get_sequence_names() if name.startswith("qbwc_")]
+    return [*(f"DELETE FROM {name}" for name in reversed(tables)),
+            *(f"ALTER SEQUENCE {name} RESTART" for name in sequences)]
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> PostgresDatabase:
+    assert POSTGRES_URL
+    return PostgresDatabase(POSTGRES_URL)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite file migrated to the newest schema; each test gets its own copy."""
+    path = tmp_path_factory.mktemp("schema") / "migrated.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    # Leave WAL mode: this checkpoints the log into the file and removes it, so the file alone is the whole
+    # database and a plain copy is consistent. Each copy is switched back to WAL when an engine opens it.
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA journal_mode=DELETE").fetchone() == ("delete",)
+    assert not path.with_name(f"{path.name}-wal").exists()
+    return path
+
+
 def _database_params() -> list[object]:
     reason = "QBWC_TEST_POSTGRES_URL is not set; PostgreSQL tests skipped"
     marks = [] if POSTGRES_URL else [pytest.mark.skip(reason=reason)]
@@ -76,17 +146,33 @@ def engine_empty(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Eng
     if request.param == "sqlite":
         engine = make_engine(f"sqlite:///{tmp_path / 'test.db'}")
     else:
-        assert POSTGRES_URL
-        engine = reset_postgres(POSTGRES_URL)
+        engine = request.getfixturevalue("postgres_database").empty()
     yield engine
     engine.dispose()
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run the tests marked ``each_database`` on every engine (``engine_empty`` always is)."""
+    if metafunc.definition.get_closest_marker("each_database") is None:
+        return
+    if "engine" in metafunc.fixturenames:
+        metafunc.parametrize("engine", _database_params(), indirect=True)
+    elif "engine_empty" not in metafunc.fixturenames:
+        raise ValueError(f"{metafunc.definition.nodeid} is marked each_database but uses no database")
+
+
 @pytest.fixture
-def engine(engine_empty: Engine) -> Engine:
-    """A database of each kind, migrated to the newest schema."""
-    upgrade(engine_empty)
-    return engine_empty
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A database migrated to the newest schema, with no rows: SQLite, or each engine in turn for a test
+    marked ``each_database``."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        path = tmp_path / "test.db"
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+        engine = make_engine(f"sqlite:///{path}")
+    else:
+        engine = request.getfixturevalue("postgres_database").migrated()
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture
@@ -121,6 +207,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+_stopping: list[threading.Thread] = []
+"""Servers told to stop. uvicorn takes 0.1 to 0.2 s to stop (a 0.1 s tick, then a fixed 0.1 s pause): the next
+test runs meanwhile, and the run ends by checking they all stopped."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _servers_stop() -> Iterator[None]:
+    yield
+    for thread in _stopping:
+        thread.join(timeout=10)
+    assert not any(thread.is_alive() for thread in _stopping), "a test server did not stop"
+
+
 @pytest.fixture
 def server(settings: Settings, engine: Engine, sessions: sessionmaker[Session]) -> Iterator[LiveServer]:
     """The real app served by uvicorn on loopback, in a thread."""
@@ -147,5 +246,5 @@ def run_server(settings: Settings, engine: Engine, sessions: sessionmaker[Sessio
     try:
         yield LiveServer(f"http://127.0.0.1:{port}", settings, sessions, clock)
     finally:
-        instance.should_exit = True
-        thread.join(timeout=10)
+        instance.should_exit = True  # it stops taking requests within 0.1 s, on a port no other test uses
+        _stopping.append(thread)

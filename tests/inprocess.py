@@ -4,16 +4,14 @@ end-to-end tests keep the WSDL, the SOAP guard and the transport."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from qbwc_service.clock import FakeClock
-from qbwc_service.db.engine import make_engine, make_sessionmaker
-from qbwc_service.db.migrate import upgrade
+from qbwc_service.db.engine import make_sessionmaker
 from qbwc_service.kinds import REGISTRY, Registry
 from qbwc_service.sessions import WebConnectorSessions
 from qbwc_service.settings import Settings, load_settings
@@ -71,18 +69,14 @@ class Protocol:
         return InProcessWebConnector(self.protocol, paired, company or QuickBooksCompany())
 
 
-def in_process(tmp_path: Path, registry: Registry = REGISTRY, **settings: object) -> Iterator[Protocol]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'protocol.db'}")
-    upgrade(engine)
+def in_process(engine: Engine, registry: Registry = REGISTRY, **settings: object) -> Protocol:
     loaded = load_settings(**{"database_url": str(engine.url), "retry_backoff_seconds": 0, **settings})
     clock = FakeClock()
     sessions = make_sessionmaker(engine)
-    try:
-        yield Protocol(sessions, loaded, clock, WebConnectorSessions(sessions, loaded, clock, registry))
-    finally:
-        engine.dispose()
+    return Protocol(sessions, loaded, clock, WebConnectorSessions(sessions, loaded, clock, registry))
 
 
 @pytest.fixture
-def protocol(tmp_path: Path) -> Iterator[Protocol]:
-    yield from in_process(tmp_path)
+def protocol(engine: Engine) -> Protocol:
+    """The protocol over the test's database (SQLite unless the test is marked each_database)."""
+    return in_process(engine)

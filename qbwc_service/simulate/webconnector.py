@@ -16,6 +16,10 @@ and returns a ``SessionReport``; when the update ends, so does QuickBooks' sessi
 forgotten, ``QuickBooksCompany.end_qb_session``). The per-operation methods (``authenticate``,
 ``send_request_xml``, ...) make one call each, so tests can also drive calls one by one and out of order.
 
+The client keeps its HTTP connection alive between calls, as QBWC's .NET client does: it opens one
+``httpx.Client`` on its first call and holds it until ``close()`` (or the end of a ``with`` block, or until
+the client is garbage-collected); a client passed in as ``client=`` stays the caller's to close.
+
 Like QBWC, the client refuses a reply that is not ``text/xml``, not well-formed, a SOAP Fault, or not the
 expected ``<method>Response``: it raises ``WebConnectorError`` with the code QBWC shows for that call
 (QBWC1012 for authenticate, QBWC1042 for receiveResponseXML, QBWC1013 for the other calls).
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal
@@ -50,6 +55,10 @@ FILE_MODE_MESSAGE: Final = (
 )
 NOOP_PAUSE_SECONDS: Final = 5.0
 _TIMEOUT: Final = httpx.Timeout(120.0)
+_KEEPALIVE_EXPIRY: Final = 2.0
+"""Seconds an idle connection is kept for reuse: below uvicorn's 5-second keep-alive timeout (and the NoOp
+pause), so the client never sends on a connection the server is closing at that very moment. A connection
+the server closed earlier is noticed before reuse and replaced."""
 
 _ERROR_CODES: Final = {"authenticate": "QBWC1012", "receiveResponseXML": "QBWC1042"}
 _DEFAULT_ERROR_CODE: Final = "QBWC1013"
@@ -113,8 +122,9 @@ class WebConnectorClient:
     """A simulated Web Connector (a test double) with one application entry: URL, user, password, company.
 
     ``sleep`` is called with 5 seconds for each NoOp pause (at most ``max_noop_rounds`` in a row);
-    ``max_calls`` bounds the SOAP calls of one ``run_session``. Without ``client`` every call opens and
-    closes its own HTTP connection.
+    ``max_calls`` bounds the SOAP calls of one ``run_session``. Without ``client`` it opens its own HTTP
+    client on the first call and reuses it (keep-alive) until ``close()``; use it as a context manager to
+    close it at once. A given ``client`` is used as it is and never closed here.
     """
 
     def __init__(
@@ -138,9 +148,33 @@ class WebConnectorClient:
         self.max_calls = max_calls
         self.max_noop_rounds = max_noop_rounds
         self._sleep = sleep
-        self._http = client
-        """A shared client (keep-alive) when given; otherwise each call opens and closes its own."""
+        self._given = client
+        self._own: httpx.Client | None = None
+        """The client this Web Connector opened itself, on its first call; closed by ``close()``."""
+        self._closer: weakref.finalize[[], WebConnectorClient] | None = None
         self._report: SessionReport | None = None
+
+    def close(self) -> None:
+        """Close the HTTP client this Web Connector opened (a later call opens a new one)."""
+        if self._closer is not None:
+            self._closer()  # closes self._own, once
+        self._own = self._closer = None
+
+    def __enter__(self) -> WebConnectorClient:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _http(self) -> httpx.Client:
+        if self._given is not None:
+            return self._given
+        if self._own is None:
+            self._own = httpx.Client(timeout=_TIMEOUT, limits=httpx.Limits(keepalive_expiry=_KEEPALIVE_EXPIRY))
+            # A caller that never calls close() (a test driving single calls) must not leak the socket:
+            # the client is closed when this Web Connector is garbage-collected, or at exit.
+            self._closer = weakref.finalize(self, self._own.close)
+        return self._own
 
     # ---- one SOAP call each ---------------------------------------------------------------------------
 
@@ -322,11 +356,7 @@ class WebConnectorClient:
         body = _envelope(method, params)
         headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": f'"{TNS}{method}"'}
         try:
-            if self._http is not None:
-                reply = self._http.post(self.url, content=body, headers=headers)
-            else:
-                with httpx.Client(timeout=_TIMEOUT) as http:
-                    reply = http.post(self.url, content=body, headers=headers)
+            reply = self._http().post(self.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             raise WebConnectorError(code, method, f"HTTP transport error: {exc}", transport=True) from exc
         result = _result(reply, method, code)

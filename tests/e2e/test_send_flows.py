@@ -391,6 +391,7 @@ class _FailingToSettle(FlowKind):
         return super().settle(job, answer, ctx)
 
 
+@pytest.mark.each_database  # rolling back to a savepoint and settling again, in each engine's transactions
 def test_a_failure_while_processing_one_answer_keeps_the_others(
     settings: Settings, engine: Engine, sessions: sessionmaker[Session], company: QuickBooksCompany
 ) -> None:

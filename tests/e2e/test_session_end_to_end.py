@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from qbwc_service.kinds.probe import prepare_probe
 from qbwc_service.simulate.quickbooks import QuickBooksCompany
 from qbwc_service.simulate.webconnector import WebConnectorClient
@@ -21,6 +23,7 @@ def _client(server: LiveServer, paired, company: QuickBooksCompany | None = None
     return WebConnectorClient(server.soap_url, paired.username, paired.token, company or QuickBooksCompany())
 
 
+@pytest.mark.each_database  # the service's claims (FOR UPDATE SKIP LOCKED) and settlement, on each engine
 def test_a_session_drains_every_job_and_keeps_quickbooks_ids(server: LiveServer) -> None:
     paired = pair(server.sessions)
     names = [f"Customer {i:03d}" for i in range(120)]
@@ -163,6 +166,7 @@ def test_a_lost_response_is_not_resent_blindly(server: LiveServer) -> None:
     assert company.count("Customer") == 2  # the lost one was not created twice
 
 
+@pytest.mark.each_database  # the lease: a conditional UPDATE comparing timestamps in SQL
 def test_a_second_web_connector_is_busy_and_a_stale_one_is_taken_over(server: LiveServer) -> None:
     paired = pair(server.sessions)
     enqueue_customers(server.sessions, paired.id, ["Busy Co"])
@@ -238,6 +242,7 @@ def test_a_repeated_response_changes_nothing(server: LiveServer) -> None:
     client.close_connection(ticket)
 
 
+@pytest.mark.each_database  # taking over a live lease
 def test_the_same_web_connector_coming_back_takes_over_its_dead_session(settings, engine, sessions) -> None:  # type: ignore[no-untyped-def]
     """After a lost connection, the Web Connector's next run is not locked out until the ticket expires;
     another computer still is."""

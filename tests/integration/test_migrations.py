@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 
 from qbwc_service.db.migrate import current_revision, head_revision, upgrade
 from qbwc_service.db.models import Base
+
+pytestmark = pytest.mark.each_database
 
 
 def test_upgrade_from_empty_matches_the_models(engine_empty: Engine) -> None:

@@ -8,6 +8,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine
+
 from qbwc_service import usecases
 from qbwc_service.kinds.flows import FlowProgress
 from qbwc_service.simulate.quickbooks import QuickBooksCompany
@@ -44,20 +46,20 @@ def test_close_connection_counts_every_job_the_session_settled(protocol: Protoco
     assert company.count("SalesOrder") == 2  # the seed's two; nothing was sent to the Canadian company
 
 
-def test_a_backoff_waits_on_the_clock(tmp_path: Path) -> None:
-    for patient in in_process(tmp_path, retry_backoff_seconds=300):
-        paired = pair(patient.sessions)
-        enqueue_customers(patient.sessions, paired.id, ["Locked Co"])
-        company = QuickBooksCompany()
-        company.lock("Customer", requests=1)
-        assert patient.web_connector(paired, company).run_session().outcome == "done"
-        assert [job.status for job in jobs(patient.sessions)] == ["failed"]
-        patient.clock.advance(seconds=299)
-        assert patient.web_connector(paired, company).run_session().outcome == "nothing-to-do"
-        patient.clock.advance(seconds=2)
-        assert patient.web_connector(paired, company).run_session().outcome == "done"
-        assert [job.status for job in jobs(patient.sessions)] == ["done"]
-        assert company.count("Customer") == 1
+def test_a_backoff_waits_on_the_clock(engine: Engine) -> None:
+    patient = in_process(engine, retry_backoff_seconds=300)
+    paired = pair(patient.sessions)
+    enqueue_customers(patient.sessions, paired.id, ["Locked Co"])
+    company = QuickBooksCompany()
+    company.lock("Customer", requests=1)
+    assert patient.web_connector(paired, company).run_session().outcome == "done"
+    assert [job.status for job in jobs(patient.sessions)] == ["failed"]
+    patient.clock.advance(seconds=299)
+    assert patient.web_connector(paired, company).run_session().outcome == "nothing-to-do"
+    patient.clock.advance(seconds=2)
+    assert patient.web_connector(paired, company).run_session().outcome == "done"
+    assert [job.status for job in jobs(patient.sessions)] == ["done"]
+    assert company.count("Customer") == 1
 
 
 def test_a_lost_session_asks_reads_again_and_parks_writes_for_a_lookup(protocol: Protocol) -> None:

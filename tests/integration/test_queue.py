@@ -21,6 +21,8 @@ from qbwc_service.settlements import Continue, Dead, Done, Lost, Retry
 clock = FakeClock()
 queue = JobQueue(clock, RetryPolicy(max_attempts=5, backoff_seconds=0))
 
+pytestmark = pytest.mark.each_database  # the queue's own SQL: claims, SKIP LOCKED, ON CONFLICT, dependencies
+
 
 @pytest.fixture
 def connection_id(sessions: sessionmaker[Session]) -> int:

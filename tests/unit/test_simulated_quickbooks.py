@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -14,18 +14,7 @@ from qbwc_service.simulate.quickbooks import (
     QuickBooksParseError,
     ResponseDropped,
 )
-
-PACIFIC = timezone(timedelta(hours=-7))
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2024, 5, 1, 10, 0, 0, tzinfo=PACIFIC)
-
-    def __call__(self) -> datetime:
-        return self.now
+from tests.unit.conftest import Clock
 
 
 def message_set(*requests: str, on_error: str = "stopOnError", version: str = "13.0") -> str:
@@ -69,13 +58,9 @@ def sales_order_add(customer: str, item: str, request_id: str = "so", ref_number
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
 def company(clock: Clock) -> QuickBooksCompany:
-    """A company with the customers, vendors, employees and items the transaction tests refer to."""
+    """A company with the customers, vendors, employees and items the transaction tests refer to: unlike the
+    shared company, its items include a sub-item (Cabinets:Cabinet Pulls) and its employee a middle name."""
     made = QuickBooksCompany(clock=clock)
     made.add("Customer", Name="Abercrombie, Kristy")
     made.add("Customer", Name="Family Room", ParentRef="Abercrombie, Kristy")

@@ -12,9 +12,8 @@ from lxml import etree
 
 from qbwc_service.simulate.quickbooks import FieldValue, QuickBooksCompany, QuickBooksParseError, ResponseDropped
 from qbwc_service.simulate.webconnector import WebConnectorClient
+from tests.unit.conftest import PACIFIC, Clock
 from tests.unit.test_simulated_quickbooks import (
-    PACIFIC,
-    Clock,
     answers,
     message_set,
     run,
@@ -23,25 +22,6 @@ from tests.unit.test_simulated_quickbooks import (
 )
 
 SAMPLES = Path(__file__).resolve().parents[3] / "shared" / "qbxml" / "samples" / "official-intuit"
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def company(clock: Clock) -> QuickBooksCompany:
-    made = QuickBooksCompany(clock=clock)
-    made.add("Customer", Name="Abercrombie, Kristy")
-    made.add("Customer", Name="Family Room", ParentRef="Abercrombie, Kristy")
-    made.add("Customer", Name="Baker, Chris")
-    made.add("Vendor", Name="Patton Hardware Supplies")
-    made.add("ItemInventory", Name="Cabinet Pulls", PurchaseCost="1.50", QuantityOnHand="100",
-             IncomeAccountRef="Sales", COGSAccountRef="Cost of Goods Sold", AssetAccountRef="Inventory Asset")
-    made.add("ItemService", Name="Installation", SalesOrPurchase__Price="35.00",
-             SalesOrPurchase__AccountRef="Services")
-    return made
 
 
 @pytest.fixture

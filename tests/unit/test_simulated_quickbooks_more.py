@@ -16,8 +16,8 @@ from qbwc_service.simulate.quickbooks import (
     QuickBooksCompany,
     QuickBooksParseError,
 )
+from tests.unit.conftest import Clock
 from tests.unit.test_simulated_quickbooks import (
-    Clock,
     answers,
     message_set,
     run,
@@ -27,24 +27,11 @@ from tests.unit.test_simulated_quickbooks import (
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def company(clock: Clock) -> QuickBooksCompany:
-    made = QuickBooksCompany(clock=clock)
-    made.add("Customer", Name="Abercrombie, Kristy")
-    made.add("Customer", Name="Family Room", ParentRef="Abercrombie, Kristy")
-    made.add("Customer", Name="Baker, Chris")
-    made.add("Vendor", Name="Patton Hardware Supplies")
-    made.add("Employee", FirstName="Dan", LastName="Miller")
-    made.add("ItemInventory", Name="Cabinet Pulls", PurchaseCost="1.50", QuantityOnHand="100",
-             IncomeAccountRef="Sales", COGSAccountRef="Cost of Goods Sold", AssetAccountRef="Inventory Asset")
-    made.add("ItemService", Name="Installation", SalesOrPurchase__Price="35.00",
-             SalesOrPurchase__AccountRef="Services")
-    made.add("ItemNonInventory", Name="Hardware Kit", SalesOrPurchase__AccountRef="Sales")
-    return made
+def company(company: QuickBooksCompany) -> QuickBooksCompany:
+    """The shared company, and an employee and a non-inventory item to modify."""
+    company.add("Employee", FirstName="Dan", LastName="Miller")
+    company.add("ItemNonInventory", Name="Hardware Kit", SalesOrPurchase__AccountRef="Sales")
+    return company
 
 
 @pytest.fixture
