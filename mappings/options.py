@@ -64,9 +64,14 @@ class IntegrationOptions(BaseModel):
     item_income_account: str | None = Field(default=None, description="ListID or full name of an account.")
     item_income_account_by: Literal["full_name", "list_id"] = "full_name"
 
-    # shipments -> invoices
+    # shipments -> invoices, receivings -> bills
     partial_invoicing: bool = Field(
-        default=False, description="Invoice the shipped quantity, linked to the QuickBooks sales order lines.",
+        default=False, description="Invoice the shipped quantity, linked to the QuickBooks sales order lines, "
+        "several shipments per order. Off: one invoice per order, for the ordered quantity.",
+    )
+    partial_billing: bool = Field(
+        default=False, description="Bill the received quantity, linked to the QuickBooks purchase order lines, "
+        "several receivings per order. Off: one bill per order, for the ordered quantity.",
     )
 
     # production order time records -> time tracking

@@ -96,6 +96,7 @@ class Refusal(StrEnum):
     STOCK_SYNC_OFF = "stock-sync-off"
     NOT_LABELLED = "not-labelled"
     NON_US_COMPANY = "non-us-company"
+    ORDER_ALREADY_BILLED = "order-already-billed"
 
 
 class Refused(InvalidInput):

@@ -86,6 +86,7 @@ class JobQueue:
         read_only: bool = False,
         reconcilable: bool = False,
         depends_on: int | None = None,
+        order_key: str | None = None,
     ) -> Enqueued:
         """Queue a job; a second call with the same key returns the first job and creates nothing."""
         now = self.clock.now()
@@ -93,7 +94,7 @@ class JobQueue:
         values = {
             "connection_id": connection_id, "kind": kind, "payload": payload, "idempotency_key": key,
             "status": JobStatus.QUEUED, "priority": priority, "read_only": read_only, "reconcilable": reconcilable,
-            "attempts": 0, "depends_on": depends_on, "created_at": now, "updated_at": now,
+            "attempts": 0, "depends_on": depends_on, "order_key": order_key, "created_at": now, "updated_at": now,
         }
         dialect = db.get_bind().dialect.name
         if dialect == "postgresql":
@@ -301,6 +302,14 @@ def pending_of_kind(db: Session, connection_id: int, kind: str) -> list[Job]:
     """Unfinished jobs of one kind, newest first."""
     return list(db.scalars(select(Job).where(Job.connection_id == connection_id, Job.kind == kind,
                                              Job.status.in_(PENDING)).order_by(Job.id.desc())))
+
+
+def of_order(db: Session, connection_id: int, kind: str, order_key: str) -> list[Job]:
+    """The jobs of one kind that bill one order and may still put (or have put) a document in QuickBooks:
+    neither dead nor cancelled; oldest first."""
+    return list(db.scalars(select(Job).where(
+        Job.connection_id == connection_id, Job.order_key == order_key, Job.kind == kind,
+        Job.status.not_in((JobStatus.DEAD, JobStatus.CANCELLED))).order_by(Job.id)))
 
 
 def get_job(db: Session, job_id: int) -> Job:

@@ -105,6 +105,7 @@ class Job(Base):
         UniqueConstraint("connection_id", "idempotency_key", name="uq_qbwc_jobs_connection_key"),
         Index("ix_qbwc_jobs_claim", "connection_id", "status", "priority", "id"),
         Index("ix_qbwc_jobs_ticket", "ticket"),
+        Index("ix_qbwc_jobs_order", "connection_id", "order_key"),
         CheckConstraint(f"status IN ({', '.join(repr(s.value) for s in JobStatus)})", name="ck_qbwc_jobs_status"),
     )
 
@@ -124,6 +125,8 @@ class Job(Base):
     not_before: Mapped[datetime | None] = mapped_column(DateTime)
     ticket: Mapped[str | None] = mapped_column(String(64))
     depends_on: Mapped[int | None] = mapped_column(ForeignKey("qbwc_jobs.id"))
+    # The order a bill or invoice bills ("sales_order:5001"): what decides one document per order.
+    order_key: Mapped[str | None] = mapped_column(String(120))
     request_xml: Mapped[str | None] = mapped_column(Text)
     response_xml: Mapped[str | None] = mapped_column(Text)
     status_code: Mapped[str | None] = mapped_column(String(20))

@@ -124,6 +124,31 @@ def _stock_admitted(db: Session, connection: Connection, level: Any, options: In
 
 
 @dataclass(frozen=True)
+class OnePerOrder:
+    """An order gets one such document unless ``option`` is on: the vendor's behaviour (one shipment, one
+    receiving per order, billed for the ordered quantity), so a second one must not bill the order again."""
+
+    option: str  # the IntegrationOptions switch that allows several documents per order
+    document: str  # "invoice"
+    billed: str  # "invoiced"
+    order: str  # "sales order"
+
+    def applies(self, options: IntegrationOptions) -> bool:
+        return not getattr(options, self.option)
+
+    def refusal(self, entity: Any, first: Job, label: str) -> str:
+        first_code = (first.payload.get("entity") or {}).get("code") or f"job {first.id}"
+        return (f"{label} {entity.code!r} was not {self.billed}: {self.order} {entity_order(entity).code!r} is "
+                f"already {self.billed} by {label} {first_code!r} (job {first.id}, {first.status}). With "
+                f"{self.option} off (the default), an order gets one {self.document}, for its ordered quantity; "
+                f"turn {self.option} on to give each {label} its own {self.document}.")
+
+
+def entity_order(entity: Any) -> Any:
+    return getattr(entity, "sales_order", None) or getattr(entity, "purchase_order", None)
+
+
+@dataclass(frozen=True)
 class Flow:
     name: str
     model: type[BaseModel]
@@ -136,6 +161,7 @@ class Flow:
     # The flow whose QuickBooks document this one links to, and the order the entity names.
     links_to: str | None = None
     parent_order: Callable[[Any], Any] = lambda entity: None
+    one_per_order: OnePerOrder | None = None
     records_link: bool = True  # stock adjustments are not linked: each is a new one
     keeps_line_ids: bool = False  # an order's lines are what later documents link to
     custom_fields: bool = False
@@ -146,6 +172,32 @@ class Flow:
     def fusion_id(self, job: Job, entity: Any) -> str:
         return str(entity.id) if self.records_link else f"job-{job.id}"
 
+    @property
+    def label(self) -> str:
+        return self.name.replace("_", " ")
+
+    def order_key(self, entity: Any) -> str | None:
+        parent = self.parent_order(entity)
+        return f"{self.links_to}:{parent.id}" if parent is not None and self.links_to else None
+
+    def billed_before(self, db: Session, connection_id: int, entity: Any, options: IntegrationOptions,
+                      job: Job | None = None, key: str | None = None) -> Job | None:
+        """Under the one-document-per-order rule: the job that bills (or is to bill first) the same order
+        as ``entity``; None when nothing stands in the way. ``job`` is the one being sent (``key`` the one
+        being queued), never its own obstacle."""
+        order_key = self.order_key(entity)
+        if self.one_per_order is None or order_key is None or not self.one_per_order.applies(options):
+            return None
+        for other in queue.of_order(db, connection_id, self.name, order_key):
+            if (job is not None and other.id == job.id) or (key is not None and other.idempotency_key == key):
+                continue
+            first_in_line = job is None or other.id < job.id
+            # Sent under another session: it may have landed. Sent with this job: the older one goes first.
+            elsewhere = other.status == JobStatus.SENT and (job is None or other.ticket != job.ticket)
+            if first_in_line or elsewhere or other.status in (JobStatus.DONE, JobStatus.UNKNOWN):
+                return other
+        return None
+
 
 FLOWS: dict[str, Flow] = {flow.name: flow for flow in (
     Flow("sales_order", models.SalesOrder, "SalesOrder", "sales_orders", sales_order.build_sales_order_add,
@@ -154,10 +206,11 @@ FLOWS: dict[str, Flow] = {flow.name: flow for flow in (
          purchase_order.build_purchase_order_add, reconcile.build_purchase_order_lookup, keeps_line_ids=True,
          custom_fields=True, missing=_missing_for_purchase_order),
     Flow("receiving", models.Receiving, "Bill", "receivings", receiving.build_bill_add, reconcile.build_bill_lookup,
-         links_to="purchase_order", parent_order=lambda e: e.purchase_order, custom_fields=True),
+         links_to="purchase_order", parent_order=lambda e: e.purchase_order, custom_fields=True,
+         one_per_order=OnePerOrder("partial_billing", "bill", "billed", "purchase order")),
     Flow("shipment", models.Shipment, "Invoice", "shipments", shipment.build_invoice_add,
          reconcile.build_invoice_lookup, links_to="sales_order", parent_order=lambda e: e.sales_order,
-         custom_fields=True),
+         custom_fields=True, one_per_order=OnePerOrder("partial_invoicing", "invoice", "invoiced", "sales order")),
     Flow("time_tracking", models.ProductionOrder, "TimeTracking", "time_tracking",
          lambda e, o, c: time_tracking.build_time_tracking_add(e.order, e.record, o, c),
          lambda e, o, c, since: reconcile.build_time_tracking_lookup(
@@ -222,7 +275,7 @@ def enqueue_flow(db: Session, job_queue: queue.JobQueue, connection: Connection,
     flow = flow_named(flow_name)
     entity = parse_entity(flow, data)
     options = options_of(connection)
-    label = flow.name.replace("_", " ")
+    label = flow.label
     if flow.switch is None:
         if automatic:
             raise Refused(Refusal.MANUAL_ONLY, flow.name, f"{label} is sent manually only")
@@ -235,13 +288,19 @@ def enqueue_flow(db: Session, job_queue: queue.JobQueue, connection: Connection,
     pending = flow.admitted(db, connection, entity, options)
     if pending is not None:
         return [queue.Enqueued(pending, False)]
-    parent = flow.parent_order(entity)
-    # A bill or invoice waits for its order's job, so it can link to the order's lines.
-    waits_for = queue.pending_with_key(db, connection.id, f"{flow.links_to}:{parent.id}") if parent else None
     snapshot = entity.model_dump(mode="json", by_alias=False)
+    units = flow.units(entity, snapshot)
+    order_key = flow.order_key(entity)
+    first = flow.billed_before(db, connection.id, entity, options, key=f"{flow.name}:{units[0].fusion_id}")
+    if first is not None and flow.one_per_order is not None:
+        raise Refused(Refusal.ORDER_ALREADY_BILLED, str(getattr(entity, "code", "")),
+                      flow.one_per_order.refusal(entity, first, label))
+    # A bill or invoice waits for its order's job, so it can link to the order's lines.
+    waits_for = queue.pending_with_key(db, connection.id, order_key) if order_key else None
     return [job_queue.enqueue(db, connection.id, flow.name, unit.payload, key=f"{flow.name}:{unit.fusion_id}",
-                              reconcilable=True, depends_on=waits_for.id if waits_for is not None else None)
-            for unit in flow.units(entity, snapshot)]
+                              reconcilable=True, depends_on=waits_for.id if waits_for is not None else None,
+                              order_key=order_key)
+            for unit in units]
 
 
 def job_quantity(job: Job) -> float:
@@ -283,6 +342,10 @@ class FlowKind(RequestKind[FlowProgress]):
         options = options_of(connection)
         mapping = self.context(ctx.db, job, entity, connection, ctx.version, ctx.sync_date)
         progress = self.progress(job)
+        if not progress.reconcile:
+            first = self.flow.billed_before(ctx.db, connection.id, entity, options, job=job)
+            if first is not None and self.flow.one_per_order is not None:
+                raise InvalidJobPayload(self.flow.one_per_order.refusal(entity, first, self.flow.label))
         try:
             if progress.reconcile:
                 sent = progress.lost_sent_at or job.created_at

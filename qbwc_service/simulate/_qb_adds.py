@@ -218,8 +218,6 @@ def add_transaction(store: Store, shape: Shape, add: etree._Element, now: dateti
             ret.append(inline_data_ext_ret(store, element))
         else:
             ret.append(copy.deepcopy(element))
-    if kind == "Bill":
-        _qb_effects.bill_links(store, ret, add.iter("ItemLineAdd"))
     if kind == "InventoryAdjustment":
         _adjust_inventory(store, add, ret, now)
     if kind == "TimeTracking":

@@ -9,8 +9,9 @@ a change).
   order lines as ``QuantityOnOrder``; invoice lines take stock out (``QuantityOnHand``), bill item lines and
   inventory adjustments put it in or take it out.
 - An invoice line linked to a sales order line (``LinkToTxn``) adds its quantity to the order line's
-  ``Invoiced``; the order is ``IsFullyInvoiced`` once every line is, and both transactions carry a
-  ``LinkedTxn`` naming the other.
+  ``Invoiced``; the order is ``IsFullyInvoiced`` once every line is. A bill item line linked to a purchase
+  order line adds its quantity to the order line's ``ReceivedQuantity``; the order is ``IsFullyReceived`` once
+  every line is. Both transactions carry a ``LinkedTxn`` naming the other.
 """
 
 from __future__ import annotations
@@ -43,6 +44,13 @@ _STOCK_FIELDS: dict[tuple[str, str], tuple[str, int]] = {
     ("InventoryAdjustment", "InventoryAdjustmentLineRet"): ("QuantityOnHand", 1),
 }
 _ZERO = Decimal(0)
+# An order kind's lines, what a linked line adds to on them, the item quantity they hold, and the order's flag.
+_ORDER_LINKS = {
+    "SalesOrder": ("SalesOrderLineRet", "Invoiced", "QuantityOnSalesOrder", "IsFullyInvoiced"),
+    "PurchaseOrder": ("PurchaseOrderLineRet", "ReceivedQuantity", "QuantityOnOrder", "IsFullyReceived"),
+}
+_ORDERS = tuple(_ORDER_LINKS)
+_LINKING = ("Invoice", "Bill")
 
 
 def apply(store: Store, record: Record) -> None:
@@ -155,38 +163,19 @@ def prepare_linked_line(store: Store, invoice: etree._Element, line_add: etree._
     return completed
 
 
-def bill_links(store: Store, bill: etree._Element, line_adds: Iterable[etree._Element]) -> None:
-    """A bill names the purchase orders its item lines were received against (``LinkedTxn``)."""
-    seen: list[str] = []
-    for line_add in line_adds:
-        order_id = line_add.findtext("LinkToTxn/TxnID")
-        if order_id and order_id not in seen:
-            seen.append(order_id)
-    for order_id in seen:
-        order = store.with_id(("PurchaseOrder",), order_id)
-        if order is None:
-            continue
-        linked = child(bill, "LinkedTxn")
-        child(linked, "TxnID", order.id)
-        child(linked, "TxnType", "PurchaseOrder")
-        child(linked, "TxnDate", order.text("TxnDate") or "")
-        if order.text("RefNumber"):
-            child(linked, "RefNumber", order.text("RefNumber"))
-        child(linked, "LinkType", "QUANTYPE")
-        child(linked, "Amount", "0.00")
-
-
 def new_link(invoice_id: str, line_add: etree._Element, line_ret: etree._Element) -> Link | None:
+    """The link an invoice line (to a sales order line) or a bill item line (to a purchase order line) makes."""
     link = line_add.find("LinkToTxn")
-    if link is None or line_ret.tag != "InvoiceLineRet":
+    if link is None or line_ret.tag not in ("InvoiceLineRet", "ItemLineRet"):
         return None
     return Link(invoice_id, line_ret.findtext("TxnLineID") or "", text_of(link, "TxnID") or "",
                 text_of(link, "TxnLineID") or "", _number(line_ret, "Quantity"), _number(line_ret, "Amount"))
 
 
 def follow_invoice_lines(store: Store, invoice: Record) -> None:
-    """After an invoice changed: its links follow its lines (a removed line drops its link)."""
-    lines = {line.findtext("TxnLineID"): line for line in invoice.element.iter("InvoiceLineRet")}
+    """After an invoice (or bill) changed: its links follow its lines (a removed line drops its link)."""
+    lines = {line.findtext("TxnLineID"): line for tag in ("InvoiceLineRet", "ItemLineRet")
+             for line in invoice.element.iter(tag)}
     kept: list[Link] = []
     for link in store.links:
         if link.invoice_id == invoice.id:
@@ -201,21 +190,21 @@ def follow_invoice_lines(store: Store, invoice: Record) -> None:
 def _links(store: Store, links: Iterable[Link], sign: int) -> None:
     touched: dict[str, Record] = {}
     for link in links:
-        order = store.with_id(("SalesOrder",), link.order_id)
+        order = store.with_id(_ORDERS, link.order_id)
         if order is None:
             continue
-        line = next((e for e in order.element.iter("SalesOrderLineRet")
-                     if e.findtext("TxnLineID") == link.order_line_id), None)
+        line_tag, done_tag, on_order_tag, _flag = _ORDER_LINKS[order.kind]
+        line = next((e for e in order.element.iter(line_tag) if e.findtext("TxnLineID") == link.order_line_id), None)
         if line is None:
             continue
         item = store.with_id(("ItemInventory",), line.findtext("ItemRef/ListID") or "")
         before = open_quantity(order.element, line)
-        set_text(line, "Invoiced", quantity(_number(line, "Invoiced") + link.quantity * sign))
-        sort_in_schema_order(line, "SalesOrderLineRet")
+        set_text(line, done_tag, quantity(_number(line, done_tag) + link.quantity * sign))
+        sort_in_schema_order(line, line_tag)
         if item is not None:
-            bump(item, "QuantityOnSalesOrder", open_quantity(order.element, line) - before)
+            bump(item, on_order_tag, open_quantity(order.element, line) - before)
         touched[order.id] = order
-        invoice = store.with_id(("Invoice",), link.invoice_id)
+        invoice = store.with_id(_LINKING, link.invoice_id)
         if invoice is not None:
             touched[invoice.id] = invoice
     for record in touched.values():
@@ -223,11 +212,12 @@ def _links(store: Store, links: Iterable[Link], sign: int) -> None:
 
 
 def refresh_linked_txns(store: Store, record: Record) -> None:
-    """Rewrite ``record``'s ``LinkedTxn`` elements (and a sales order's ``IsFullyInvoiced``) from the links."""
+    """Rewrite ``record``'s ``LinkedTxn`` elements (and an order's ``IsFullyInvoiced`` / ``IsFullyReceived``)
+    from the links."""
     ret = record.element
     for old in ret.findall("LinkedTxn"):
         ret.remove(old)
-    is_order = record.kind == "SalesOrder"
+    is_order = record.kind in _ORDER_LINKS
     totals: dict[str, Decimal] = {}
     for link in store.links:
         if (link.order_id if is_order else link.invoice_id) == record.id:
@@ -246,9 +236,10 @@ def refresh_linked_txns(store: Store, record: Record) -> None:
         child(linked, "LinkType", "QUANTYPE")
         child(linked, "Amount", money(amount))
     if is_order:
-        lines = ret.findall("SalesOrderLineRet")
-        invoiced = bool(lines) and all(_number(line, "Invoiced") >= _number(line, "Quantity") for line in lines)
-        set_text(ret, "IsFullyInvoiced", "true" if invoiced else "false")
+        line_tag, done_tag, _on_order, flag = _ORDER_LINKS[record.kind]
+        lines = ret.findall(line_tag)
+        complete = bool(lines) and all(_number(line, done_tag) >= _number(line, "Quantity") for line in lines)
+        set_text(ret, flag, "true" if complete else "false")
     sort_in_schema_order(ret, f"{record.kind}Ret")
 
 
@@ -257,10 +248,10 @@ def has_links_to(store: Store, order: Record) -> bool:
 
 
 def unlink_invoice(store: Store, invoice: Record) -> None:
-    """Drop a (withdrawn) invoice's links; the sales orders it billed no longer name it."""
+    """Drop a (withdrawn) invoice's or bill's links; the orders it billed no longer name it."""
     orders = {link.order_id for link in store.links if link.invoice_id == invoice.id}
     store.links[:] = [link for link in store.links if link.invoice_id != invoice.id]
     for order_id in orders:
-        order = store.with_id(("SalesOrder",), order_id)
+        order = store.with_id(_ORDERS, order_id)
         if order is not None:
             refresh_linked_txns(store, order)

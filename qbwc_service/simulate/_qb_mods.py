@@ -88,10 +88,10 @@ def modify(store: Store, shape: Shape, mod: etree._Element, now: datetime) -> Re
         ref_number = text_of(mod, "RefNumber")
         if ref_number:
             store.note_ref_number(shape.kind, ref_number)
-        if shape.kind == "Invoice":
+        if shape.kind in ("Invoice", "Bill"):
             _qb_effects.follow_invoice_lines(store, record)
         _qb_effects.apply(store, record)
-        if shape.kind in ("SalesOrder", "Invoice"):
+        if shape.kind in ("SalesOrder", "Invoice", "PurchaseOrder", "Bill"):
             _qb_effects.refresh_linked_txns(store, record)
         return record
     old_full_name = record.full_name
@@ -262,9 +262,9 @@ def delete_transaction(store: Store, kind: str, txn_id: str, now: datetime) -> l
     record = store.with_id((kind,), txn_id)
     if record is None:
         raise not_found(txn_id)
-    if kind == "SalesOrder" and _qb_effects.has_links_to(store, record):
+    if kind in ("SalesOrder", "PurchaseOrder") and _qb_effects.has_links_to(store, record):
         raise StatusError(3210, f'The transaction "{record.text("RefNumber") or txn_id}" cannot be deleted: '
-                                "invoices are linked to it.")
+                                f"{'invoices' if kind == 'SalesOrder' else 'bills'} are linked to it.")
     _qb_effects.withdraw(store, record)
     _qb_effects.unlink_invoice(store, record)
     store.remove(record)

@@ -97,7 +97,8 @@ class DataExtDef:
 
 @dataclass
 class Link:
-    """An invoice line that bills (part of) a sales order line (``LinkToTxn`` in an ``InvoiceLineAdd``)."""
+    """An invoice line that bills (part of) a sales order line, or a bill item line that receives (part of) a
+    purchase order line (``LinkToTxn``); ``invoice_*`` name the invoice or bill."""
 
     invoice_id: str
     invoice_line_id: str

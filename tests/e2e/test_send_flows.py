@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from qbwc_service import connections, links, usecases
 from qbwc_service.db.models import Job
-from qbwc_service.errors import InvalidInput, InvalidJobPayload
+from qbwc_service.errors import InvalidInput, InvalidJobPayload, Refusal, Refused
 from qbwc_service.kinds import REGISTRY
 from qbwc_service.kinds.base import Answer, SettleContext
 from qbwc_service.kinds.flows import FLOWS, FlowKind
@@ -108,7 +108,20 @@ def test_custom_fields_follow_the_document(server: LiveServer, company: QuickBoo
 # ---------------------------------------------------------------- purchase orders and receivings
 
 
+def _lines(record: Any, tag: str) -> list[tuple[str | None, float]]:
+    return [(line.findtext("ItemRef/FullName"), float(line.findtext("Quantity") or 0))
+            for line in record.element.findall(tag)]
+
+
+def _done_per_line(record: Any, line_tag: str, done_tag: str) -> list[tuple[float, float]]:
+    """(done, ordered) for each line of an order: invoiced or received of what was ordered."""
+    return [(float(line.findtext(done_tag) or 0), float(line.findtext("Quantity") or 0))
+            for line in record.element.findall(line_tag)]
+
+
 def test_purchase_order_then_receiving_becomes_a_linked_bill(server: LiveServer, company: QuickBooksCompany) -> None:
+    """FAQ 6: the bill carries the ordered quantity of the whole purchase order (only the plates were received),
+    linked line by line, so QuickBooks sees the order received in full."""
     paired = pair(server.sessions)
     (po_job,) = send(server.sessions, paired, "purchase_order", example("purchase-order"))
     run(server, paired, company)
@@ -120,10 +133,59 @@ def test_purchase_order_then_receiving_becomes_a_linked_bill(server: LiveServer,
     assert company.count("Bill") == bills_before + 1
     bill = company.find("Bill", TxnID=by_id(server)[bill_job].result["TxnID"])
     assert bill is not None
-    (line,) = bill.element.findall("ItemLineRet")
-    assert line.findtext("ItemRef/FullName") == "Steel Plate 1/4in" and float(line.findtext("Quantity") or 0) == 40
+    assert _lines(bill, "ItemLineRet") == [("Steel Plate 1/4in", 40), ("Steel Tube 2in", 25)]
     linked = [t.findtext("TxnID") for t in bill.element.iter("LinkedTxn")]
     assert po_id in linked
+    order = company.find("PurchaseOrder", TxnID=po_id)
+    assert order is not None and order.text("IsFullyReceived") == "true"
+    assert _done_per_line(order, "PurchaseOrderLineRet", "ReceivedQuantity") == [(40, 40), (25, 25)]
+
+
+def test_a_second_receiving_of_a_purchase_order_never_bills_it_twice(
+    server: LiveServer, company: QuickBooksCompany
+) -> None:
+    paired = pair(server.sessions)
+    send(server.sessions, paired, "purchase_order", example("purchase-order"))
+    send(server.sessions, paired, "receiving", example("receiving"))
+    run(server, paired, company)
+    bills = company.count("Bill")
+    with pytest.raises(Refused, match=r"REC-9002.*not billed.*PO-7001.*already billed by receiving 'REC-9001'"
+                                      r".*partial_billing") as refused:
+        send(server.sessions, paired, "receiving", example("receiving-partial"))
+    assert refused.value.reason is Refusal.ORDER_ALREADY_BILLED
+    run(server, paired, company, expect="nothing-to-do")
+    assert company.count("Bill") == bills
+    (order,) = company.find_all("PurchaseOrder", RefNumber="PO-7001") or company.records("PurchaseOrder")[-1:]
+    assert _done_per_line(order, "PurchaseOrderLineRet", "ReceivedQuantity") == [(40, 40), (25, 25)]
+
+
+def test_partial_billing_bills_each_receiving_and_closes_the_order_when_all_is_received(
+    server: LiveServer, company: QuickBooksCompany
+) -> None:
+    paired = pair(server.sessions)
+    set_options(server.sessions, paired, partial_billing=True)
+    (po_job,) = send(server.sessions, paired, "purchase_order", example("purchase-order"))
+    run(server, paired, company)
+    po_id = by_id(server)[po_job].result["TxnID"]
+    partial = example("receiving-partial")  # 30 of the 40 plates
+    rest = copy.deepcopy(partial)
+    rest.update(id=9003, code="REC-9003")
+    rest["lines"] = [{"id": 1, "orderLineId": 11, "product": {"code": "Steel Plate 1/4in"}, "quantity": 10},
+                     {"id": 2, "orderLineId": 12, "product": {"code": "Steel Tube 2in"}, "quantity": 25}]
+    send(server.sessions, paired, "receiving", partial)
+    run(server, paired, company)
+    order = company.find("PurchaseOrder", TxnID=po_id)
+    assert order is not None and order.text("IsFullyReceived") == "false"
+    assert _done_per_line(order, "PurchaseOrderLineRet", "ReceivedQuantity") == [(30, 40), (0, 25)]
+    send(server.sessions, paired, "receiving", rest)
+    run(server, paired, company)
+    bills = [bill for bill in company.records("Bill") if po_id in [t.findtext("TxnID") for t in
+                                                                   bill.element.iter("LinkedTxn")]]
+    assert [_lines(bill, "ItemLineRet") for bill in bills] == [
+        [("Steel Plate 1/4in", 30)], [("Steel Plate 1/4in", 10), ("Steel Tube 2in", 25)]]
+    order = company.find("PurchaseOrder", TxnID=po_id)
+    assert order is not None and order.text("IsFullyReceived") == "true"
+    assert _done_per_line(order, "PurchaseOrderLineRet", "ReceivedQuantity") == [(40, 40), (25, 25)]
 
 
 def test_missing_item_is_created_when_the_option_is_on(server: LiveServer, company: QuickBooksCompany) -> None:
@@ -162,6 +224,48 @@ def test_invoice_carries_the_full_ordered_quantity_by_default(server: LiveServer
     (invoice,) = company.find_all("Invoice", CustomerRef__FullName="Cascade Robotics")
     quantities = [float(line.findtext("Quantity") or 0) for line in invoice.element.findall("InvoiceLineRet")]
     assert quantities == [4, 20]  # shipped only 2, invoiced what was ordered (vendor behaviour)
+
+
+def test_a_second_shipment_of_an_invoiced_order_never_invoices_it_again(
+    server: LiveServer, company: QuickBooksCompany
+) -> None:
+    """Default options (one shipment per order): SHP-8002 of an order SHP-8001 invoiced in full is refused at
+    enqueue, naming SHP-8001 and partial_invoicing; the order stays invoiced 4 of 4 and 20 of 20."""
+    paired = pair(server.sessions)
+    send(server.sessions, paired, "sales_order", example("sales-order"))
+    send(server.sessions, paired, "shipment", example("shipment"))
+    run(server, paired, company)
+    with pytest.raises(Refused, match=r"SHP-8002.*not invoiced.*SO-5001.*already invoiced by shipment 'SHP-8001'"
+                                      r".*partial_invoicing") as refused:
+        send(server.sessions, paired, "shipment", example("shipment-second"))
+    assert refused.value.reason is Refusal.ORDER_ALREADY_BILLED and refused.value.subject == "SHP-8002"
+    run(server, paired, company, expect="nothing-to-do")
+    assert len(company.find_all("Invoice", CustomerRef__FullName="Cascade Robotics")) == 1
+    (order,) = company.find_all("SalesOrder", CustomerRef__FullName="Cascade Robotics")
+    assert _done_per_line(order, "SalesOrderLineRet", "Invoiced") == [(4, 4), (20, 20)]
+
+
+def test_a_second_shipment_the_service_did_not_know_of_is_dead_when_it_is_sent(
+    server: LiveServer, company: QuickBooksCompany
+) -> None:
+    """SHP-8001 was cancelled, so SHP-8002 could be queued; an operator then retries SHP-8001: both reach the
+    same message set, the first is invoiced, the second is dead before sending, naming the first."""
+    paired = pair(server.sessions)
+    send(server.sessions, paired, "sales_order", example("sales-order"))
+    run(server, paired, company)
+    (first,) = send(server.sessions, paired, "shipment", example("shipment"))
+    with server.sessions.begin() as db:
+        usecases.cancel_job(db, job_queue(), first)
+    (second,) = send(server.sessions, paired, "shipment", example("shipment-second"))
+    with server.sessions.begin() as db:
+        usecases.retry_job(db, job_queue(), first)
+    run(server, paired, company)
+    done = by_id(server)
+    assert done[first].status == "done"
+    assert done[second].status == "dead" and "already invoiced by shipment 'SHP-8001'" in done[second].status_message
+    assert len(company.find_all("Invoice", CustomerRef__FullName="Cascade Robotics")) == 1
+    (order,) = company.find_all("SalesOrder", CustomerRef__FullName="Cascade Robotics")
+    assert _done_per_line(order, "SalesOrderLineRet", "Invoiced") == [(4, 4), (20, 20)]
 
 
 def test_partial_invoicing_closes_the_sales_order_after_the_last_shipment(

@@ -122,15 +122,15 @@ CASES: dict[str, Callable[[], Built]] = {
     "item_add__full_name": lambda: item_add("full_name"),
     "item_add__list_id": lambda: item_add("list_id"),
     "bill__default": lambda: bill(),
+    "bill__default_linked": lambda: bill(linked=LINKED_PO),
+    "bill__default_linked_no_line_ids": lambda: bill(linked=NO_LINE_IDS),
+    "bill__partial": lambda: bill(partial_billing=True),
+    "bill__partial_linked": lambda: bill(linked=LINKED_PO, partial_billing=True),
+    "bill__partial_linked_version_3_0": lambda: bill((3, 0), linked=LINKED_PO, partial_billing=True),
     "bill__document_number_fusion_code": lambda: bill(**FUSION_CODE),
     "bill__document_date_document_date": lambda: bill(document_date="document_date"),
     "bill__document_date_sync_date": lambda: bill(document_date="sync_date"),
     "bill__line_description_shipping_notes": lambda: bill(line_description="shipping_notes"),
-    "bill__linked": lambda: bill(linked=LINKED_PO),
-    "bill__linked_version_3_0": lambda: bill((3, 0), linked=LINKED_PO),
-    "bill__without_lines": lambda: bill(without_lines=True),
-    "bill__without_lines_linked": lambda: bill(linked=LINKED_PO, without_lines=True),
-    "bill__without_lines_linked_no_line_ids": lambda: bill(linked=NO_LINE_IDS, without_lines=True),
     "bill__version_8_0": lambda: bill((8, 0)),
     "invoice__default": lambda: invoice(),
     "invoice__default_linked": lambda: invoice(linked=LINKED_SO),
@@ -375,26 +375,29 @@ def test_an_invoice_cannot_link_before_qbxml_6() -> None:
     assert texts(request, ".//ItemRef/FullName") == ["BRKT-10", "BOLT-M8"]
 
 
-def test_a_bill_carries_the_received_quantities_at_the_received_or_ordered_cost() -> None:
-    request = request_of(bill())
-    assert quantities(request, "ItemLineAdd") == [("BAR-20", "25"), ("PAINT-RAL", "3.5")]
-    assert texts(request, ".//Cost") == ["7.35", "18.90"]
-
-
-def test_a_receiving_without_lines_bills_every_purchase_order_line_in_full() -> None:
-    request = request_of(bill(without_lines=True))
-    assert quantities(request, "ItemLineAdd") == [("BAR-20", "40"), ("PAINT-RAL", "3.5")]
-    assert texts(request, ".//Cost") == ["7.20", "18.90"]
-    linked = request_of(bill(linked=LINKED_PO, without_lines=True))
+def test_a_bill_carries_every_purchase_order_line_in_full_by_default() -> None:
+    """FAQ 6: the bill carries the ordered quantities, whatever was received (25 of 40 bars here)."""
+    for request in (request_of(bill()), request_of(bill(without_lines=True))):
+        assert quantities(request, "ItemLineAdd") == [("BAR-20", "40"), ("PAINT-RAL", "3.5")]
+        assert texts(request, ".//Cost") == ["7.20", "18.90"]
+    linked = request_of(bill(linked=LINKED_PO))
     assert texts(linked, ".//LinkToTxn/TxnLineID") == ["2B3D-1773650000", "2B3E-1773650000"]
 
 
+def test_partial_billing_carries_the_received_quantities_at_the_received_or_ordered_cost() -> None:
+    request = request_of(bill(partial_billing=True))
+    assert quantities(request, "ItemLineAdd") == [("BAR-20", "25"), ("PAINT-RAL", "3.5")]
+    assert texts(request, ".//Cost") == ["7.35", "18.90"]
+    with pytest.raises(MappingError, match=r"partial_billing.*receiving\.lines is empty"):
+        bill(partial_billing=True, without_lines=True)
+
+
 def test_a_whole_order_bill_whose_lines_are_unknown_links_the_order_and_lets_quickbooks_bring_its_lines() -> None:
-    request = request_of(bill(linked=NO_LINE_IDS, without_lines=True))
+    request = request_of(bill(linked=NO_LINE_IDS))
     assert texts(request, ".//LinkToTxnID") == [LINKED_PO.txn_id]
     assert lines(request, "ItemLineAdd") == []
     # a partial receiving never links the whole order: it would bill what was not received
-    partial = request_of(bill(linked=NO_LINE_IDS))
+    partial = request_of(bill(linked=NO_LINE_IDS, partial_billing=True))
     assert partial.find(".//LinkToTxnID") is None
     assert quantities(partial, "ItemLineAdd") == [("BAR-20", "25"), ("PAINT-RAL", "3.5")]
 
@@ -402,7 +405,8 @@ def test_a_whole_order_bill_whose_lines_are_unknown_links_the_order_and_lets_qui
 def test_lines_keep_the_order_line_order_quickbooks_requires_of_linked_lines() -> None:
     receiving = examples.receiving()
     receiving = receiving.model_copy(update={"lines": list(reversed(receiving.lines))})
-    request = build_bill_add(receiving, IntegrationOptions(), context("receiving", 3001, linked=LINKED_PO))
+    request = build_bill_add(receiving, IntegrationOptions(partial_billing=True),
+                             context("receiving", 3001, linked=LINKED_PO))
     assert texts(request, ".//LinkToTxn/TxnLineID") == ["2B3D-1773650000", "2B3E-1773650000"]
     shipment = examples.shipment()
     stray = shipment.lines[0].model_copy(update={"order_line_id": None, "product": examples.sales_order().lines[2]
@@ -415,7 +419,7 @@ def test_lines_keep_the_order_line_order_quickbooks_requires_of_linked_lines() -
 
 
 def test_a_bill_before_qbxml_4_does_not_link() -> None:
-    request = request_of(bill((3, 0), linked=LINKED_PO))
+    request = request_of(bill((3, 0), linked=LINKED_PO, partial_billing=True))
     assert request.find(".//LinkToTxn") is None and request.find(".//LinkToTxnID") is None
 
 
