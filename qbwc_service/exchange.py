@@ -84,15 +84,28 @@ class Exchange:
                 continue
             built.append((job, made.requests, made.progress, warnings))
         built = self._valid_only(db, live, built, refused, version)
-        for job, elements, progress, warnings in built:
-            self.queue.record_sent(job, "\n".join(etree.tostring(e, encoding="unicode") for e in elements),
-                                   warnings, progress)
-        if not built:
+        room = self.settings.max_message_set_bytes
+        sent: list[tuple[Job, list[etree._Element]]] = []
+        for index, (job, elements, progress, warnings) in enumerate(built):
+            text = "\n".join(etree.tostring(e, encoding="unicode") for e in elements)
+            size = len(text.encode("utf-8"))
+            if size > self.settings.max_message_set_bytes:
+                self._refuse(db, live, job, f"The request is {size} bytes; a message set holds at most "
+                             f"{self.settings.max_message_set_bytes} (max_message_set_bytes), so it was not sent. "
+                             "Split the document, or raise the setting if QuickBooks can take it.", refused)
+                continue
+            if size > room and sent:
+                self.queue.release([entry[0] for entry in built[index:]])  # the next message set takes them
+                break
+            room -= size
+            self.queue.record_sent(job, text, warnings, progress)
+            sent.append((job, elements))
+        if not sent:
             return None
         live.session.message_sets += 1
         log.info("message set sent",
-                 extra={"ticket": live.session.ticket, "connection": live.connection.name, "jobs": len(built)})
-        return build_message_set([Request(str(job.id), e) for job, elements, _, _ in built for e in elements], version)
+                 extra={"ticket": live.session.ticket, "connection": live.connection.name, "jobs": len(sent)})
+        return build_message_set([Request(str(job.id), e) for job, elements in sent for e in elements], version)
 
     def _valid_only(self, db: DbSession, live: Live, built: list[tuple[Job, list[etree._Element], Any, list[str]]],
                     refused: list[str], version: Version) -> list[tuple[Job, list[etree._Element], Any, list[str]]]:

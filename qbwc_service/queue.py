@@ -127,7 +127,7 @@ class JobQueue:
         alone = next((job for job in jobs if job.send_alone), None)
         if alone is not None and len(jobs) > 1:
             # A job to be sent alone takes the whole message set; the others go back untouched.
-            self._unclaim([job for job in jobs if job is not alone])
+            self.release([job for job in jobs if job is not alone])
             jobs = [alone]
         if jobs:
             db.execute(insert(Event), [
@@ -136,7 +136,9 @@ class JobQueue:
             ])
         return jobs
 
-    def _unclaim(self, jobs: list[Job]) -> None:
+    def release(self, jobs: list[Job]) -> None:
+        """Claimed jobs that are not sent after all (no room left in the message set): back on the queue as
+        they were, no attempt spent."""
         for job in jobs:
             job.status = JobStatus.QUEUED
             job.attempts = max(job.attempts - 1, 0)
@@ -209,8 +211,11 @@ class JobQueue:
     def _lose(self, db: Session, job: Job, lost: Lost) -> None:
         """The one rule for a lost outcome: reading again is harmless, so a read goes back to the queue
         (dead once its attempts are spent); a write is never re-sent blindly, so it waits as unknown."""
-        if job.read_only and job.attempts >= self.policy.max_attempts:
-            self._kill(db, job, Dead(f"{lost.reason} (gave up after {job.attempts} attempts)"))
+        if job.attempts >= self.policy.max_attempts:
+            self._kill(db, job, Dead(f"{lost.reason} (gave up after {job.attempts} attempts)" if job.read_only else
+                                     f"{lost.reason}. Gave up after {job.attempts} attempts whose outcome was lost: "
+                                     "check QuickBooks for the document before retrying or cancelling this job.",
+                                     progress=lost.progress))
             return
         job.status = JobStatus.QUEUED if job.read_only else JobStatus.UNKNOWN
         if lost.progress is not None:
@@ -239,10 +244,12 @@ class JobQueue:
         self._event(db, job, EventKind.JOB_RETRIED, "by operator")
         return job
 
-    def cancel(self, db: Session, job_id: int) -> Job:
+    def cancel(self, db: Session, job_id: int, *, stuck: bool = False) -> Job:
+        """Cancel a job not done; ``stuck``: also one left ``sent`` by a session that is over (its caller knows)."""
         job = get_job(db, job_id)
-        if job.status not in CANCELLABLE:
-            raise JobStateConflict(job.id, job.status, "cancelled", CANCELLABLE)
+        allowed = (*CANCELLABLE, JobStatus.SENT) if stuck else CANCELLABLE
+        if job.status not in allowed:
+            raise JobStateConflict(job.id, job.status, "cancelled", allowed)
         job.status = JobStatus.CANCELLED
         job.updated_at = job.finished_at = self.clock.now()
         self._event(db, job, EventKind.JOB_CANCELLED, "by operator")

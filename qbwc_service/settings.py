@@ -45,6 +45,11 @@ class Settings(BaseSettings):
         "Connector runs one session at a time, so its old one is dead); from elsewhere it gets 'busy'.",
     )
     batch_size: int = Field(default=50, ge=1, le=1000, description="Jobs per qbXML message set.")
+    max_message_set_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=64 * 1024,
+        description="Largest qbXML message set sent at once; the jobs beyond it go in the next one, and a single "
+        "request larger than this is refused.",
+    )
     max_attempts: int = Field(default=5, ge=1, description="Attempts before a job is dead.")
     retry_backoff_seconds: int = Field(default=60, ge=0, description="First retry delay; doubles.")
     max_body_bytes: int = Field(

@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from mappings.options import IntegrationOptions
 from qbwc_service import connections
-from qbwc_service.db.models import Job
+from qbwc_service.db.enums import JobStatus
+from qbwc_service.db.models import Connection, Job
 from qbwc_service.errors import InvalidJobPayload, InvalidOption, Refusal, Refused
 from qbwc_service.kinds import REGISTRY
 from qbwc_service.kinds.flows import enqueue_flow as enqueue_flow_entity
@@ -162,4 +163,11 @@ def retry_job(db: Session, job_queue: JobQueue, job_id: int) -> Job:
 
 
 def cancel_job(db: Session, job_queue: JobQueue, job_id: int) -> Job:
-    return job_queue.cancel(db, job_id)
+    """Cancel a job not done yet; a job left ``sent`` by a session that is no longer live can be cancelled
+    too (its answer will never come: check QuickBooks for what it sent)."""
+    job = get_job(db, job_id)
+    connection = db.get(Connection, job.connection_id)
+    live = connection is not None and connection.live_ticket == job.ticket and connection.live_until is not None \
+        and connection.live_until >= job_queue.clock.now()
+    stuck = job.status == JobStatus.SENT and not live
+    return job_queue.cancel(db, job_id, stuck=stuck)

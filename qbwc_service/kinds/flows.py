@@ -9,6 +9,7 @@ and creates a missing employee, customer job or item first when the options allo
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from collections.abc import Callable
@@ -41,6 +42,10 @@ from qbwc_service.settlements import Continue, Done, Settlement
 log = logging.getLogger(__name__)
 
 DEPENDENCY_PRIORITY = 50
+# The largest entity a send takes: QuickBooks and the Web Connector choke on documents far beyond these, and a
+# request that can never be sent must be refused when it is queued, not fail in every session.
+MAX_DOCUMENT_LINES = 2000
+MAX_ENTITY_BYTES = 2 * 1024 * 1024
 
 
 class FlowProgress(Progress):
@@ -261,6 +266,19 @@ def parse_entity(flow: Flow, data: Any) -> BaseModel:
                                 where) from exc
 
 
+def refuse_too_big(flow: Flow, data: Any, entity: Any) -> None:
+    size = len(json.dumps(data, default=str).encode("utf-8"))
+    if size > MAX_ENTITY_BYTES:
+        raise InvalidJobPayload(f"the {flow.label} is {size} bytes of JSON; at most {MAX_ENTITY_BYTES} are taken",
+                                "entity")
+    parent = flow.parent_order(entity)
+    lines = max(len(getattr(entity, "lines", None) or getattr(entity, "time_records", None) or []),
+                len(getattr(parent, "lines", None) or []))
+    if lines > MAX_DOCUMENT_LINES:
+        raise InvalidJobPayload(f"the {flow.label} has {lines} lines; a QuickBooks document of this service holds at "
+                                f"most {MAX_DOCUMENT_LINES}: split it in Fusion", "lines")
+
+
 def flow_named(name: str) -> Flow:
     flow = FLOWS.get(name)
     if flow is None:
@@ -274,6 +292,7 @@ def enqueue_flow(db: Session, job_queue: queue.JobQueue, connection: Connection,
     queued twice; an entity already in QuickBooks is not queued again."""
     flow = flow_named(flow_name)
     entity = parse_entity(flow, data)
+    refuse_too_big(flow, data, entity)
     options = options_of(connection)
     label = flow.label
     if flow.switch is None:

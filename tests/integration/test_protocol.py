@@ -8,9 +8,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine
 
 from qbwc_service import usecases
+from qbwc_service.errors import InvalidJobPayload, JobStateConflict
 from qbwc_service.kinds.flows import FlowProgress
 from qbwc_service.simulate.quickbooks import QuickBooksCompany
 from tests.inprocess import Protocol, in_process
@@ -113,3 +115,75 @@ def test_requests_held_when_quickbooks_was_not_reached_go_out_again(protocol: Pr
     assert job.id == job_id and job.status == "queued" and job.attempts == 0
     assert protocol.web_connector(paired, company).run_session().outcome == "done"
     assert [r.full_name for r in company.records("Customer")] == ["Held Co"]
+
+
+def test_message_sets_are_sized_by_bytes_as_well_as_by_count(engine: Engine) -> None:
+    small = in_process(engine, max_message_set_bytes=64 * 1024)
+    paired = pair(small.sessions)
+    notes = "n" * 4000  # a customer's notes hold at most 4095 characters
+    for i in range(40):
+        enqueue_raw(small.sessions, paired.id, f"<CustomerAddRq><CustomerAdd><Name>Big {i}</Name><Notes>{notes}"
+                    "</Notes></CustomerAdd></CustomerAddRq>")
+    company = QuickBooksCompany()
+    report = small.web_connector(paired, company).run_session()
+    assert report.outcome == "done" and report.message_sets == 3  # 15 requests of 4 kB fit in 64 kB
+    assert company.count("Customer") == 40
+
+
+def test_max_attempts_holds_when_every_answer_is_lost(engine: Engine) -> None:
+    """A send whose answers are always lost is looked up, sent again, lost again... and dead once its
+    attempts are spent, asking for QuickBooks to be checked, instead of going round for ever."""
+    impatient = in_process(engine, max_attempts=3)
+    paired = pair(impatient.sessions)
+    (order,) = _send(impatient, paired.name, "sales_order", _example("sales-order"))
+    company = QuickBooksCompany.from_seed()
+    for _ in range(8):
+        company.drop_next_responses(1)
+        impatient.web_connector(paired, company).run_session()
+        impatient.clock.advance(hours=1)  # the lease of the session that lost its answer runs out
+        (job,) = [j for j in jobs(impatient.sessions) if j.id == order]
+        if job.status == "dead":
+            break
+    assert job.status == "dead" and "check QuickBooks" in (job.status_message or "")
+    assert job.attempts <= 3
+    assert company.count("SalesOrder") == 3  # the seed's two, and this one once: the lookups found nothing else
+
+
+def test_a_job_left_sent_by_a_session_that_is_over_can_be_cancelled(protocol: Protocol) -> None:
+    paired = pair(protocol.sessions)
+    (job_id,) = enqueue_customers(protocol.sessions, paired.id, ["Stuck Co"])
+    company = QuickBooksCompany()
+    client = protocol.web_connector(paired, company)
+    ticket = client.authenticate(paired.username, paired.token)[0]
+    assert client.send_request_xml(ticket, company.hcp_response(), company.company_file, "US", 13, 0)
+    with protocol.sessions.begin() as db:
+        with pytest.raises(JobStateConflict):  # its session is live: the answer may still come
+            usecases.cancel_job(db, job_queue(protocol.clock), job_id)
+    protocol.clock.advance(hours=2)  # the Web Connector vanished; the lease ran out
+    with protocol.sessions.begin() as db:
+        assert usecases.cancel_job(db, job_queue(protocol.clock), job_id).status == "cancelled"
+
+
+def test_a_request_larger_than_a_message_set_is_dead_and_its_neighbours_go_through(engine: Engine) -> None:
+    small = in_process(engine, max_message_set_bytes=64 * 1024)
+    paired = pair(small.sessions)
+    lines = "".join(f"<SalesOrderLineAdd><ItemRef><FullName>Widget</FullName></ItemRef><Quantity>{i}</Quantity>"
+                    "</SalesOrderLineAdd>" for i in range(1, 1200))
+    huge = enqueue_raw(small.sessions, paired.id, "<SalesOrderAddRq><SalesOrderAdd><CustomerRef><FullName>Big"
+                       f"</FullName></CustomerRef>{lines}</SalesOrderAdd></SalesOrderAddRq>")
+    (fine,) = enqueue_customers(small.sessions, paired.id, ["Small Co"])
+    company = QuickBooksCompany()
+    assert small.web_connector(paired, company).run_session().outcome == "done"
+    by_id = {job.id: job for job in jobs(small.sessions)}
+    assert by_id[huge].status == "dead" and "max_message_set_bytes" in (by_id[huge].status_message or "")
+    assert by_id[fine].status == "done" and company.count("SalesOrder") == 0
+
+
+def test_a_sales_order_too_big_to_send_is_refused_when_queued(protocol: Protocol) -> None:
+    paired = pair(protocol.sessions)
+    order = _example("sales-order")
+    order["lines"] = [{**order["lines"][0], "id": i} for i in range(1, 2002)]
+    with pytest.raises(InvalidJobPayload, match=r"2001 lines.*at most 2000") as refused:
+        _send(protocol, paired.name, "sales_order", order)
+    assert refused.value.field == "lines"
+    assert jobs(protocol.sessions) == []
