@@ -64,6 +64,12 @@ class IntegrationOptions(BaseModel):
     item_income_account: str | None = Field(default=None, description="ListID or full name of an account.")
     item_income_account_by: Literal["full_name", "list_id"] = "full_name"
 
+    update_sent_orders: bool = Field(
+        default=False, description="A sales or purchase order changed in Fusion after it was sent is sent again "
+        "as a change (SalesOrderMod / PurchaseOrderMod), while nothing is invoiced or billed against it. Off: "
+        "such a change is refused, naming what differs.",
+    )
+
     # shipments -> invoices, receivings -> bills
     partial_invoicing: bool = Field(
         default=False, description="Invoice the shipped quantity, linked to the QuickBooks sales order lines, "

@@ -97,6 +97,7 @@ class Refusal(StrEnum):
     NOT_LABELLED = "not-labelled"
     NON_US_COMPANY = "non-us-company"
     ORDER_ALREADY_BILLED = "order-already-billed"
+    ALREADY_SENT = "already-sent"  # queued again with other content, and the first version is on its way or in
 
 
 class Refused(InvalidInput):

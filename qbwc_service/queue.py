@@ -57,6 +57,7 @@ class Tally(Protocol):
 class Enqueued:
     job: Job
     created: bool
+    changed: bool = False  # an entity queued again with other content: the job now carries it (or sends it)
 
 
 def stored_progress(progress: BaseModel | None) -> dict[str, Any] | None:
@@ -135,6 +136,15 @@ class JobQueue:
                  "kind": EventKind.JOB_SENT} for j in jobs
             ])
         return jobs
+
+    def replace_payload(self, db: Session, job: Job, payload: dict[str, Any], note: str) -> Job:
+        """A job not sent yet (or refused by QuickBooks) takes the newer version of what it sends."""
+        if job.status not in (JobStatus.QUEUED, JobStatus.FAILED):
+            raise JobStateConflict(job.id, job.status, "changed", (JobStatus.QUEUED, JobStatus.FAILED))
+        job.payload = payload
+        job.updated_at = self.clock.now()
+        self._event(db, job, EventKind.JOB_CHANGED, note)
+        return job
 
     def release(self, jobs: list[Job]) -> None:
         """Claimed jobs that are not sent after all (no room left in the message set): back on the queue as
@@ -297,6 +307,10 @@ def orphaned(db: Session, connection_id: int, live_ticket: str | None) -> list[J
     if live_ticket is not None:
         stmt = stmt.where(or_(Job.ticket.is_(None), Job.ticket != live_ticket))
     return list(db.scalars(stmt))
+
+
+def with_key(db: Session, connection_id: int, key: str) -> Job | None:
+    return db.scalar(select(Job).where(Job.connection_id == connection_id, Job.idempotency_key == key))
 
 
 def pending_with_key(db: Session, connection_id: int, key: str) -> Job | None:

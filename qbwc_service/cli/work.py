@@ -86,7 +86,10 @@ for _name, _flow in FLOW_COMMANDS.items():
 
 
 def _report(made: Enqueued, same: str) -> None:
-    verb = "queued" if made.created else f"already queued ({same})"
+    if made.changed:
+        verb = "queued to change the document in QuickBooks" if made.created else "now carries the newer version"
+    else:
+        verb = "queued" if made.created else f"already queued ({same})"
     out.print(f"job {made.job.id} {verb}: {made.job.kind} status={made.job.status}")
 
 

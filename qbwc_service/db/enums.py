@@ -63,6 +63,7 @@ class EventKind(StrEnum):
     JOB_QUEUED = "job-queued"
     JOB_RETRIED = "job-retried"
     JOB_CANCELLED = "job-cancelled"
+    JOB_CHANGED = "job-changed"
 
     @classmethod
     def session_ended(cls, state: SessionState) -> EventKind:

@@ -9,6 +9,7 @@ and creates a missing employee, customer job or item first when the options allo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import secrets
@@ -86,6 +87,19 @@ def _one_per_time_record(entity: Any, snapshot: dict[str, Any]) -> list[Unit]:
 def _one_adjustment(entity: Any, snapshot: dict[str, Any]) -> list[Unit]:
     # Each quantity sent is a new adjustment, sent after the pending ones, so the last word is the newest.
     return [Unit({"entity": snapshot}, f"{entity.product.code}:{secrets.token_hex(6)}")]
+
+
+def _whole_entity(payload: dict[str, Any]) -> Any:
+    return payload["entity"]
+
+
+def _one_time_record(payload: dict[str, Any]) -> Any:
+    """A time entry is its record and its order's own fields: another record added to the order changes
+    nothing of this one."""
+    order = {k: v for k, v in payload["entity"].items() if k != "time_records"}
+    record = next((r for r in payload["entity"].get("time_records", []) if str(r.get("id")) == payload["record_id"]),
+                  None)
+    return {"order": order, "record": record}
 
 
 def _time_entry(order: Any, payload: dict[str, Any]) -> TimeEntry:
@@ -167,6 +181,8 @@ class Flow:
     links_to: str | None = None
     parent_order: Callable[[Any], Any] = lambda entity: None
     one_per_order: OnePerOrder | None = None
+    content: Callable[[dict[str, Any]], Any] = _whole_entity  # what a job sends, to tell a changed entity
+    changeable: bool = False  # sent again as a *ModRq when changed (update_sent_orders)
     records_link: bool = True  # stock adjustments are not linked: each is a new one
     keeps_line_ids: bool = False  # an order's lines are what later documents link to
     custom_fields: bool = False
@@ -206,10 +222,10 @@ class Flow:
 
 FLOWS: dict[str, Flow] = {flow.name: flow for flow in (
     Flow("sales_order", models.SalesOrder, "SalesOrder", "sales_orders", sales_order.build_sales_order_add,
-         reconcile.build_sales_order_lookup, keeps_line_ids=True, custom_fields=True),
+         reconcile.build_sales_order_lookup, keeps_line_ids=True, custom_fields=True, changeable=True),
     Flow("purchase_order", models.PurchaseOrder, "PurchaseOrder", "purchase_orders",
          purchase_order.build_purchase_order_add, reconcile.build_purchase_order_lookup, keeps_line_ids=True,
-         custom_fields=True, missing=_missing_for_purchase_order),
+         custom_fields=True, missing=_missing_for_purchase_order, changeable=True),
     Flow("receiving", models.Receiving, "Bill", "receivings", receiving.build_bill_add, reconcile.build_bill_lookup,
          links_to="purchase_order", parent_order=lambda e: e.purchase_order, custom_fields=True,
          one_per_order=OnePerOrder("partial_billing", "bill", "billed", "purchase order")),
@@ -220,7 +236,8 @@ FLOWS: dict[str, Flow] = {flow.name: flow for flow in (
          lambda e, o, c: time_tracking.build_time_tracking_add(e.order, e.record, o, c),
          lambda e, o, c, since: reconcile.build_time_tracking_lookup(
              e.record, time_tracking.employee_full_name(e.record.worker), c, since),
-         units=_one_per_time_record, sent_entity=_time_entry, missing=_missing_for_time_entry),
+         units=_one_per_time_record, sent_entity=_time_entry, missing=_missing_for_time_entry,
+         content=_one_time_record),
     Flow("stock", models.StockLevel, "InventoryAdjustment", None, stock.build_inventory_adjustment_add,
          reconcile.build_inventory_adjustment_lookup, units=_one_adjustment, records_link=False,
          admitted=_stock_admitted),
@@ -316,10 +333,73 @@ def enqueue_flow(db: Session, job_queue: queue.JobQueue, connection: Connection,
                       flow.one_per_order.refusal(entity, first, label))
     # A bill or invoice waits for its order's job, so it can link to the order's lines.
     waits_for = queue.pending_with_key(db, connection.id, order_key) if order_key else None
-    return [job_queue.enqueue(db, connection.id, flow.name, unit.payload, key=f"{flow.name}:{unit.fusion_id}",
-                              reconcilable=True, depends_on=waits_for.id if waits_for is not None else None,
-                              order_key=order_key)
-            for unit in units]
+    made: list[queue.Enqueued] = []
+    for unit in units:
+        key = f"{flow.name}:{unit.fusion_id}"
+        sent = queue.with_key(db, connection.id, key)
+        if sent is not None and flow.content(sent.payload) != flow.content(unit.payload):
+            made.append(_changed(db, job_queue, connection, flow, entity, sent, unit, options))
+            continue
+        made.append(job_queue.enqueue(db, connection.id, flow.name, unit.payload, key=key, reconcilable=True,
+                                      depends_on=waits_for.id if waits_for is not None else None,
+                                      order_key=order_key))
+    return made
+
+
+def change_kind_name(flow: str) -> str:
+    return f"{flow}_change"
+
+
+def _changed(db: Session, job_queue: queue.JobQueue, connection: Connection, flow: Flow, entity: Any, sent: Job,
+             unit: Unit, options: IntegrationOptions) -> queue.Enqueued:
+    """An entity queued again with other content than its job's: a job not sent yet takes it; an order in
+    QuickBooks gets it as a change when update_sent_orders is on; otherwise it is refused, saying what differs."""
+    differs = "; ".join(differences(flow.content(sent.payload), flow.content(unit.payload)))
+    code = str(getattr(entity, "code", None) or unit.fusion_id)
+    if sent.status in (JobStatus.QUEUED, JobStatus.FAILED):
+        job_queue.replace_payload(db, sent, unit.payload, f"the newer version of the {flow.label}: {differs}")
+        return queue.Enqueued(sent, False, changed=True)
+    if sent.status == JobStatus.DONE and flow.changeable and options.update_sent_orders:
+        digest = hashlib.sha256(json.dumps(unit.payload, sort_keys=True).encode()).hexdigest()[:16]
+        change = change_kind_name(flow.name)
+        made = job_queue.enqueue(db, connection.id, change, unit.payload, key=f"{change}:{unit.fusion_id}:{digest}",
+                                 read_only=True)
+        return queue.Enqueued(made.job, made.created, changed=True)
+    if sent.status == JobStatus.DONE:
+        hint = (f"Turn update_sent_orders on to send the change to QuickBooks, or change the {flow.label} there."
+                if flow.changeable else f"Change the {flow.label} in QuickBooks if it must change.")
+    else:
+        hint = "Settle that job first (jobs retry or jobs cancel); then queue the new version."
+    raise Refused(Refusal.ALREADY_SENT, code,
+                  f"{flow.label} {code!r} was queued before (job {sent.id}, {sent.status}) and differs from what "
+                  f"that job sends: {differs}. Nothing was queued. {hint}")
+
+
+def differences(old: Any, new: Any, path: str = "", limit: int = 5) -> list[str]:
+    """What changed between two JSON values, as "path: old -> new", the first ``limit`` of them."""
+    found: list[str] = []
+
+    def walk(a: Any, b: Any, where: str) -> None:
+        if len(found) >= limit or a == b:
+            return
+        if isinstance(a, dict) and isinstance(b, dict):
+            for key in [*a, *(k for k in b if k not in a)]:
+                walk(a.get(key), b.get(key), f"{where}.{key}" if where else str(key))
+        elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+            for index, (x, y) in enumerate(zip(a, b, strict=True)):
+                walk(x, y, f"{where}[{index}]")
+        else:
+            found.append(f"{where or 'entity'}: {_short(a)} -> {_short(b)}")
+
+    walk(old, new, path)
+    return found
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else f"{text[:57]}..."
 
 
 def job_quantity(job: Job) -> float:

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine
 
 from qbwc_service import usecases
-from qbwc_service.errors import InvalidJobPayload, JobStateConflict
+from qbwc_service.errors import InvalidJobPayload, JobStateConflict, Refusal, Refused
 from qbwc_service.kinds.flows import FlowProgress
 from qbwc_service.simulate.quickbooks import QuickBooksCompany
 from tests.inprocess import Protocol, in_process
@@ -187,3 +187,73 @@ def test_a_sales_order_too_big_to_send_is_refused_when_queued(protocol: Protocol
         _send(protocol, paired.name, "sales_order", order)
     assert refused.value.field == "lines"
     assert jobs(protocol.sessions) == []
+
+
+def _sales_order_line(order: Any) -> list[tuple[str | None, float]]:
+    return [(line.findtext("ItemRef/FullName"), float(line.findtext("Quantity") or 0))
+            for line in order.element.findall("SalesOrderLineRet")]
+
+
+def test_an_order_changed_after_it_was_sent_is_refused_naming_what_differs(protocol: Protocol) -> None:
+    paired = pair(protocol.sessions)
+    order = _example("sales-order")
+    _send(protocol, paired.name, "sales_order", order)
+    company = QuickBooksCompany.from_seed()
+    assert protocol.web_connector(paired, company).run_session().outcome == "done"
+    order["lines"][0]["quantity"] = 400
+    with pytest.raises(Refused, match=r"'SO-5001' was queued before \(job 1, done\).*lines\[0\]\.quantity: 4 -> 400"
+                                      r".*update_sent_orders") as refused:
+        _send(protocol, paired.name, "sales_order", order)
+    assert refused.value.reason is Refusal.ALREADY_SENT
+    assert len(jobs(protocol.sessions)) == 1
+    (sent,) = company.find_all("SalesOrder", CustomerRef__FullName="Cascade Robotics")
+    assert _sales_order_line(sent)[0][1] == 4
+
+
+def test_an_order_changed_before_it_was_sent_is_sent_as_changed(protocol: Protocol) -> None:
+    paired = pair(protocol.sessions)
+    order = _example("sales-order")
+    (first,) = _send(protocol, paired.name, "sales_order", order)
+    order["lines"][0]["quantity"] = 400
+    with protocol.sessions.begin() as db:
+        (made,) = usecases.enqueue_flow(db, job_queue(protocol.clock), paired.name, "sales_order", order)
+        assert made.job.id == first and made.changed and not made.created
+    company = QuickBooksCompany.from_seed()
+    assert protocol.web_connector(paired, company).run_session().outcome == "done"
+    (sent,) = company.find_all("SalesOrder", CustomerRef__FullName="Cascade Robotics")
+    assert _sales_order_line(sent)[0][1] == 400
+
+
+def test_with_update_sent_orders_a_change_is_sent_as_a_mod_until_the_order_is_invoiced(protocol: Protocol) -> None:
+    paired = pair(protocol.sessions)
+    with protocol.sessions.begin() as db:
+        usecases.update_options(db, paired.name, set_values=[("update_sent_orders", True)])
+    order = _example("sales-order")
+    _send(protocol, paired.name, "sales_order", order)
+    company = QuickBooksCompany.from_seed()
+    assert protocol.web_connector(paired, company).run_session().outcome == "done"
+    (sent,) = company.find_all("SalesOrder", CustomerRef__FullName="Cascade Robotics")
+    company.process(  # someone edits it in QuickBooks: the EditSequence the service knows is stale now
+        '<?xml version="1.0"?><?qbxml version="13.0"?><QBXML><QBXMLMsgsRq onError="stopOnError"><SalesOrderModRq>'
+        f"<SalesOrderMod><TxnID>{sent.id}</TxnID><EditSequence>{sent.text('EditSequence')}</EditSequence>"
+        "<Memo>edited in QuickBooks</Memo></SalesOrderMod></SalesOrderModRq></QBXMLMsgsRq></QBXML>")
+    order["lines"][0]["quantity"] = 400
+    order["lines"].append({"id": 3, "product": {"code": "Gripper Frame GF-20"}, "quantity": 1, "unitPrice": 245.0})
+    (change,) = _send(protocol, paired.name, "sales_order", order)
+    assert protocol.web_connector(paired, company).run_session().outcome == "done"
+    assert {job.id: job.status for job in jobs(protocol.sessions)}[change] == "done"
+    assert company.count("SalesOrder") == 3  # still the seed's two and this one
+    changed = company.find("SalesOrder", TxnID=sent.id)
+    assert changed is not None
+    assert _sales_order_line(changed) == [("Gripper Frame GF-20", 400), ("Mounting Bracket MB-100", 20),
+                                          ("Gripper Frame GF-20", 1)]
+    # Once it is invoiced, QuickBooks keeps the order as it is: a later change is refused, naming the invoice.
+    _send(protocol, paired.name, "shipment", {**_example("shipment"), "salesOrder": {**_example("shipment")[
+        "salesOrder"], "lines": order["lines"]}})
+    order["lines"][1]["quantity"] = 10
+    (late,) = _send(protocol, paired.name, "sales_order", order)
+    assert protocol.web_connector(paired, company).run_session().outcome == "done"
+    late_job = {job.id: job for job in jobs(protocol.sessions)}[late]
+    assert late_job.status == "dead" and "SHP-8001" in (late_job.status_message or "")
+    changed = company.find("SalesOrder", TxnID=sent.id)
+    assert changed is not None and _sales_order_line(changed)[1] == ("Mounting Bracket MB-100", 20)
