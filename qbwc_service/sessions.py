@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 OPEN, IDLE, CLOSED, EXPIRED = SessionState.OPEN, SessionState.IDLE, SessionState.CLOSED, SessionState.EXPIRED
 IDLE_RETENTION = timedelta(days=1)
+# connectionError hresults of a company file the Web Connector could not open (another mode or file; not found).
+_FILE_NOT_OPENED = frozenset({"0x80040410", "0x80040417"})
 UNKNOWN_TICKET = (
     "Unknown or expired session ticket. The Web Connector will start a new session on its next run."
 )
@@ -193,6 +195,8 @@ class WebConnectorSessions:
                 return "done"
             connection = db.get(Connection, session.connection_id)
             assert connection is not None
+            if connection.company_file and (hresult or "").strip().lower() in _FILE_NOT_OPENED:
+                text = f"{text} The connection is pinned to {connection.company_file!r}. {_moved_hint(connection)}"
             session.last_error = text
             connection.last_connection_error = text
             connection.last_contact_at = self._clock.now()
@@ -337,7 +341,8 @@ class WebConnectorSessions:
         return (
             f"This Web Connector has company file {company_file!r} open, but connection "
             f"{connection.name!r} is pinned to {connection.company_file!r}. Nothing was sent. Open the "
-            "pinned company file in QuickBooks, or pair the other file as a connection of its own."
+            "pinned company file in QuickBooks, or pair the other file as a connection of its own. "
+            + _moved_hint(connection)
         )
 
 
@@ -345,6 +350,11 @@ def _session(db: DbSession, ticket: str | None) -> WebConnectorSession | None:
     if not ticket or len(ticket) > 64:
         return None
     return db.scalar(select(WebConnectorSession).where(WebConnectorSession.ticket == ticket))
+
+
+def _moved_hint(connection: Connection) -> str:
+    return (f"If this is the same company on another computer (or at another path), run `qbwc-service "
+            f"connection unpin {connection.name!r}` or make a new token: the next session pins the file it opens.")
 
 
 def _same_path(a: str, b: str) -> bool:
