@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
-from qbwc_service import connections, queue
+from qbwc_service import connections, editions, queue
 from qbwc_service.clock import SYSTEM_CLOCK, Clock
 from qbwc_service.db.enums import AuthOutcome, EventKind, SessionState
 from qbwc_service.db.models import Connection, Event, WebConnectorSession
@@ -147,8 +147,7 @@ class WebConnectorSessions:
                 return self._refuse(db, live, refusal)
             if hcp_response:
                 self._learn_host(connection, hcp_response)
-            if country and not connection.qb_country:
-                connection.qb_country = country
+            editions.learn_client_country(connection, country)
             reported = (major, minor) if major is not None and minor is not None else None
             version = negotiate(self._our_version, connection.qbxml_versions or [], reported)
             connection.qbxml_version = format_version(version)
@@ -322,7 +321,7 @@ class WebConnectorSessions:
             return
         connection.qb_product = info.product or connection.qb_product
         connection.qb_major_version = info.major_version or connection.qb_major_version
-        connection.qb_country = info.country or connection.qb_country
+        editions.learn_host_country(connection, info.country)
         connection.company_name = info.company_name or connection.company_name
         if info.supported_versions:
             connection.qbxml_versions = info.supported_versions

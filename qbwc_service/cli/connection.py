@@ -107,8 +107,8 @@ def _connection_row(c: Any, jobs: dict[str, int]) -> dict[str, Any]:
         "name": c.name, "username": c.username, "token": "revoked" if c.revoked_at else "active",
         "last_contact_at": c.last_contact_at, "last_auth_outcome": c.last_auth_outcome,
         "client_version": c.client_version, "company_file": c.company_file, "company_name": c.company_name,
-        "qb_product": c.qb_product, "qb_country": c.qb_country, "qbxml_version": c.qbxml_version,
-        "last_connection_error": c.last_connection_error, "jobs": jobs,
+        "qb_product": c.qb_product, "qb_country": c.qb_country, "client_country": c.client_country,
+        "qbxml_version": c.qbxml_version, "last_connection_error": c.last_connection_error, "jobs": jobs,
     }
 
 

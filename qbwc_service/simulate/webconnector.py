@@ -114,7 +114,8 @@ class WebConnectorClient:
 
     ``sleep`` is called with 5 seconds for each NoOp pause (at most ``max_noop_rounds`` in a row);
     ``max_calls`` bounds the SOAP calls of one ``run_session``. Without ``client`` every call opens and
-    closes its own HTTP connection.
+    closes its own HTTP connection. ``country`` is the qbXMLCountry it reports (by default the company's own
+    country, as a real Web Connector does; another value plays a Web Connector that disagrees with QuickBooks).
     """
 
     def __init__(
@@ -129,8 +130,10 @@ class WebConnectorClient:
         max_calls: int = 10000,
         sleep: Callable[[float], None] = time.sleep,
         max_noop_rounds: int = 12,
+        country: str | None = None,
     ) -> None:
         self.url = url
+        self.country = country
         self.username = username
         self.password = password
         self.company = company
@@ -280,7 +283,7 @@ class WebConnectorClient:
                 raise _SessionEnded("error", f"stopped after max_calls={self.max_calls} SOAP calls")
             request = self.send_request_xml(
                 ticket, self.company.hcp_response() if first else "", self.company.company_file,
-                self.company.country, major, minor,
+                self.country or self.company.country, major, minor,
             )
             first = False
             if request.strip() in ("", "NoOp"):
