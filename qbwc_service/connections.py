@@ -110,6 +110,20 @@ def revoke(db: Session, name: str, clock: Clock = SYSTEM_CLOCK) -> Connection:
     return connection
 
 
+def unpin_company_file(db: Session, connection: Connection, reason: str, clock: Clock = SYSTEM_CLOCK) -> str | None:
+    """Forget the pinned company file and end the live session (which would pin it again): the next session
+    pins the file it opens. Returns the path that was pinned (None when nothing was). Links are kept."""
+    pinned = connection.company_file
+    if pinned is None:
+        return None
+    connection.company_file = None
+    _end_live_session(connection)
+    db.add(Event(at=clock.now(), connection_id=connection.id, kind=EventKind.COMPANY_FILE_UNPINNED,
+                 detail=f"{pinned} ({reason})"))
+    log.info("company file unpinned", extra={"connection": connection.name, "reason": reason})
+    return pinned
+
+
 def get_connection(db: Session, name: str) -> Connection:
     connection = db.scalar(select(Connection).where(Connection.name == name))
     if connection is None:

@@ -13,6 +13,7 @@ The tree::
     │   ├── InvalidName            a connection name that cannot be used (.name)
     │   ├── InvalidOption          an integration option that cannot be saved (.field, .reason)
     │   └── Refused                the connection's state or options do not allow it (.reason: Refusal)
+    │       └── NonUsCompany       a sign says the company is not a US edition (.client_country, .host_country)
     └── Conflict                   the request clashes with the current state
         ├── ConnectionExists       (.name)
         └── JobStateConflict       e.g. retrying a job that is already done (.job_id, .status, .action)
@@ -107,6 +108,16 @@ class Refused(InvalidInput):
     def __init__(self, reason: Refusal, subject: str, message: str) -> None:
         super().__init__(message)
         self.reason, self.subject = reason, subject
+
+
+class NonUsCompany(Refused):
+    """Sends to this company are refused (FAQ 5): the country the Web Connector reports (``client_country``)
+    or the one QuickBooks reports (``host_country``) is not US, or the two disagree. Either may be None
+    (not reported yet); ``subject`` is the company's name."""
+
+    def __init__(self, company: str, client_country: str | None, host_country: str | None, message: str) -> None:
+        super().__init__(Refusal.NON_US_COMPANY, company, message)
+        self.client_country, self.host_country = client_country, host_country
 
 
 class Conflict(QbwcError):

@@ -18,7 +18,7 @@ from qbwc_service.clock import Clock
 from qbwc_service.connections import company_date
 from qbwc_service.db.enums import EventKind
 from qbwc_service.db.models import Connection, Event, Job, WebConnectorSession
-from qbwc_service.errors import InvalidJobPayload
+from qbwc_service.errors import InvalidInput
 from qbwc_service.kinds import REGISTRY, Registry
 from qbwc_service.kinds.base import Answer, BuildContext, SettleContext
 from qbwc_service.qbxml.envelope import Request, build_message_set
@@ -79,7 +79,7 @@ class Exchange:
             try:
                 made = self.registry.of(job).build(job, context)
                 warnings = [w.message for element in made.requests for w in make_safe(element, version)]
-            except (InvalidJobPayload, QbxmlError) as exc:
+            except (InvalidInput, QbxmlError) as exc:  # a bad payload, or a refusal (non-US company)
                 self._refuse(db, live, job, str(exc), refused)
                 continue
             built.append((job, made.requests, made.progress, warnings))

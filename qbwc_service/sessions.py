@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
-from qbwc_service import connections, queue
+from qbwc_service import connections, editions, queue
 from qbwc_service.clock import SYSTEM_CLOCK, Clock
 from qbwc_service.db.enums import AuthOutcome, EventKind, SessionState
 from qbwc_service.db.models import Connection, Event, WebConnectorSession
@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 OPEN, IDLE, CLOSED, EXPIRED = SessionState.OPEN, SessionState.IDLE, SessionState.CLOSED, SessionState.EXPIRED
 IDLE_RETENTION = timedelta(days=1)
+# connectionError hresults of a company file the Web Connector could not open (another mode or file; not found).
+_FILE_NOT_OPENED = frozenset({"0x80040410", "0x80040417"})
 UNKNOWN_TICKET = (
     "Unknown or expired session ticket. The Web Connector will start a new session on its next run."
 )
@@ -145,8 +147,7 @@ class WebConnectorSessions:
                 return self._refuse(db, live, refusal)
             if hcp_response:
                 self._learn_host(connection, hcp_response)
-            if country and not connection.qb_country:
-                connection.qb_country = country
+            editions.learn_client_country(connection, country)
             reported = (major, minor) if major is not None and minor is not None else None
             version = negotiate(self._our_version, connection.qbxml_versions or [], reported)
             connection.qbxml_version = format_version(version)
@@ -192,6 +193,8 @@ class WebConnectorSessions:
                 return "done"
             connection = db.get(Connection, session.connection_id)
             assert connection is not None
+            if connection.company_file and (hresult or "").strip().lower() in _FILE_NOT_OPENED:
+                text = f"{text} The connection is pinned to {connection.company_file!r}. {_moved_hint(connection)}"
             session.last_error = text
             connection.last_connection_error = text
             connection.last_contact_at = self._clock.now()
@@ -320,7 +323,7 @@ class WebConnectorSessions:
             return
         connection.qb_product = info.product or connection.qb_product
         connection.qb_major_version = info.major_version or connection.qb_major_version
-        connection.qb_country = info.country or connection.qb_country
+        editions.learn_host_country(connection, info.country)
         connection.company_name = info.company_name or connection.company_name
         if info.supported_versions:
             connection.qbxml_versions = info.supported_versions
@@ -339,7 +342,8 @@ class WebConnectorSessions:
         return (
             f"This Web Connector has company file {company_file!r} open, but connection "
             f"{connection.name!r} is pinned to {connection.company_file!r}. Nothing was sent. Open the "
-            "pinned company file in QuickBooks, or pair the other file as a connection of its own."
+            "pinned company file in QuickBooks, or pair the other file as a connection of its own. "
+            + _moved_hint(connection)
         )
 
 
@@ -347,6 +351,11 @@ def _session(db: DbSession, ticket: str | None) -> WebConnectorSession | None:
     if not ticket or len(ticket) > 64:
         return None
     return db.scalar(select(WebConnectorSession).where(WebConnectorSession.ticket == ticket))
+
+
+def _moved_hint(connection: Connection) -> str:
+    return (f"If this is the same company on another computer (or at another path), run `qbwc-service "
+            f"connection unpin {connection.name!r}` or make a new token: the next session pins the file it opens.")
 
 
 def _same_path(a: str, b: str) -> bool:

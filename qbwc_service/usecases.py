@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from mappings.options import IntegrationOptions
 from qbwc_service import connections
+from qbwc_service.clock import SYSTEM_CLOCK, Clock
 from qbwc_service.db.enums import JobStatus
 from qbwc_service.db.models import Connection, Job
 from qbwc_service.errors import InvalidJobPayload, InvalidOption, Refusal, Refused
@@ -27,6 +28,41 @@ from qbwc_service.kinds.raw import Prepared, prepare_raw
 from qbwc_service.queue import Enqueued, JobQueue, get_job
 
 PROBE_PRIORITY = 10
+
+
+# ---------------------------------------------------------------- pairing
+
+
+@dataclass(frozen=True)
+class NewPairing:
+    """A new token, shown once, and the company file the connection was pinned to until then."""
+
+    connection: Connection
+    token: str
+    unpinned: str | None
+
+
+@dataclass(frozen=True)
+class Unpinned:
+    connection: Connection
+    company_file: str | None  # the path that was pinned; None when nothing was
+
+
+def rotate_token(db: Session, connection: str, clock: Clock = SYSTEM_CLOCK) -> NewPairing:
+    """A new token starts a new pairing (FAQ 4: the same company set up on another computer): the old token
+    stops working at once, and the company-file pin is lifted, so the first session with the new token pins
+    the file it opens, whatever its path there. The links to QuickBooks documents are kept: the company is
+    the same, so nothing already sent is sent again."""
+    made = connections.rotate_token(db, connection, clock)
+    unpinned = connections.unpin_company_file(db, made.connection, "a new token was made", clock)
+    return NewPairing(made.connection, made.token, unpinned)
+
+
+def unpin_company_file(db: Session, connection: str, clock: Clock = SYSTEM_CLOCK) -> Unpinned:
+    """Forget the pinned company file without a new token (the same company now opened from another path):
+    the next session pins the file it opens. The links are kept."""
+    found = connections.get_connection(db, connection)
+    return Unpinned(found, connections.unpin_company_file(db, found, "unpinned by an operator", clock))
 
 
 # ---------------------------------------------------------------- queueing work

@@ -15,12 +15,16 @@ from qbwc_service.cli._common import current_settings, err, fail, open_db, out, 
 app = typer.Typer(help="Connections (one QuickBooks company file each) and their tokens.", no_args_is_help=True)
 
 
-def _token_output(name: str, username: str, token: str, as_json: bool) -> None:
+def _token_output(name: str, username: str, token: str, as_json: bool, unpinned: str | None = None) -> None:
     if as_json:
-        print_json({"name": name, "username": username, "token": token})
+        print_json({"name": name, "username": username, "token": token}
+                   | ({"unpinned_company_file": unpinned} if unpinned else {}))
         return
     out.print(f"connection: {name}\nusername:   {username}\ntoken:      {token}", markup=False, highlight=False)
     out.print("The token is shown once. Type it as the password in the Web Connector.", style="bold")
+    if unpinned:
+        out.print(f"The company file {unpinned} is no longer pinned: the first session with this token pins the "
+                  "company file it opens.", markup=False, highlight=False)
 
 
 @app.command("create")
@@ -37,10 +41,24 @@ def connection_create(
 def connection_token(
     name: str, as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False
 ) -> None:
-    """Rotate the token: the old one stops working at once (use it to move to another computer)."""
+    """A new token, a new pairing: the old token stops working at once and the company-file pin is lifted
+    (use it to move to another computer). Documents already sent stay linked."""
     with open_db() as db:
-        made = connections.rotate_token(db, name)
-        _token_output(made.connection.name, made.connection.username, made.token, as_json)
+        made = usecases.rotate_token(db, name)
+        _token_output(made.connection.name, made.connection.username, made.token, as_json, made.unpinned)
+
+
+@app.command("unpin")
+def connection_unpin(name: str) -> None:
+    """Forget the pinned company file, keeping the token: the next session pins the file it opens (the same
+    company opened from another path or computer). Documents already sent stay linked."""
+    with open_db() as db:
+        unpinned = usecases.unpin_company_file(db, name)
+    if unpinned.company_file is None:
+        out.print(f"{name} was not pinned to a company file", markup=False, highlight=False)
+        return
+    out.print(f"{name} is no longer pinned to {unpinned.company_file}; the next session pins the company file it "
+              "opens", markup=False, highlight=False)
 
 
 @app.command("revoke")
@@ -89,8 +107,8 @@ def _connection_row(c: Any, jobs: dict[str, int]) -> dict[str, Any]:
         "name": c.name, "username": c.username, "token": "revoked" if c.revoked_at else "active",
         "last_contact_at": c.last_contact_at, "last_auth_outcome": c.last_auth_outcome,
         "client_version": c.client_version, "company_file": c.company_file, "company_name": c.company_name,
-        "qb_product": c.qb_product, "qb_country": c.qb_country, "qbxml_version": c.qbxml_version,
-        "last_connection_error": c.last_connection_error, "jobs": jobs,
+        "qb_product": c.qb_product, "qb_country": c.qb_country, "client_country": c.client_country,
+        "qbxml_version": c.qbxml_version, "last_connection_error": c.last_connection_error, "jobs": jobs,
     }
 
 

@@ -53,6 +53,8 @@ def simulate(
     password: Annotated[str, typer.Option(help="The connection's token.")],
     company_name: Annotated[str | None, typer.Option(help="Name of the simulated company.")] = None,
     country: Annotated[str | None, typer.Option(help="US, CA or UK.")] = None,
+    company_file: Annotated[str | None, typer.Option(help="The path of the open company file (to try the same "
+                                                     "company on another computer).")] = None,
     seed: Annotated[Path | None, typer.Option(help="A JSON company file to start from (default: a small "
                                               "manufacturer shipped with the simulator).")] = None,
     state: Annotated[Path | None, typer.Option(help="Keep the simulated company in this file between runs.")] = None,
@@ -67,6 +69,8 @@ def simulate(
         company = QuickBooksCompany.from_seed(seed or SEED_COMPANY, state_file=state, **settings)
     except CompanyFileError as exc:
         fail(str(exc))
+    if company_file:
+        company.company_file = company_file  # the same books, opened from another path
     client = WebConnectorClient(url, username, password, company)
     try:
         report = client.run_session()

@@ -45,6 +45,7 @@ class EventKind(StrEnum):
     TOKEN_ROTATED = "token-rotated"
     TOKEN_REVOKED = "token-revoked"
     COMPANY_FILE_PINNED = "company-file-pinned"
+    COMPANY_FILE_UNPINNED = "company-file-unpinned"
     AUTH_REFUSED = "auth-refused"
     SESSION_OPENED = "session-opened"
     SESSION_BUSY = "session-busy"

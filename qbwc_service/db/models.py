@@ -60,7 +60,10 @@ class Connection(Base):
     company_name: Mapped[str | None] = mapped_column(String(255))
     qb_product: Mapped[str | None] = mapped_column(String(255))
     qb_major_version: Mapped[str | None] = mapped_column(String(20))
+    # Two signs of the company's edition, the newest report of each (qbwc_service.editions): the country
+    # QuickBooks itself reports (its host answer, the probe) and the one the Web Connector reports.
     qb_country: Mapped[str | None] = mapped_column(String(8))
+    client_country: Mapped[str | None] = mapped_column(String(8))
     qbxml_versions: Mapped[list[Any] | None] = mapped_column(JSON)
     qbxml_version: Mapped[str | None] = mapped_column(String(10))
     client_version: Mapped[str | None] = mapped_column(String(40))

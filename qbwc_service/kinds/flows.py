@@ -27,7 +27,7 @@ from mappings import linking, purchase_order, receiving, reconcile, sales_order,
 from mappings.common import EXTERNAL_GUID_TXN_SINCE, LinkedTxn, MappingContext, marker_for
 from mappings.errors import MappingError
 from mappings.options import IntegrationOptions
-from qbwc_service import links, queue
+from qbwc_service import editions, links, queue
 from qbwc_service.db.enums import JobStatus
 from qbwc_service.db.models import Connection, Job
 from qbwc_service.errors import InvalidJobPayload, Refusal, Refused
@@ -256,14 +256,9 @@ def options_of(connection: Connection) -> IntegrationOptions:
                                 "options") from exc
 
 
-def non_us_message(connection: Connection) -> str:
-    return (f"QuickBooks company {connection.company_name or connection.name!r} is a {connection.qb_country} "
-            "edition: only retrieving from QuickBooks is supported for non-US companies, so nothing is sent to it.")
-
-
 def refuse_non_us(connection: Connection) -> None:
-    if connection.qb_country and connection.qb_country.upper() != "US":
-        raise Refused(Refusal.NON_US_COMPANY, connection.qb_country, non_us_message(connection))
+    """At enqueue: no send is queued for a company known not to be a US edition (editions.send_refusal)."""
+    editions.refuse_sends_to_non_us(connection)
 
 
 def refuse_stock_sync_off(connection: Connection, options: IntegrationOptions) -> None:
@@ -435,8 +430,8 @@ class FlowKind(RequestKind[FlowProgress]):
     def build(self, job: Job, ctx: BuildContext) -> Built:
         """The flow's add, or, when an earlier outcome was lost, the lookup that finds it."""
         connection = ctx.connection
-        if connection.qb_country and connection.qb_country.upper() != "US":
-            raise InvalidJobPayload(non_us_message(connection))
+        # Judged again here, with the signs this session reported: a job queued before they were known.
+        editions.refuse_sends_to_non_us(connection)
         entity = self.entity(job)
         options = options_of(connection)
         mapping = self.context(ctx.db, job, entity, connection, ctx.version, ctx.sync_date)

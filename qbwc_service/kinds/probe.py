@@ -8,6 +8,7 @@ from typing import Any
 from lxml import etree
 from lxml.builder import E
 
+from qbwc_service import editions
 from qbwc_service.db.models import Connection, Job
 from qbwc_service.kinds.base import BuildContext, Built, Progress, RequestKind, SettleContext, joined
 from qbwc_service.kinds.raw import Prepared
@@ -55,7 +56,7 @@ def learn(connection: Connection, result: dict[str, Any]) -> None:
     connection.company_name = result.get("company_name") or connection.company_name
     connection.qb_product = result.get("product") or connection.qb_product
     connection.qb_major_version = result.get("major_version") or connection.qb_major_version
-    connection.qb_country = result.get("country") or connection.qb_country
+    editions.learn_host_country(connection, result.get("country"))
     if result.get("supported_versions"):
         connection.qbxml_versions = result["supported_versions"]
 

@@ -125,6 +125,8 @@ class WebConnectorClient:
     ``max_calls`` bounds the SOAP calls of one ``run_session``. Without ``client`` it opens its own HTTP
     client on the first call and reuses it (keep-alive) until ``close()``; use it as a context manager to
     close it at once. A given ``client`` is used as it is and never closed here.
+    ``country`` is the qbXMLCountry it reports (by default the company's own country, as a real Web Connector
+    does; another value plays a Web Connector that disagrees with QuickBooks).
     """
 
     def __init__(
@@ -139,8 +141,10 @@ class WebConnectorClient:
         max_calls: int = 10000,
         sleep: Callable[[float], None] = time.sleep,
         max_noop_rounds: int = 12,
+        country: str | None = None,
     ) -> None:
         self.url = url
+        self.country = country
         self.username = username
         self.password = password
         self.company = company
@@ -314,7 +318,7 @@ class WebConnectorClient:
                 raise _SessionEnded("error", f"stopped after max_calls={self.max_calls} SOAP calls")
             request = self.send_request_xml(
                 ticket, self.company.hcp_response() if first else "", self.company.company_file,
-                self.company.country, major, minor,
+                self.country or self.company.country, major, minor,
             )
             first = False
             if request.strip() in ("", "NoOp"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lxml import etree
@@ -138,6 +139,47 @@ def test_simulated_company_survives_restarts_in_a_state_file(
         assert "outcome: done" in run(cli, *args)
     company = QuickBooksCompany.from_seed(state_file=state)
     assert company.find("Customer", FullName="First Run Co") and company.find("Customer", FullName="Second Run Co")
+
+
+def test_connection_unpin_and_a_new_token_let_the_company_move(
+    server: LiveServer, cli: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("QBWC_DATABASE_URL", server.settings.database_url)
+    made = json.loads(run(cli, "connection", "create", "Shop", "--json"))
+
+    def update(token: str, company_file: str | None = None) -> tuple[int, str]:
+        run(cli, "enqueue", "probe", "Shop")  # something to do, so the session opens the company file
+        moved = ["--company-file", company_file] if company_file else []
+        result = cli.invoke(app, ["simulate", "--url", server.soap_url, "--username", made["username"],
+                                  "--password", token, "--state", str(tmp_path / "company.json"), *moved])
+        return result.exit_code, result.output
+
+    def shown() -> dict[str, Any]:
+        (row,) = json.loads(run(cli, "connection", "list", "--json"))
+        return dict(row)
+
+    assert update(made["token"])[0] == 0
+    first = shown()["company_file"]
+    assert first and first.endswith(".qbw")
+    code, output = update(made["token"], r"D:\Books\shop.qbw")  # the same books on another computer
+    assert code == 1 and "connection-error" in output
+    assert "connection unpin 'Shop'" in shown()["last_connection_error"]
+
+    assert f"no longer pinned to {first}" in run(cli, "connection", "unpin", "Shop")
+    assert shown()["company_file"] is None
+    assert "was not pinned" in run(cli, "connection", "unpin", "Shop")
+    assert update(made["token"], r"D:\Books\shop.qbw")[0] == 0  # the same token; the next session pins again
+    assert shown()["company_file"] == r"D:\Books\shop.qbw"
+
+    assert r"The company file D:\Books\shop.qbw is no longer pinned" in run(cli, "connection", "token", "Shop")
+    assert shown()["company_file"] is None
+    code, output = update(made["token"], r"E:\shop.qbw")
+    assert code == 1 and "nvu" in output  # the old token stops working
+    rotated = json.loads(run(cli, "connection", "token", "Shop", "--json"))
+    assert "unpinned_company_file" not in rotated  # nothing was pinned any more
+    assert update(rotated["token"], r"E:\shop.qbw")[0] == 0  # a new pairing: pinned to the new path
+    assert shown()["company_file"] == r"E:\shop.qbw"
+    assert json.loads(run(cli, "connection", "token", "Shop", "--json"))["unpinned_company_file"] == r"E:\shop.qbw"
 
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
