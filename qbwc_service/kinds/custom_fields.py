@@ -33,8 +33,9 @@ from qbwc_service.qbxml.response import Response
 from qbwc_service.qbxml.status import Action, StatusCode, explain, verdict_for
 from qbwc_service.settlements import Continue, Dead, Done, Retry, Settlement
 
-# What a DataExtAdd answers when the document already holds a value in the field: 3180 is the code Intuit
-# gives for an add that DataExtMod must do instead; 3100 ("the name is in use") can mean nothing else here.
+# What a DataExtAdd answers when the document already holds a value in the field. Intuit documents 3180 for an
+# add onto a field that only DataExtMod can write (one deleted and re-added in the UI); 3100 ("the name is in
+# use") can mean nothing else here. A 3180 that was a lock costs nothing: the Mod meets it and is retried.
 _ALREADY_HOLDS_A_VALUE = frozenset({StatusCode.NOT_SAVED, StatusCode.NAME_IN_USE})
 _DOCUMENTS = {"SalesOrder": "sales orders", "PurchaseOrder": "purchase orders", "Bill": "bills",
               "Invoice": "invoices"}
