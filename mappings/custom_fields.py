@@ -51,10 +51,13 @@ def build_data_ext_adds(
     txn_type: TxnDataExtType, txn_id: str, values: Iterable[tuple[str, str]]
 ) -> list[etree._Element]:
     """One ``DataExtAddRq`` per (QuickBooks field, value), on the document ``txn_id``."""
-    return [
-        E.DataExtAddRq(E.DataExtAdd(*_data_ext_body(txn_type, txn_id, name, value)))
-        for name, value in values
-    ]
+    return [build_data_ext_add(txn_type, txn_id, name, value) for name, value in values]
+
+
+def build_data_ext_add(txn_type: TxnDataExtType, txn_id: str, name: str, value: str) -> etree._Element:
+    """``DataExtAddRq`` storing a value in a custom field the document has no value in yet."""
+    request: etree._Element = E.DataExtAddRq(E.DataExtAdd(*_data_ext_body(txn_type, txn_id, name, value)))
+    return request
 
 
 def build_data_ext_mod(txn_type: TxnDataExtType, txn_id: str, name: str, value: str) -> etree._Element:

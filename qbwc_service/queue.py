@@ -202,7 +202,8 @@ class JobQueue:
         job.finished_at = None
 
     def _kill(self, db: Session, job: Job, dead: Dead) -> None:
-        self._finish(db, job, JobStatus.DEAD, dead.response_xml, dead.status_code, dead.reason, None, dead.progress)
+        self._finish(db, job, JobStatus.DEAD, dead.response_xml, dead.status_code, dead.reason, dead.result,
+                     dead.progress)
         self._kill_dependents(db, job)
 
     def _continue(self, job: Job, more: Continue) -> None:

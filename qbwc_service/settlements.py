@@ -42,6 +42,7 @@ class Dead:
     status_code: str | None = None
     response_xml: str | None = None
     progress: BaseModel | None = None
+    result: dict[str, Any] | None = None  # what was done before the refusal (None keeps what the job has)
 
 
 @dataclass(frozen=True)

@@ -489,7 +489,8 @@ class FlowKind(RequestKind[FlowProgress]):
             if values and options.entity_code_field:
                 ctx.queue.enqueue(ctx.db, ctx.connection.id, CUSTOM_FIELDS.name,
                                   {"txn_type": flow.qbd_type, "txn_id": txn_id, "values": [list(v) for v in values]},
-                                  key=f"{CUSTOM_FIELDS.name}:{flow.name}:{flow.fusion_id(job, entity)}")
+                                  key=f"{CUSTOM_FIELDS.name}:{flow.name}:{flow.fusion_id(job, entity)}",
+                                  read_only=True)  # sending a value again only rewrites it
         return Done(result={"TxnID": txn_id, "RefNumber": ret.findtext("RefNumber"), "reconciled": reconciled},
                     response_xml=answer.text(), status_code=answer.status_code,
                     status_message="Found in QuickBooks: the earlier add had landed." if reconciled

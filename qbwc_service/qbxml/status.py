@@ -13,7 +13,9 @@ class StatusCode(StrEnum):
     OK = "0"
     NO_MATCH = "1"  # a query found nothing
     NAME_IN_USE = "3100"
+    OBJECT_NOT_FOUND = "3120"  # the object the request names does not exist (or, for a custom field, is not defined)
     INVALID_REFERENCE = "3140"  # the request names something QuickBooks lacks
+    NOT_SAVED = "3180"  # "There was an error when saving": a lock, or a custom field value that exists already
     STALE_EDIT_SEQUENCE = "3200"
     INVALID_ITERATOR = "3391"
 

@@ -12,10 +12,12 @@ Choices where the sources available here do not say what QuickBooks does:
 - ``DataExtAdd`` needs a definition (3120 ``Object "<name>" specified in the request cannot be found.``, the
   wording QuickBooks uses for anything a request names that does not exist), assigned to that kind of object
   when the definition lists any; the same answer for an object that does not exist.
-- ``DataExtAdd`` where the object already has a value answers 3100, the status QuickBooks gives a name that
-  is already in use, naming the field; ``DataExtMod`` sets the value whether or not there is one (a public
-  field is blank, not absent, on every object in QuickBooks' UI); ``DataExtDel`` of a value that is not there
-  answers 3120.
+- ``DataExtAdd`` where the object already has a value answers 3180 ("There was an error when saving"),
+  naming the field. Intuit's DataExtAdd reference says an add answers 3180 on a custom field that was deleted
+  and re-added in QuickBooks' UI, and that DataExtMod writes such a field; no source here gives the code or
+  the message for a plain second add, so this is the same 3180, with this simulator's wording.
+  ``DataExtMod`` sets the value whether or not there is one (a public field is blank, not absent, on every
+  object in QuickBooks' UI); ``DataExtDel`` of a value that is not there answers 3120.
 - Changing a value counts as changing the object: its TimeModified and EditSequence move on.
 - An inline ``DataExt`` on an add line needs no definition: its value is kept as a ``STR255TYPE`` field.
 - ``DataExtDefQueryRq`` without ``OwnerID`` answers the public definitions only; private ones are shown to
@@ -205,8 +207,8 @@ def add_value(store: Store, body: etree._Element, now: datetime) -> etree._Eleme
     owner_id = text_of(body, "OwnerID") or "0"
     name = text_of(body, "DataExtName") or ""
     if _existing(holder, owner_id, name) is not None:
-        raise StatusError(3100, f'The custom field "{name}" already has a value on this object: use DataExtMod to '
-                                "change it.")
+        raise StatusError(3180, f'There was an error when saving a data extension "{name}". QuickBooks error '
+                                "message: the object already has a value in this field; use DataExtMod to change it.")
     definition = _definition(store, body, object_kind)
     value = body.findtext("DataExtValue") or ""
     _check_value(name, definition.data_type, value)

@@ -12,12 +12,14 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from mappings.custom_fields import build_data_ext_add
 from qbwc_service import connections, links, usecases
 from qbwc_service.db.models import Job
 from qbwc_service.errors import InvalidInput, InvalidJobPayload, Refusal, Refused
 from qbwc_service.kinds import REGISTRY
 from qbwc_service.kinds.base import Answer, SettleContext
 from qbwc_service.kinds.flows import FLOWS, FlowKind
+from qbwc_service.qbxml.envelope import Request, build_message_set
 from qbwc_service.settings import Settings
 from qbwc_service.settlements import Settlement
 from qbwc_service.simulate.quickbooks import QuickBooksCompany
@@ -103,6 +105,81 @@ def test_custom_fields_follow_the_document(server: LiveServer, company: QuickBoo
         ext.findtext("DataExtName"): ext.findtext("DataExtValue") for ext in order.element.iter("DataExtRet")}
     assert values.get("Fusion code") == "SO-5001" and values.get("Customer PO") == "CR-8812"
     assert "Unused" not in values
+
+
+def stored_custom_fields(company: QuickBooksCompany, kind: str, txn_id: str) -> dict[str | None, str | None]:
+    """The public custom field values QuickBooks holds on a document, as its UI shows them."""
+    record = company.find(kind, TxnID=txn_id)
+    assert record is not None
+    return {ext.findtext("DataExtName"): ext.findtext("DataExtValue") for ext in record.element.iter("DataExtRet")
+            if ext.findtext("OwnerID") == "0"}
+
+
+def custom_fields_job(server: LiveServer) -> Job:
+    (job,) = [j for j in jobs(server.sessions) if j.kind == "custom_fields"]
+    return job
+
+
+def test_an_undefined_custom_field_is_refused_alone_and_the_others_are_written(
+    server: LiveServer, company: QuickBooksCompany
+) -> None:
+    paired = pair(server.sessions)
+    company.define_custom_field("Fusion code", assign_to=["SalesOrder"])
+    company.define_custom_field("Customer PO", assign_to=["SalesOrder"])  # "Carrier" is not defined in QuickBooks
+    set_options(server.sessions, paired, entity_code_field="Fusion code",
+                custom_fields=[{"qbd_field": "Carrier", "fusion_field": "Carrier"},
+                               {"qbd_field": "Customer PO", "fusion_field": "Customer PO"}])
+    order = example("sales-order")
+    order["customFields"]["Carrier"] = "DHL"
+    (order_job_id,) = send(server.sessions, paired, "sales_order", order)
+    run(server, paired, company)
+    txn_id = by_id(server)[order_job_id].result["TxnID"]
+    assert stored_custom_fields(company, "SalesOrder", txn_id) == {"Fusion code": "SO-5001", "Customer PO": "CR-8812"}
+    job = custom_fields_job(server)
+    assert job.status == "dead" and job.status_code == "3120"
+    assert job.status_message.startswith("Custom field 'Carrier' refused: QuickBooks has no custom field 'Carrier' "
+                                         "for sales orders")
+    assert "The others are in QuickBooks: written 'Fusion code', 'Customer PO'." in job.status_message
+    assert job.result["fields"]["Fusion code"] == job.result["fields"]["Customer PO"] == "written"
+    assert job.result["fields"]["Carrier"].startswith("refused: ")
+
+    # The field is defined in QuickBooks and the job retried: only the refused value is sent.
+    company.define_custom_field("Carrier", assign_to=["SalesOrder"])
+    with server.sessions.begin() as db:
+        usecases.retry_job(db, job_queue(), job.id)
+    run(server, paired, company)
+    job = custom_fields_job(server)
+    assert job.status == "done", job.status_message
+    assert job.request_xml.count("<DataExtAddRq") == 1 and "<DataExtName>Carrier</DataExtName>" in job.request_xml
+    assert job.result["fields"] == {"Fusion code": "written", "Carrier": "written", "Customer PO": "written"}
+    assert stored_custom_fields(company, "SalesOrder", txn_id) == {
+        "Fusion code": "SO-5001", "Carrier": "DHL", "Customer PO": "CR-8812"}
+
+
+def test_a_custom_field_that_already_holds_a_value_is_updated(server: LiveServer, company: QuickBooksCompany) -> None:
+    paired = pair(server.sessions)
+    company.define_custom_field("Fusion code", assign_to=["SalesOrder"])
+    company.define_custom_field("Customer PO", assign_to=["SalesOrder"])
+    set_options(server.sessions, paired, entity_code_field="Fusion code",
+                custom_fields=[{"qbd_field": "Customer PO", "fusion_field": "Customer PO"}])
+    (order_job_id,) = send(server.sessions, paired, "sales_order", example("sales-order"))
+    company.drop_next_responses(1)
+    run(server, paired, company, expect="error")  # the sales order landed; its answer was lost
+    (order,) = company.find_all("SalesOrder", CustomerRef__FullName="Cascade Robotics")
+    # Meanwhile someone types a PO number on the order in QuickBooks.
+    typed = company.process(build_message_set(
+        [Request("1", build_data_ext_add("SalesOrder", order.id, "Customer PO", "phoned in"))], (13, 0)))
+    assert 'statusCode="0"' in typed
+    assert stored_custom_fields(company, "SalesOrder", order.id) == {"Customer PO": "phoned in"}
+    server.clock.advance(hours=2)  # the session's lease runs out
+    run(server, paired, company)
+    assert by_id(server)[order_job_id].result == {"TxnID": order.id, "RefNumber": order.text("RefNumber"),
+                                                  "reconciled": True}
+    job = custom_fields_job(server)
+    assert job.status == "done", job.status_message
+    assert job.result["fields"] == {"Fusion code": "written", "Customer PO": "updated"}
+    assert job.read_only  # a lost answer sends the values again: an add of a value already there becomes a Mod
+    assert stored_custom_fields(company, "SalesOrder", order.id) == {"Fusion code": "SO-5001", "Customer PO": "CR-8812"}
 
 
 # ---------------------------------------------------------------- purchase orders and receivings

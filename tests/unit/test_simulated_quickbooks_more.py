@@ -358,8 +358,10 @@ def test_custom_field_value_errors(company: QuickBooksCompany) -> None:
         data_ext("Del", "Job Number", customer_target("Abercrombie, Kristy")),
         on_error="continueOnError",
     )
-    assert [rs.get("statusCode") for rs in answered] == ["3120", "3120", "3120", "0", "3100", "3120"]
+    assert [rs.get("statusCode") for rs in answered] == ["3120", "3120", "3120", "0", "3180", "3120"]
     assert answered[0].get("statusMessage") == 'Object "Undefined" specified in the request cannot be found. '
+    second_add = answered[4].get("statusMessage", "")
+    assert '"Job Number"' in second_add and "DataExtMod" in second_add
     baker = company.find("Customer", FullName="Baker, Chris")
     assert baker is not None and baker.text("DataExtRet/DataExtValue") == "J-1"
 
