@@ -259,6 +259,57 @@ def test_stock_sets_the_quantity_on_hand(server: LiveServer, company: QuickBooks
     assert (adjustment.text("Memo") or "").startswith("Fusion stock sync")
 
 
+# ---------------------------------------------------------------- references and names are never cut
+
+
+def test_a_document_number_too_long_is_dead_never_cut_into_another(
+    server: LiveServer, company: QuickBooksCompany
+) -> None:
+    paired = pair(server.sessions)
+    set_options(server.sessions, paired, document_number="fusion_code", line_description="product_notes")
+    ids = []
+    for fusion_id, code in ((5123, "SO-2026-000123"), (5124, "SO-2026-000124")):
+        order = example("sales-order")
+        order.update(id=fusion_id, code=code)
+        ids += send(server.sessions, paired, "sales_order", order)
+    fits = example("sales-order")
+    fits.update(id=5125, code="SO-2026-125")  # 11 characters, the most a RefNumber holds
+    fits["lines"][0]["product"]["notes"] = "Anodised;" * 500  # a line description is free text: cut to fit
+    (fits_id,) = send(server.sessions, paired, "sales_order", fits)
+    before = company.count("SalesOrder")
+    run(server, paired, company)
+    done = by_id(server)
+    for job_id, code in zip(ids, ("SO-2026-000123", "SO-2026-000124"), strict=True):
+        job = done[job_id]
+        assert job.status == "dead" and job.request_xml is None  # never sent
+        assert f"SalesOrderAddRq/SalesOrderAdd/RefNumber {code!r} has 14 characters, QuickBooks allows 11" in (
+            job.status_message or "")
+    assert company.find_all("SalesOrder", RefNumber="SO-2026-000") == []
+    assert company.count("SalesOrder") == before + 1
+    order = company.find("SalesOrder", RefNumber="SO-2026-125")
+    assert order is not None and order.id == done[fits_id].result["TxnID"]
+    assert len(order.element.findtext("SalesOrderLineRet/Desc") or "") == 4095
+    assert any("Desc: 4500 characters cut to the maximum of 4095" in w for w in done[fits_id].warnings or [])
+
+
+def test_a_payroll_item_name_too_long_is_dead_never_cut(server: LiveServer, company: QuickBooksCompany) -> None:
+    paired = pair(server.sessions)
+    set_options(server.sessions, paired, time_customer_parent="Cascade Robotics", create_missing_customer_job=True,
+                time_payroll_item="section_name")
+    order = example("production-order")
+    order["timeRecords"] = order["timeRecords"][:1]  # Maria Gonzalez, who exists
+    order["timeRecords"][0]["section"]["name"] = "Regular Pay - Second Shift Overtime"  # 35; payroll items: 31
+    (job_id,) = send(server.sessions, paired, "time_tracking", order)
+    before = company.count("TimeTracking")
+    run(server, paired, company, expect="error")  # nothing could be sent
+    job = by_id(server)[job_id]
+    assert job.status == "dead" and job.request_xml is None
+    assert ("TimeTrackingAddRq/TimeTrackingAdd/PayrollItemWageRef/FullName 'Regular Pay - Second Shift Overtime' "
+            "has 35 characters, QuickBooks allows 31") in (job.status_message or "")
+    assert company.count("TimeTracking") == before
+    assert company.find("Customer", FullName="Cascade Robotics:WO-1046") is None
+
+
 # ---------------------------------------------------------------- lost responses
 
 
