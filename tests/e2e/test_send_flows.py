@@ -88,6 +88,40 @@ def test_sales_order_options_change_the_document(server: LiveServer, company: Qu
     assert order.element.findtext("SalesOrderLineRet/Desc") == "Anodised"
 
 
+def test_the_quickbooks_customer_field_is_read_from_the_market_then_the_client(
+    server: LiveServer, company: QuickBooksCompany
+) -> None:
+    paired = pair(server.sessions)
+    set_options(server.sessions, paired, customer_name="market_custom_field")
+    distributors = {"id": 3, "name": "Distributors",
+                    "customFields": {"QuickBooks customer": "Baker Industrial Controls"}}
+    on_market = example("sales-order")  # the client's own field says Cascade Robotics: the market's wins
+    on_market["client"].update(market=distributors, customFields={"QuickBooks customer": "Cascade Robotics"})
+    on_client = example("sales-order")
+    on_client.update(id=5002, code="SO-5002")
+    on_client["client"].update(id=32, code="HBB", market={"id": 4, "name": "Marine"},
+                               customFields={"QuickBooks customer": "Heron Bay Boatworks"})
+    on_neither = example("sales-order")
+    on_neither.update(id=5003, code="SO-5003")
+    on_neither["client"].update(id=33, code="NEW", market={"id": 4, "name": "Marine"}, customFields={})
+    ids = [job_id for order in (on_market, on_client, on_neither)
+           for job_id in send(server.sessions, paired, "sales_order", order)]
+    before = company.count("SalesOrder")
+    run(server, paired, company)
+    done = by_id(server)
+    assert [done[i].status for i in ids] == ["done", "done", "dead"]
+    assert [o.id for o in company.find_all("SalesOrder", CustomerRef__FullName="Baker Industrial Controls")] == [
+        done[ids[0]].result["TxnID"]]
+    assert [o.id for o in company.find_all("SalesOrder", CustomerRef__FullName="Heron Bay Boatworks")] == [
+        done[ids[1]].result["TxnID"]]
+    assert company.find_all("SalesOrder", CustomerRef__FullName="Cascade Robotics") == []
+    assert company.count("SalesOrder") == before + 2
+    message = done[ids[2]].status_message or ""
+    assert "client 'NEW'" in message and "market 'Marine'" in message
+    assert "client.market.custom_fields['QuickBooks customer']" in message
+    assert "client.custom_fields['QuickBooks customer']" in message
+
+
 def test_custom_fields_follow_the_document(server: LiveServer, company: QuickBooksCompany) -> None:
     paired = pair(server.sessions)
     company.define_custom_field("Fusion code", assign_to=["SalesOrder"])
