@@ -246,6 +246,42 @@ def test_time_entries_create_missing_employee_and_customer_job(
     assert {e.text("BillableStatus") for e in entries} == {"Billable"}
 
 
+def test_time_entries_go_on_a_job_under_the_production_orders_client(
+    server: LiveServer, company: QuickBooksCompany
+) -> None:
+    paired = pair(server.sessions)
+    # The connection-wide parent is only the fallback, for orders without a client.
+    set_options(server.sessions, paired, create_missing_customer_job=True,
+                time_customer_parent="Abercrombie Marine Supply")
+    orders = []
+    for fusion_id, code, client in ((46, "WO-1046", {"code": "Cascade Robotics"}),
+                                    (47, "WO-1047", {"code": "Heron Bay Boatworks"}),
+                                    (48, "WO-1048", None),
+                                    (49, "WO-1049", {"code": "Nobody Industries"})):
+        order = example("production-order")
+        order.update(id=fusion_id, code=code, client=client)
+        order["timeRecords"] = [dict(order["timeRecords"][0], id=9100 + fusion_id)]  # Maria Gonzalez, who exists
+        orders.append(order)
+    ids = [job_id for order in orders for job_id in send(server.sessions, paired, "time_tracking", order)]
+    customers_before = company.count("Customer")
+    run(server, paired, company)
+    done = by_id(server)
+    assert [done[i].status for i in ids] == ["done", "done", "done", "dead"], [done[i].status_message for i in ids]
+    entries = {e.text("CustomerRef/FullName") for e in company.records("TimeTracking")
+               if "fusion:time_tracking" in (e.text("Notes") or "")}
+    assert entries == {"Cascade Robotics:WO-1046", "Heron Bay Boatworks:WO-1047", "Abercrombie Marine Supply:WO-1048"}
+    for client, job in (("Cascade Robotics", "WO-1046"), ("Heron Bay Boatworks", "WO-1047"),
+                        ("Abercrombie Marine Supply", "WO-1048")):
+        created = company.find("Customer", FullName=f"{client}:{job}")
+        assert created is not None and created.text("ParentRef/FullName") == client
+    # The client missing from QuickBooks is not created (a send never creates a client), nor is its job
+    # put anywhere else.
+    assert "no Customer named 'Nobody Industries'" in (done[ids[3]].status_message or "")
+    assert company.count("Customer") == customers_before + 3
+    assert all(company.find("Customer", FullName=name) is None
+               for name in ("WO-1046", "WO-1049", "Abercrombie Marine Supply:WO-1046", "Nobody Industries"))
+
+
 def test_a_qbxml_5_0_company_gets_its_time_entries_with_is_billable(server: LiveServer) -> None:
     # Before 6.0 the billable flag is IsBillable: the 13.0 schema has BillableStatus in its place, and the
     # schema gate (on by default) must not refuse what the company's own version accepts.
