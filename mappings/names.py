@@ -39,16 +39,27 @@ def customer_full_name(client: Client, options: IntegrationOptions) -> str:
                 )
             return name
         case "market_custom_field":
-            field = options.customer_custom_field
-            value = _custom_text(client.custom_fields.get(field))
-            if value is None:
-                raise MappingError(
-                    f"client {client.code!r}: customer_name is 'market_custom_field' but "
-                    f"client.custom_fields[{field!r}] is absent or empty"
-                )
-            return value
+            return _market_custom_field(client, options.customer_custom_field)
         case _:
             assert_never(options.customer_name)
+
+
+def _market_custom_field(client: Client, field: str) -> str:
+    """The custom field ``field`` of the client's market, where Fusion's Market integration page sets the
+    "QuickBooks customer"; the client's own field of that name when the market has no value."""
+    market = client.market
+    value = _custom_text(market.custom_fields.get(field)) if market is not None else None
+    if value is None:
+        value = _custom_text(client.custom_fields.get(field))
+    if value is None:
+        label = None if market is None else market.name or market.code or market.id
+        where = "the client has no market" if market is None else f"market {label!r}" if label else "its market"
+        raise MappingError(
+            f"client {client.code!r}: customer_name is 'market_custom_field' but the custom field {field!r} is "
+            f"absent or empty both on the client's market ({where}: client.market.custom_fields[{field!r}]) and on "
+            f"the client (client.custom_fields[{field!r}])"
+        )
+    return value
 
 
 def vendor_full_name(supplier: Supplier) -> str:

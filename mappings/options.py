@@ -82,8 +82,13 @@ class IntegrationOptions(BaseModel):
 
     # production order time records -> time tracking
     time_customer_job: TimeSource = "production_order_code"
+    time_customer_job_under_client: bool = Field(
+        default=True, description="The customer job sits under the production order's client (Client:Job), named "
+        "by the customer_name rules; false: under time_customer_parent for every order.",
+    )
     time_customer_parent: str | None = Field(
-        default=None, description="Parent customer of the customer job (Parent:Job); none = a top-level customer.",
+        default=None, description="Parent customer of the customer job (Parent:Job) for production orders without "
+        "a client (for every order when time_customer_job_under_client is false); none = a top-level customer.",
     )
     time_service_item: TimeSource = "operation_name"
     time_payroll_item: TimeSource | None = None

@@ -34,7 +34,9 @@ from qbwc_service.fusion.models import (
 INCLUDE_RET_ELEMENT_SINCE: Version = (4, 0)
 # Candidates a lookup returns at most: documents of one customer or vendor modified since the add was sent.
 LOOKUP_MAX_RETURNED = 100
-# *Add/RefNumber (qbxmlops130.xml): QuickBooks keeps this much of a longer Fusion code, so a lookup asks for it.
+# *Add/RefNumber (qbxmlops130.xml). An add with a longer Fusion code is never sent now (make_safe refuses it), but
+# earlier versions cut it to this length: a lookup for such an add asks for what QuickBooks kept, and find_ours
+# tells ours from another document with the same number by its marker.
 REF_NUMBER_MAX = {"SalesOrder": 11, "PurchaseOrder": 11, "Invoice": 11, "Bill": 20}
 
 

@@ -2,9 +2,11 @@
 
 One ``TimeTrackingAddRq`` per time record: the QuickBooks employee named after the Fusion operator worked
 ``end - start`` on a customer job, with a service item (and optionally a payroll item), each named after one
-of four sources chosen in the options. When the employee or the customer job is missing, the service may
-create it first (``EmployeeAddRq``, ``CustomerAddRq``); a missing service item fails the job (SPEC.md: sends
-never create items).
+of four sources chosen in the options. The customer job is ``Client:Job``, under the QuickBooks customer of
+the production order's client (named as the other flows name it); an order without a client has its jobs
+under the connection's ``time_customer_parent``, or at the top level. When the employee or the customer job
+is missing, the service may create it first (``EmployeeAddRq``, ``CustomerAddRq``); a missing service item
+(or client) fails the job (SPEC.md: sends never create items).
 
 QuickBooks Desktop composes an employee's name from its first, middle and last names, separated by single
 spaces; :func:`employee_full_name` is that name, and both the ``EmployeeAdd`` and the ``EntityRef`` of every
@@ -29,7 +31,7 @@ from mappings.common import (
     format_duration,
 )
 from mappings.errors import MappingError
-from mappings.names import marker_memo
+from mappings.names import customer_full_name, marker_memo
 from mappings.options import IntegrationOptions, TimeSource
 from qbwc_service.fusion.models import ProductionOrder, TimeRecord, Worker
 
@@ -61,10 +63,23 @@ def time_source_value(order: ProductionOrder, record: TimeRecord, source: TimeSo
             assert_never(source)
 
 
+def customer_job_parent(order: ProductionOrder, options: IntegrationOptions) -> str | None:
+    """The customer the customer job sits under: the production order's client, named as on every other flow
+    (``options.customer_name``); for an order without a client (or with ``time_customer_job_under_client``
+    off), ``options.time_customer_parent``; none for a top-level job."""
+    if order.client is None or not options.time_customer_job_under_client:
+        return options.time_customer_parent
+    try:
+        return customer_full_name(order.client, options)
+    except MappingError as exc:
+        raise MappingError(f"production order {order.code}: the customer its jobs sit under: {exc}") from exc
+
+
 def customer_job_full_name(order: ProductionOrder, record: TimeRecord, options: IntegrationOptions) -> str:
     """The full name of the customer job the time is booked on: ``Parent:Job``, or ``Job`` without a parent."""
     name = _customer_job_name(order, record, options)
-    return f"{options.time_customer_parent}:{name}" if options.time_customer_parent else name
+    parent = customer_job_parent(order, options)
+    return f"{parent}:{name}" if parent else name
 
 
 def split_employee_name(worker: Worker) -> tuple[str, str | None]:
@@ -135,9 +150,10 @@ def build_employee_add(worker: Worker) -> etree._Element:
 
 
 def build_customer_job_add(order: ProductionOrder, record: TimeRecord, options: IntegrationOptions) -> etree._Element:
-    """``CustomerAddRq`` for the missing customer job time is booked on, under the parent customer if any."""
+    """``CustomerAddRq`` for the missing customer job time is booked on, under its parent customer if any (the
+    order's client, which must exist: a send never creates it)."""
     add = E.CustomerAdd(E.Name(_customer_job_name(order, record, options)))
-    append_ref(add, "ParentRef", options.time_customer_parent)
+    append_ref(add, "ParentRef", customer_job_parent(order, options))
     request: etree._Element = E.CustomerAddRq(add)
     return request
 

@@ -26,6 +26,15 @@ class Ref(FusionModel):
     name: str | None = None
 
 
+class Market(Ref):
+    """A client's market. Its integration page holds the "QuickBooks customer" custom field, the QuickBooks
+    customer of the market's clients (customer_name = "market_custom_field")."""
+
+    custom_fields: dict[str, Any] = Field(
+        default_factory=dict, validation_alias=AliasChoices("customFields", "custom-fields")
+    )
+
+
 class Address(FusionModel):
     code: str | None = None
     name: str | None = None
@@ -42,7 +51,7 @@ class Client(FusionModel):
     id: int | str | None = None
     code: str = Field(min_length=1)
     name: str | None = None
-    market: Ref | None = None
+    market: Market | None = None
     custom_fields: dict[str, Any] = Field(
         default_factory=dict, validation_alias=AliasChoices("customFields", "custom-fields")
     )

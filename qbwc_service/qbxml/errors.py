@@ -3,10 +3,13 @@
     QbxmlError               building or reading qbXML failed
     ├── MalformedQbxml       text that is not usable qbXML (not XML, DTDs, wrong root)
     ├── UnsupportedVersion   a request that the company's qbXML version cannot express
+    ├── ValueTooLong         a request whose references or names QuickBooks could not store whole (.values)
     └── SchemaUnavailable    a folder meant to hold Intuit's qbXML schema holds no usable one
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 
 class QbxmlError(Exception):
@@ -19,6 +22,38 @@ class MalformedQbxml(QbxmlError):
 
 class UnsupportedVersion(QbxmlError):
     pass
+
+
+@dataclass(frozen=True)
+class TooLong:
+    """One value of a request longer than QuickBooks allows for its field.
+
+    ``part`` is the level of a ``Parent:Child`` full name that is too long (each level has its own maximum),
+    or None when the whole value is.
+    """
+
+    path: str
+    value: str
+    limit: int
+    part: str | None = None
+
+    def describe(self) -> str:
+        if self.part is not None:
+            return (f"{self.path} {self.value!r}: the name level {self.part!r} has {len(self.part)} characters, "
+                    f"QuickBooks allows {self.limit} per level")
+        return f"{self.path} {self.value!r} has {len(self.value)} characters, QuickBooks allows {self.limit}"
+
+
+class ValueTooLong(QbxmlError):
+    """Values that identify something (a document number, a reference, a list entry's name) or are data rather
+    than free text, longer than QuickBooks allows: cutting them would name another record or store a wrong one,
+    so the request is not sent."""
+
+    def __init__(self, values: tuple[TooLong, ...]) -> None:
+        self.values = values
+        super().__init__("Not sent: only free text (memos, descriptions, notes, address lines) is ever shortened to "
+                         "fit, and these values are longer than QuickBooks allows: "
+                         + "; ".join(value.describe() for value in values))
 
 
 class SchemaUnavailable(QbxmlError):

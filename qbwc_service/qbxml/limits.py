@@ -2,12 +2,26 @@
 
 QuickBooks stores ISO-8859-1 text only, answers status 3070 to text longer than a field allows,
 and fails the whole message set (0x80040400) on an element newer than the qbXML version in the
-prolog. ``make_safe`` fixes what can be fixed (spelling, length) and reports it as warnings, and
-refuses what cannot (elements the company's version or edition does not have).
+prolog. ``make_safe`` fixes what can be fixed and reports it as warnings, and refuses what cannot.
+
+- Spelling: text outside ISO-8859-1 is respelled (always fixable).
+- Length: only **free text** is cut to fit: memos, descriptions, notes, and the street lines and
+  note of an address (``FREE_TEXT``), which a person reads and nothing looks up. Every other value
+  longer than its field is refused (``ValueTooLong``): a document number (``RefNumber``), a
+  reference (``...Ref/FullName``), the name of a list entry being created (``CustomerAdd/Name``,
+  ``EmployeeAdd/FirstName``, ``ItemServiceAdd/Name``), a custom field's name, and data such as a
+  city, a postal code or a phone number. Cut, ``SO-2026-000123`` and ``SO-2026-000124`` would both
+  be ``SO-2026-000``, and a cut item name names another item, or none.
+- Full names: QuickBooks nests list entries up to five levels (``Parent:Child``), and each level of a
+  full name has the maximum of one name (41 for customers, jobs and the other names; 31 for items,
+  accounts, classes and types) besides the maximum of the whole full name.
+- Versions and editions: elements the company's version or edition does not have are refused
+  (``UnsupportedVersion``).
 
 Limits come from Intuit's annotated spec, tabulated in ``_limits_data`` by element path from the
-request element down (``SalesOrderAddRq/SalesOrderAdd/ShipAddress/Note``). Paths the tables do
-not know pass unchanged.
+request element down (``SalesOrderAddRq/SalesOrderAdd/ShipAddress/Note``), completed here for the
+full names the spec leaves without one (an item on a line, the parent of a list entry). Paths the
+tables do not know pass unchanged. A refused request is left untouched.
 """
 
 from __future__ import annotations
@@ -17,7 +31,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from qbwc_service.qbxml._limits_data import MAX_LENGTH, NOT_IN_QBD, SINCE
-from qbwc_service.qbxml.errors import UnsupportedVersion
+from qbwc_service.qbxml.errors import TooLong, UnsupportedVersion, ValueTooLong
 from qbwc_service.qbxml.text import is_latin1_safe, to_latin1
 from qbwc_service.qbxml.versions import Version, format_version
 
@@ -29,6 +43,27 @@ ATTRIBUTE_SINCE: dict[str, Version] = {
 }
 
 _SHOWN_CHARACTERS = 5
+
+# Elements (by local name) whose text a person reads and nothing looks up: cut to fit, with a warning.
+# Address lines are free text (a shortened street line still reaches the reader); an address's City,
+# State, PostalCode and Country are not (shortened, they name another place).
+FREE_TEXT: frozenset[str] = frozenset({
+    "Memo", "OverrideMemo", "Notes", "Note", "VendorMsg",
+    "Desc", "Description", "JobDesc", "ItemDesc", "SalesDesc", "PurchaseDesc", "AssetDesc", "SiteDesc",
+    "Addr1", "Addr2", "Addr3", "Addr4", "Addr5",
+})
+
+# A full name holds up to five levels and four colons: the spec's maximum of a whole full name gives the
+# maximum of one level (209 = 5 x 41 + 4 for customers and jobs, vendors, employees and other names;
+# 159 = 5 x 31 + 4 for items, accounts, classes and the type lists).
+LEVEL_MAX: dict[int, int] = {209: 41, 159: 31}
+# A list object of any list (custom fields on list entries): only the whole full name's maximum is known.
+_ANY_LIST_REFS = frozenset({"ListObjRef"})
+# Full names the spec gives no maximum for: an item on a document line, and the parent of a list entry
+# (a customer's parent is a customer; the other lists nest within themselves).
+ITEM_FULL_NAME_MAX = 159
+CUSTOMER_FULL_NAME_MAX = 209
+_CUSTOMER_REQUESTS = frozenset({"CustomerAddRq", "CustomerModRq"})
 
 
 @dataclass(frozen=True)
@@ -57,31 +92,73 @@ def make_safe(request: etree._Element, version: Version) -> list[TextWarning]:
     """Check ``request`` (an ``*Rq`` element) against ``version``, then fix its text in place.
 
     Raises ``UnsupportedVersion`` naming every element (and attribute) that the version or
-    QuickBooks Desktop US does not have; the request is left untouched then. Otherwise returns
-    one warning per text that was respelled into ISO-8859-1 or cut to its maximum length.
+    QuickBooks Desktop US does not have, and ``ValueTooLong`` naming every value other than free
+    text that is longer than its field (or, in a full name, than one level); the request is left
+    untouched then. Otherwise returns one warning per text that was respelled into ISO-8859-1 or,
+    being free text, cut to its maximum length.
     """
     elements = [(element, element_path(element, request)) for element in _elements(request)]
     _check_supported(elements, version)
     warnings: list[TextWarning] = []
+    too_long: list[TooLong] = []
+    changes: list[tuple[etree._Element, str | None, str]] = []  # (element, attribute or None for its text, new)
     for element, path in elements:
         for raw_name, raw_value in element.attrib.items():
             name, value = _str(raw_name), _str(raw_value)
             safe, changed = to_latin1(value)
             if changed:
-                element.set(name, safe)
+                changes.append((element, name, safe))
                 warnings.append(_respelled(f"{path}/@{name}", value))
         if element.text is None:
             continue
         text, changed = to_latin1(element.text)
         if changed:
             warnings.append(_respelled(path, element.text))
-        limit = MAX_LENGTH.get(path)
+        limit = max_length(path)
         if limit is not None and len(text) > limit:
-            warnings.append(TextWarning(path, f"{path}: {len(text)} characters cut to the maximum of {limit}"))
-            text = text[:limit]
+            if etree.QName(element).localname in FREE_TEXT:
+                warnings.append(TextWarning(path, f"{path}: {len(text)} characters cut to the maximum of {limit}"))
+                text = text[:limit]
+            else:
+                too_long.append(TooLong(path, text, limit))
+        elif limit is not None:
+            too_long += _long_levels(path, text, limit)
         if text != element.text:
-            element.text = text
+            changes.append((element, None, text))
+    if too_long:
+        raise ValueTooLong(tuple(too_long))
+    for changed_element, attribute, value in changes:
+        if attribute is None:
+            changed_element.text = value
+        else:
+            changed_element.set(attribute, value)
     return warnings
+
+
+def max_length(path: str) -> int | None:
+    """The longest text QuickBooks Desktop US accepts at ``path``: the spec's figure, or for a full name the
+    spec leaves without one, the maximum of its list's full names."""
+    limit = MAX_LENGTH.get(path)
+    if limit is not None:
+        return limit
+    request, _, rest = path.partition("/")
+    if not rest.endswith("Ref/FullName"):
+        return None
+    ref = rest.split("/")[-2]
+    if ref == "ItemRef":
+        return ITEM_FULL_NAME_MAX
+    if ref == "ParentRef":
+        return CUSTOMER_FULL_NAME_MAX if request in _CUSTOMER_REQUESTS else ITEM_FULL_NAME_MAX
+    return None
+
+
+def _long_levels(path: str, text: str, limit: int) -> list[TooLong]:
+    """The levels of a ``Parent:Child`` full name longer than one level may be."""
+    level_max = LEVEL_MAX.get(limit)
+    parts = path.split("/")
+    if level_max is None or parts[-1] not in ("FullName", "FullNameWithChildren") or parts[-2] in _ANY_LIST_REFS:
+        return []
+    return [TooLong(path, text, level_max, part) for part in text.split(":") if len(part) > level_max]
 
 
 def _elements(request: etree._Element) -> list[etree._Element]:

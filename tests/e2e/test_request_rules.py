@@ -18,21 +18,37 @@ def _run(server: LiveServer, paired, company: QuickBooksCompany) -> None:  # typ
     assert WebConnectorClient(server.soap_url, paired.username, paired.token, company).run_session().outcome == "done"
 
 
-def test_text_is_made_latin1_and_cut_to_length_with_warnings(server: LiveServer) -> None:
+def test_text_is_made_latin1_and_free_text_cut_to_length_with_warnings(server: LiveServer) -> None:
     paired = pair(server.sessions)
-    long_name = "Zakład Produkcyjny „Łódź” — Wyroby Metalowe i Spółka z o.o."
-    enqueue_raw(server.sessions, paired.id,
-                f"<CustomerAddRq><CustomerAdd><Name>{long_name}</Name></CustomerAdd></CustomerAddRq>")
+    notes = "Dostawa — brama nr 2, " * 200  # 4,400 characters: Notes has 4,095
+    enqueue_raw(server.sessions, paired.id, "<CustomerAddRq><CustomerAdd><Name>Zakład „Łódź” Sp. z o.o.</Name>"
+                f"<Notes>{notes}</Notes></CustomerAdd></CustomerAddRq>")
     company = QuickBooksCompany()
     _run(server, paired, company)
     (job,) = jobs(server.sessions)
     assert job.status == "done"
     (customer,) = company.records("Customer")
-    name = customer.full_name
-    assert len(name) == 41 and name.startswith('Zaklad Produkcyjny "Lódz" - Wyroby')
-    name.encode("latin-1")
+    assert customer.full_name == 'Zaklad "Lódz" Sp. z o.o.'
+    assert len(customer.text("Notes") or "") == 4095
     assert job.warnings and any("ISO-8859-1" in w for w in job.warnings)
-    assert any("cut to the maximum of 41" in w for w in job.warnings)
+    assert any("Notes: 4400 characters cut to the maximum of 4095" in w for w in job.warnings)
+
+
+def test_a_name_too_long_is_refused_before_sending_never_cut(server: LiveServer) -> None:
+    paired = pair(server.sessions)
+    long_name = "Zakład Produkcyjny „Łódź” — Wyroby Metalowe i Spółka z o.o."
+    refused = enqueue_raw(server.sessions, paired.id,
+                          f"<CustomerAddRq><CustomerAdd><Name>{long_name}</Name></CustomerAdd></CustomerAddRq>")
+    ok = enqueue_customers(server.sessions, paired.id, ["Fine Co"])[0]
+    company = QuickBooksCompany()
+    _run(server, paired, company)
+    by_id = {j.id: j for j in jobs(server.sessions)}
+    assert by_id[refused].status == "dead" and by_id[refused].request_xml is None  # never sent
+    message = by_id[refused].status_message or ""
+    assert "CustomerAddRq/CustomerAdd/Name 'Zaklad Produkcyjny" in message
+    assert "has 59 characters, QuickBooks allows 41" in message
+    assert by_id[ok].status == "done"
+    assert [r.full_name for r in company.records("Customer")] == ["Fine Co"]
 
 
 def test_a_field_the_company_version_lacks_is_refused_before_sending(server: LiveServer) -> None:

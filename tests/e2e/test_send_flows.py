@@ -90,6 +90,40 @@ def test_sales_order_options_change_the_document(server: LiveServer, company: Qu
     assert order.element.findtext("SalesOrderLineRet/Desc") == "Anodised"
 
 
+def test_the_quickbooks_customer_field_is_read_from_the_market_then_the_client(
+    server: LiveServer, company: QuickBooksCompany
+) -> None:
+    paired = pair(server.sessions)
+    set_options(server.sessions, paired, customer_name="market_custom_field")
+    distributors = {"id": 3, "name": "Distributors",
+                    "customFields": {"QuickBooks customer": "Baker Industrial Controls"}}
+    on_market = example("sales-order")  # the client's own field says Cascade Robotics: the market's wins
+    on_market["client"].update(market=distributors, customFields={"QuickBooks customer": "Cascade Robotics"})
+    on_client = example("sales-order")
+    on_client.update(id=5002, code="SO-5002")
+    on_client["client"].update(id=32, code="HBB", market={"id": 4, "name": "Marine"},
+                               customFields={"QuickBooks customer": "Heron Bay Boatworks"})
+    on_neither = example("sales-order")
+    on_neither.update(id=5003, code="SO-5003")
+    on_neither["client"].update(id=33, code="NEW", market={"id": 4, "name": "Marine"}, customFields={})
+    ids = [job_id for order in (on_market, on_client, on_neither)
+           for job_id in send(server.sessions, paired, "sales_order", order)]
+    before = company.count("SalesOrder")
+    run(server, paired, company)
+    done = by_id(server)
+    assert [done[i].status for i in ids] == ["done", "done", "dead"]
+    assert [o.id for o in company.find_all("SalesOrder", CustomerRef__FullName="Baker Industrial Controls")] == [
+        done[ids[0]].result["TxnID"]]
+    assert [o.id for o in company.find_all("SalesOrder", CustomerRef__FullName="Heron Bay Boatworks")] == [
+        done[ids[1]].result["TxnID"]]
+    assert company.find_all("SalesOrder", CustomerRef__FullName="Cascade Robotics") == []
+    assert company.count("SalesOrder") == before + 2
+    message = done[ids[2]].status_message or ""
+    assert "client 'NEW'" in message and "market 'Marine'" in message
+    assert "client.market.custom_fields['QuickBooks customer']" in message
+    assert "client.custom_fields['QuickBooks customer']" in message
+
+
 def test_custom_fields_follow_the_document(server: LiveServer, company: QuickBooksCompany) -> None:
     paired = pair(server.sessions)
     company.define_custom_field("Fusion code", assign_to=["SalesOrder"])
@@ -393,6 +427,42 @@ def test_time_entries_create_missing_employee_and_customer_job(
     assert {e.text("BillableStatus") for e in entries} == {"Billable"}
 
 
+def test_time_entries_go_on_a_job_under_the_production_orders_client(
+    server: LiveServer, company: QuickBooksCompany
+) -> None:
+    paired = pair(server.sessions)
+    # The connection-wide parent is only the fallback, for orders without a client.
+    set_options(server.sessions, paired, create_missing_customer_job=True,
+                time_customer_parent="Abercrombie Marine Supply")
+    orders = []
+    for fusion_id, code, client in ((46, "WO-1046", {"code": "Cascade Robotics"}),
+                                    (47, "WO-1047", {"code": "Heron Bay Boatworks"}),
+                                    (48, "WO-1048", None),
+                                    (49, "WO-1049", {"code": "Nobody Industries"})):
+        order = example("production-order")
+        order.update(id=fusion_id, code=code, client=client)
+        order["timeRecords"] = [dict(order["timeRecords"][0], id=9100 + fusion_id)]  # Maria Gonzalez, who exists
+        orders.append(order)
+    ids = [job_id for order in orders for job_id in send(server.sessions, paired, "time_tracking", order)]
+    customers_before = company.count("Customer")
+    run(server, paired, company)
+    done = by_id(server)
+    assert [done[i].status for i in ids] == ["done", "done", "done", "dead"], [done[i].status_message for i in ids]
+    entries = {e.text("CustomerRef/FullName") for e in company.records("TimeTracking")
+               if "fusion:time_tracking" in (e.text("Notes") or "")}
+    assert entries == {"Cascade Robotics:WO-1046", "Heron Bay Boatworks:WO-1047", "Abercrombie Marine Supply:WO-1048"}
+    for client, job in (("Cascade Robotics", "WO-1046"), ("Heron Bay Boatworks", "WO-1047"),
+                        ("Abercrombie Marine Supply", "WO-1048")):
+        created = company.find("Customer", FullName=f"{client}:{job}")
+        assert created is not None and created.text("ParentRef/FullName") == client
+    # The client missing from QuickBooks is not created (a send never creates a client), nor is its job
+    # put anywhere else.
+    assert "no Customer named 'Nobody Industries'" in (done[ids[3]].status_message or "")
+    assert company.count("Customer") == customers_before + 3
+    assert all(company.find("Customer", FullName=name) is None
+               for name in ("WO-1046", "WO-1049", "Abercrombie Marine Supply:WO-1046", "Nobody Industries"))
+
+
 def test_a_qbxml_5_0_company_gets_its_time_entries_with_is_billable(server: LiveServer) -> None:
     # Before 6.0 the billable flag is IsBillable: the 13.0 schema has BillableStatus in its place, and the
     # schema gate (on by default) must not refuse what the company's own version accepts.
@@ -438,6 +508,57 @@ def test_stock_sets_the_quantity_on_hand(server: LiveServer, company: QuickBooks
     assert company.quantity_on_hand("Mounting Bracket MB-100") == 290
     (adjustment,) = company.records("InventoryAdjustment")
     assert (adjustment.text("Memo") or "").startswith("Fusion stock sync")
+
+
+# ---------------------------------------------------------------- references and names are never cut
+
+
+def test_a_document_number_too_long_is_dead_never_cut_into_another(
+    server: LiveServer, company: QuickBooksCompany
+) -> None:
+    paired = pair(server.sessions)
+    set_options(server.sessions, paired, document_number="fusion_code", line_description="product_notes")
+    ids = []
+    for fusion_id, code in ((5123, "SO-2026-000123"), (5124, "SO-2026-000124")):
+        order = example("sales-order")
+        order.update(id=fusion_id, code=code)
+        ids += send(server.sessions, paired, "sales_order", order)
+    fits = example("sales-order")
+    fits.update(id=5125, code="SO-2026-125")  # 11 characters, the most a RefNumber holds
+    fits["lines"][0]["product"]["notes"] = "Anodised;" * 500  # a line description is free text: cut to fit
+    (fits_id,) = send(server.sessions, paired, "sales_order", fits)
+    before = company.count("SalesOrder")
+    run(server, paired, company)
+    done = by_id(server)
+    for job_id, code in zip(ids, ("SO-2026-000123", "SO-2026-000124"), strict=True):
+        job = done[job_id]
+        assert job.status == "dead" and job.request_xml is None  # never sent
+        assert f"SalesOrderAddRq/SalesOrderAdd/RefNumber {code!r} has 14 characters, QuickBooks allows 11" in (
+            job.status_message or "")
+    assert company.find_all("SalesOrder", RefNumber="SO-2026-000") == []
+    assert company.count("SalesOrder") == before + 1
+    order = company.find("SalesOrder", RefNumber="SO-2026-125")
+    assert order is not None and order.id == done[fits_id].result["TxnID"]
+    assert len(order.element.findtext("SalesOrderLineRet/Desc") or "") == 4095
+    assert any("Desc: 4500 characters cut to the maximum of 4095" in w for w in done[fits_id].warnings or [])
+
+
+def test_a_payroll_item_name_too_long_is_dead_never_cut(server: LiveServer, company: QuickBooksCompany) -> None:
+    paired = pair(server.sessions)
+    set_options(server.sessions, paired, time_customer_parent="Cascade Robotics", create_missing_customer_job=True,
+                time_payroll_item="section_name")
+    order = example("production-order")
+    order["timeRecords"] = order["timeRecords"][:1]  # Maria Gonzalez, who exists
+    order["timeRecords"][0]["section"]["name"] = "Regular Pay - Second Shift Overtime"  # 35; payroll items: 31
+    (job_id,) = send(server.sessions, paired, "time_tracking", order)
+    before = company.count("TimeTracking")
+    run(server, paired, company, expect="error")  # nothing could be sent
+    job = by_id(server)[job_id]
+    assert job.status == "dead" and job.request_xml is None
+    assert ("TimeTrackingAddRq/TimeTrackingAdd/PayrollItemWageRef/FullName 'Regular Pay - Second Shift Overtime' "
+            "has 35 characters, QuickBooks allows 31") in (job.status_message or "")
+    assert company.count("TimeTracking") == before
+    assert company.find("Customer", FullName="Cascade Robotics:WO-1046") is None
 
 
 # ---------------------------------------------------------------- lost responses

@@ -30,7 +30,7 @@ from mappings.reconcile import (
 )
 from mappings.sales_order import build_sales_order_add
 from mappings.shipment import build_invoice_add
-from qbwc_service.fusion.models import Ref
+from qbwc_service.fusion.models import Client, Market
 from qbwc_service.qbxml.envelope import Request, build_message_set
 from qbwc_service.qbxml.limits import make_safe
 from qbwc_service.simulate.quickbooks import QuickBooksCompany
@@ -237,11 +237,62 @@ def test_customer_name_options_choose_the_quickbooks_customer() -> None:
     assert customer_full_name(named, options) == "4711"
 
 
+MARKET_FIELD = IntegrationOptions(customer_name="market_custom_field")
+
+
+def _client(market_fields: dict[str, Any] | None, client_fields: dict[str, Any]) -> Client:
+    market = None if market_fields is None else {"id": 7, "name": "Acme Retail", "customFields": market_fields}
+    return Client.model_validate({"code": "ACME", "market": market, "customFields": client_fields})
+
+
+def test_the_quickbooks_customer_field_is_read_from_the_market_first() -> None:
+    # Fusion's Market integration page holds the "QuickBooks customer" field: every client of the market goes
+    # to that customer, whatever the client's own field says.
+    both = _client({"QuickBooks customer": "Retail Customers"}, {"QuickBooks customer": "Acme Corp"})
+    assert customer_full_name(both, MARKET_FIELD) == "Retail Customers"
+    order = examples.sales_order().model_copy(update={"client": both})
+    assert texts(build_sales_order_add(order, MARKET_FIELD, context("sales_order", 1001)),
+                 ".//CustomerRef/FullName") == ["Retail Customers"]
+
+
+@pytest.mark.parametrize(("market_fields", "client_fields"), [
+    (None, {"QuickBooks customer": "Acme Corp"}),  # no market
+    ({}, {"QuickBooks customer": "Acme Corp"}),  # a market without the field
+    ({"QuickBooks customer": " "}, {"QuickBooks customer": "Acme Corp"}),  # a market with it empty
+    ({"Other": "x"}, {"QuickBooks customer": "Acme Corp"}),
+])
+def test_the_clients_own_field_is_the_fallback(market_fields: dict[str, Any] | None,
+                                               client_fields: dict[str, Any]) -> None:
+    assert customer_full_name(_client(market_fields, client_fields), MARKET_FIELD) == "Acme Corp"
+
+
+@pytest.mark.parametrize(("market_fields", "where"), [
+    (None, "the client has no market"),
+    ({}, "market 'Acme Retail'"),
+    ({"QuickBooks customer": ""}, "market 'Acme Retail'"),
+])
+def test_a_quickbooks_customer_field_on_neither_names_both_places(market_fields: dict[str, Any] | None,
+                                                                  where: str) -> None:
+    with pytest.raises(MappingError) as refused:
+        customer_full_name(_client(market_fields, {"QuickBooks customer": None}), MARKET_FIELD)
+    assert str(refused.value) == (
+        "client 'ACME': customer_name is 'market_custom_field' but the custom field 'QuickBooks customer' is "
+        f"absent or empty both on the client's market ({where}: client.market.custom_fields['QuickBooks customer']) "
+        "and on the client (client.custom_fields['QuickBooks customer'])")
+
+
+def test_the_market_keeps_its_custom_fields_through_the_queue() -> None:
+    # The snapshot stored on a job (snake_case) validates back to the same market fields.
+    client = _client({"QuickBooks customer": "Retail Customers"}, {})
+    again = Client.model_validate(client.model_dump(mode="json", by_alias=False))
+    assert again.market == Market(id=7, name="Acme Retail", custom_fields={"QuickBooks customer": "Retail Customers"})
+
+
 @pytest.mark.parametrize(
     ("update", "options", "named"),
     [
         ({"market": None}, {"customer_name": "market_name"}, "client.market.name"),
-        ({"market": Ref(id=7)}, {"customer_name": "market_name"}, "client.market.name"),
+        ({"market": Market(id=7)}, {"customer_name": "market_name"}, "client.market.name"),
         ({"custom_fields": {}}, {"customer_name": "market_custom_field"},
          "client.custom_fields['QuickBooks customer']"),
         ({"custom_fields": {"QuickBooks customer": "  "}}, {"customer_name": "market_custom_field"},

@@ -32,6 +32,7 @@ from mappings.time_tracking import (
     build_employee_add,
     build_time_tracking_add,
     customer_job_full_name,
+    customer_job_parent,
     employee_full_name,
     split_employee_name,
     time_source_value,
@@ -74,6 +75,11 @@ ORDER_JSON: dict[str, Any] = {
 }
 ORDER = ProductionOrder.model_validate(ORDER_JSON)
 RECORD = ORDER.time_records[0]
+CLIENT_JSON: dict[str, Any] = {
+    "id": 501, "code": "ACME", "name": "Acme Corporation",
+    "market": {"id": 7, "name": "Acme Retail", "customFields": {"QuickBooks customer": "Retail Customers"}},
+}
+CLIENT_ORDER = ProductionOrder.model_validate({**ORDER_JSON, "client": CLIENT_JSON})
 
 PRODUCT_JSON: dict[str, Any] = {
     "id": 77,
@@ -155,8 +161,8 @@ def _time(opts: IntegrationOptions, version: Version = (13, 0), guid: bool = Tru
                                                  context(version, guid))], version)
 
 
-def _customer_job(opts: IntegrationOptions) -> Case:
-    return Case(lambda: [build_customer_job_add(ORDER, RECORD, opts)])
+def _customer_job(opts: IntegrationOptions, production_order: ProductionOrder = ORDER) -> Case:
+    return Case(lambda: [build_customer_job_add(production_order, production_order.time_records[0], opts)])
 
 
 def _stock(level: StockLevel, opts: IntegrationOptions, version: Version = (13, 0)) -> Case:
@@ -177,6 +183,8 @@ CASES: dict[str, Case] = {
     "time_tracking__billable_false": _time(options(billable=False)),
     "time_tracking__customer_parent_set": _time(options(time_customer_parent="Acme Corp")),
     "time_tracking__customer_parent_unset": _time(options(time_customer_parent=None)),
+    "time_tracking__customer_under_client": _time(options(time_customer_parent="Acme Corp"),
+                                                  production_order=CLIENT_ORDER),
     "time_tracking__version_13_0_external_guid": _time(options(), (13, 0)),
     "time_tracking__version_13_0_no_external_guid": _time(options(), (13, 0), guid=False),
     "time_tracking__version_8_0_no_external_guid": _time(options(), (8, 0)),
@@ -191,6 +199,7 @@ CASES: dict[str, Case] = {
         lambda: [build_employee_add(Worker(name="Anna Maria Magdalena Sophie Lopez"))]),
     **{f"customer_job_add__{source}": _customer_job(options(time_customer_job=source)) for source in SOURCES},
     "customer_job_add__under_parent": _customer_job(options(time_customer_parent="Acme Corp")),
+    "customer_job_add__under_client": _customer_job(options(time_customer_parent="Acme Corp"), CLIENT_ORDER),
     "inventory_adjustment__memo_unset": _stock(stock(quantityOnOrders=5), stock_options()),
     "inventory_adjustment__memo_set": _stock(stock(quantityOnOrders=5), stock_options(
         stock_adjustment_memo="Stock from Fusion Operations")),
@@ -325,6 +334,43 @@ def test_customer_job_is_under_the_parent_customer_when_one_is_set() -> None:
     assert customer_job_full_name(ORDER, RECORD, options(time_customer_parent="Acme Corp")) == "Acme Corp:WO-2026-0042"
     created = _add(build_customer_job_add(ORDER, RECORD, options(time_customer_parent="Acme Corp")))
     assert (created.findtext("ParentRef/FullName"), created.findtext("Name")) == ("Acme Corp", "WO-2026-0042")
+
+
+@pytest.mark.parametrize(("customer_name", "parent"), [
+    ("customer_code", "ACME"),
+    ("market_name", "Acme Retail"),
+    ("market_custom_field", "Retail Customers"),
+])
+def test_customer_job_is_under_the_production_orders_client_named_as_on_every_flow(
+    customer_name: str, parent: str
+) -> None:
+    opts = options(customer_name=customer_name, time_customer_parent="Acme Corp")  # the parent is the fallback
+    assert customer_job_parent(CLIENT_ORDER, opts) == parent
+    assert customer_job_full_name(CLIENT_ORDER, RECORD, opts) == f"{parent}:WO-2026-0042"
+    entry = _add(build_time_tracking_add(CLIENT_ORDER, RECORD, opts, context()))
+    assert entry.findtext("CustomerRef/FullName") == f"{parent}:WO-2026-0042"
+    created = _add(build_customer_job_add(CLIENT_ORDER, RECORD, opts))
+    assert (created.findtext("ParentRef/FullName"), created.findtext("Name")) == (parent, "WO-2026-0042")
+
+
+def test_orders_without_a_client_fall_back_to_the_connections_parent() -> None:
+    assert customer_job_parent(ORDER, options(time_customer_parent="Acme Corp")) == "Acme Corp"
+    assert customer_job_parent(ORDER, options()) is None
+    assert customer_job_full_name(ORDER, RECORD, options()) == "WO-2026-0042"  # a top-level job
+
+
+def test_jobs_can_be_kept_under_the_connections_parent_whatever_the_client() -> None:
+    opts = options(time_customer_job_under_client=False, time_customer_parent="Acme Corp")
+    assert customer_job_full_name(CLIENT_ORDER, RECORD, opts) == "Acme Corp:WO-2026-0042"
+    assert customer_job_full_name(CLIENT_ORDER, RECORD, options(time_customer_job_under_client=False)) == \
+        "WO-2026-0042"
+
+
+def test_a_client_without_a_quickbooks_customer_name_is_refused_naming_the_order_and_the_client() -> None:
+    unnamed = ProductionOrder.model_validate({**ORDER_JSON, "client": {"code": "ACME"}})
+    with pytest.raises(MappingError, match=r"production order WO-2026-0042: the customer its jobs sit under: "
+                                           r"client 'ACME': customer_name is 'market_name'"):
+        build_time_tracking_add(unnamed, RECORD, options(customer_name="market_name"), context())
 
 
 @pytest.mark.parametrize(("billable", "version", "tag", "text"), [

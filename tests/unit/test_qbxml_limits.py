@@ -15,8 +15,8 @@ from lxml.builder import E
 from qbwc_service.qbxml import _limits_data
 from qbwc_service.qbxml._limits_data import MAX_LENGTH, NOT_IN_QBD, SINCE
 from qbwc_service.qbxml.envelope import Request, build_message_set
-from qbwc_service.qbxml.errors import UnsupportedVersion
-from qbwc_service.qbxml.limits import TextWarning, element_path, make_safe
+from qbwc_service.qbxml.errors import TooLong, UnsupportedVersion, ValueTooLong
+from qbwc_service.qbxml.limits import TextWarning, element_path, make_safe, max_length
 from qbwc_service.qbxml.text import to_latin1
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -215,6 +215,124 @@ def test_path_is_built_from_the_request_down_without_namespaces() -> None:
         element_path(request, name)
 
 
+# --- make_safe: what is never cut -------------------------------------------------------------
+
+
+def _too_long(request: etree._Element) -> tuple[TooLong, ...]:
+    before = etree.tostring(request)
+    with pytest.raises(ValueTooLong) as refused:
+        make_safe(request, (13, 0))
+    assert etree.tostring(request) == before  # left untouched
+    assert str(refused.value).startswith("Not sent: only free text")
+    return refused.value.values
+
+
+def test_document_numbers_are_never_cut_so_two_orders_never_share_one() -> None:
+    for code in ("SO-2026-000123", "SO-2026-000124"):
+        (value,) = _too_long(_sales_order(E.RefNumber(code)))
+        assert value == TooLong("SalesOrderAddRq/SalesOrderAdd/RefNumber", code, 11)
+        assert value.describe() == f"SalesOrderAddRq/SalesOrderAdd/RefNumber {code!r} has 14 characters, " \
+                                   "QuickBooks allows 11"
+    fits = _sales_order(E.RefNumber("SO-2026-001"))  # 11 characters
+    make_safe(fits, (13, 0))
+    assert fits.findtext("SalesOrderAdd/RefNumber") == "SO-2026-001"
+
+
+def test_a_reference_is_never_cut_to_name_another_entry() -> None:
+    payroll = "Regular Pay - Second Shift Overtime"  # 35 characters; payroll items have 31
+    request = E.TimeTrackingAddRq(E.TimeTrackingAdd(
+        E.TxnDate("2026-11-24"), E.EntityRef(E.FullName("Maria Gonzalez")), E.Duration("PT1H"),
+        E.PayrollItemWageRef(E.FullName(payroll))))
+    (value,) = _too_long(request)
+    assert (value.path, value.value, value.limit) == (
+        "TimeTrackingAddRq/TimeTrackingAdd/PayrollItemWageRef/FullName", payroll, 31)
+    assert value.path in str(ValueTooLong((value,))) and repr(payroll) in str(ValueTooLong((value,)))
+
+
+@pytest.mark.parametrize(("request_", "path", "limit"), [
+    (E.CustomerAddRq(E.CustomerAdd(E.Name("c" * 42))), "CustomerAddRq/CustomerAdd/Name", 41),
+    (E.ItemServiceAddRq(E.ItemServiceAdd(E.Name("i" * 32))), "ItemServiceAddRq/ItemServiceAdd/Name", 31),
+    (E.EmployeeAddRq(E.EmployeeAdd(E.FirstName("f" * 26))), "EmployeeAddRq/EmployeeAdd/FirstName", 25),
+    (E.DataExtAddRq(E.DataExtAdd(E.OwnerID("0"), E.DataExtName("d" * 32))),
+     "DataExtAddRq/DataExtAdd/DataExtName", 31),
+    # data, not free text: a shortened postal code or city is another place
+    (_sales_order(E.ShipAddress(E.PostalCode("1" * 14))), "SalesOrderAddRq/SalesOrderAdd/ShipAddress/PostalCode", 13),
+    (_sales_order(E.ShipAddress(E.City("c" * 32))), "SalesOrderAddRq/SalesOrderAdd/ShipAddress/City", 31),
+])
+def test_names_of_created_entries_and_other_data_are_never_cut(request_: etree._Element, path: str,
+                                                                 limit: int) -> None:
+    (value,) = _too_long(request_)
+    assert (value.path, value.limit, value.part) == (path, limit, None)
+
+
+def test_free_text_is_cut_with_a_warning() -> None:
+    request = E.InvoiceAddRq(E.InvoiceAdd(
+        E.CustomerRef(E.FullName("Cascade Robotics")),
+        E.BillAddress(E.Addr1("a" * 50), E.Note("n" * 50)),
+        E.Memo("m" * 5000),
+        E.InvoiceLineAdd(E.ItemRef(E.FullName("Widget")), E.Desc("d" * 5000)),
+    ))
+    warnings = make_safe(request, (13, 0))
+    assert [w.path.rsplit("/", 1)[-1] for w in warnings] == ["Addr1", "Note", "Memo", "Desc"]
+    assert [len(request.findtext(f"InvoiceAdd/{p}") or "") for p in (
+        "BillAddress/Addr1", "BillAddress/Note", "Memo", "InvoiceLineAdd/Desc")] == [41, 41, 4095, 4095]
+
+
+def test_each_level_of_a_full_name_has_the_maximum_of_one_name() -> None:
+    client = "Northwest Precision Automation Holdings LLC"  # 43: a customer name has 41
+    path = "TimeTrackingAddRq/TimeTrackingAdd/CustomerRef/FullName"
+    request = E.TimeTrackingAddRq(E.TimeTrackingAdd(E.TxnDate("2026-11-24"), E.EntityRef(E.FullName("Tom Becker")),
+                                                    E.CustomerRef(E.FullName(f"{client}:WO-1046"))))
+    (value,) = _too_long(request)  # although the whole full name is far below its 209
+    assert value == TooLong(path, f"{client}:WO-1046", 41, client)
+    assert value.describe().endswith(f"the name level {client!r} has 43 characters, QuickBooks allows 41 per level")
+    fits = E.TimeTrackingAddRq(E.TimeTrackingAdd(E.CustomerRef(E.FullName(f"{'c' * 41}:{'j' * 41}"))))
+    assert make_safe(fits, (13, 0)) == []
+
+
+@pytest.mark.parametrize(("path", "total", "level"), [
+    ("SalesOrderAddRq/SalesOrderAdd/CustomerRef/FullName", 209, 41),
+    ("TimeTrackingAddRq/TimeTrackingAdd/ItemServiceRef/FullName", 159, 31),
+    ("InvoiceAddRq/InvoiceAdd/InvoiceLineAdd/ItemRef/FullName", 159, 31),  # not in the spec: items' own
+    ("CustomerAddRq/CustomerAdd/ParentRef/FullName", 209, 41),  # not in the spec: a customer's parent
+    ("ItemServiceAddRq/ItemServiceAdd/ParentRef/FullName", 159, 31),  # not in the spec: an item's parent
+    ("PurchaseOrderAddRq/PurchaseOrderAdd/VendorRef/FullName", 41, None),  # vendors do not nest
+])
+def test_full_name_limits(path: str, total: int, level: int | None) -> None:
+    assert max_length(path) == total
+    names = path.split("/")
+    request = etree.Element(names[0])
+    parent = request
+    for name in names[1:]:
+        parent = etree.SubElement(parent, name)
+    if level is not None:
+        parent.text = f"{'p' * level}:{'c' * (level + 1)}"
+        (value,) = _too_long(request)
+        assert (value.part, value.limit) == ("c" * (level + 1), level)
+    parent.text = "x" * (total + 1)
+    assert _too_long(request)[0].limit == total
+
+
+def test_a_list_object_of_any_list_is_held_to_its_whole_maximum_only() -> None:
+    request = E.DataExtAddRq(E.DataExtAdd(E.OwnerID("0"), E.DataExtName("Colour"),
+                                          E.ListDataExtType("Customer"), E.ListObjRef(E.FullName("c" * 41)),
+                                          E.DataExtValue("Red")))
+    assert make_safe(request, (13, 0)) == []
+
+
+def test_every_value_too_long_is_named_at_once_and_nothing_is_cut_meanwhile() -> None:
+    request = _sales_order(E.RefNumber("SO-2026-000123"), E.Memo("m" * 5000),
+                           line=(E.Other1("o" * 30),))
+    values = _too_long(request)
+    assert [v.path.rsplit("/", 1)[-1] for v in values] == ["RefNumber", "Other1"]
+    assert len(request.findtext("SalesOrderAdd/Memo") or "") == 5000
+
+
+def test_length_of_a_reference_is_counted_after_respelling() -> None:
+    (value,) = _too_long(E.CustomerAddRq(E.CustomerAdd(E.Name("x" * 39 + "\u20ac"))))
+    assert value.value == "x" * 39 + "EUR"
+
+
 # --- make_safe: versions and editions ---------------------------------------------------------
 
 
@@ -280,14 +398,14 @@ def test_attribute_values_are_respelled_too() -> None:
 
 def test_made_safe_request_validates_against_the_schema(qbxml_schema_130: etree.XMLSchema) -> None:
     request = _sales_order(
-        E.RefNumber("SO-2024-000123"),
-        E.ShipAddress(E.Addr1("Zakład “Północ” – Łódź"), E.City("Łódź"), E.Note("n" * 60)),
+        E.RefNumber("SO-24-0123"),
+        E.ShipAddress(E.Addr1("Zakład “Północ” – Łódź, ulica Piotrkowska 104"), E.City("Łódź"), E.Note("n" * 60)),
         E.Memo("Ordered via portal\u2026 \U0001f4e6"),
-        line=(E.Desc("Bolt \u2014 M8\u00d730"), E.Quantity("2"), E.Other1("o" * 40)),
+        line=(E.Desc("Bolt \u2014 M8\u00d730" + "d" * 5000), E.Quantity("2"), E.Other1("o" * 29)),
     )
     warnings = make_safe(request, (13, 0))
 
-    assert {w.path.rsplit("/", 1)[-1] for w in warnings} >= {"RefNumber", "Note", "Addr1", "Other1"}
+    assert {w.path.rsplit("/", 1)[-1] for w in warnings} >= {"Note", "Addr1", "City", "Desc", "Memo"}
     assert all(isinstance(w, TextWarning) for w in warnings)
     text = build_message_set([Request("1", request)], (13, 0))
     qbxml_schema_130.assertValid(etree.fromstring(text.encode("utf-8")))
