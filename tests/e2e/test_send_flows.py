@@ -49,6 +49,15 @@ def run(server: LiveServer, paired: Paired, company: QuickBooksCompany, expect: 
     assert report.outcome == expect, report
 
 
+def production_order_missing_from_seed() -> Any:
+    """The example production order with a code and a second operator the seed company does not have (the
+    example itself matches the seed), for the tests of what is missing in QuickBooks."""
+    order = example("production-order")
+    order["code"] = "WO-1050"
+    order["timeRecords"][1]["worker"] = {"number": "14", "name": "Sam Ortiz"}
+    return order
+
+
 @pytest.fixture
 def company() -> QuickBooksCompany:
     return QuickBooksCompany.from_seed()
@@ -413,7 +422,7 @@ def test_time_entries_create_missing_employee_and_customer_job(
     paired = pair(server.sessions)
     set_options(server.sessions, paired, create_missing_employee=True, create_missing_customer_job=True,
                 time_customer_parent="Cascade Robotics", billable=True)
-    ids = send(server.sessions, paired, "time_tracking", example("production-order"))
+    ids = send(server.sessions, paired, "time_tracking", production_order_missing_from_seed())
     assert len(ids) == 2
     run(server, paired, company)
     done = by_id(server)
@@ -421,9 +430,9 @@ def test_time_entries_create_missing_employee_and_customer_job(
     entries = [e for e in company.records("TimeTracking") if "fusion:time_tracking" in (e.text("Notes") or "")]
     assert len(entries) == 2
     assert {e.text("Duration") for e in entries} == {"PT4H15M0S", "PT2H30M0S"}
-    assert {e.text("CustomerRef/FullName") for e in entries} == {"Cascade Robotics:WO-1046"}
-    assert company.find("Customer", FullName="Cascade Robotics:WO-1046") is not None
-    assert company.find("Employee", Name="Tom Becker") is not None
+    assert {e.text("CustomerRef/FullName") for e in entries} == {"Cascade Robotics:WO-1050"}
+    assert company.find("Customer", FullName="Cascade Robotics:WO-1050") is not None
+    assert company.find("Employee", Name="Sam Ortiz") is not None
     assert {e.text("BillableStatus") for e in entries} == {"Billable"}
 
 
@@ -435,11 +444,11 @@ def test_time_entries_go_on_a_job_under_the_production_orders_client(
     set_options(server.sessions, paired, create_missing_customer_job=True,
                 time_customer_parent="Abercrombie Marine Supply")
     orders = []
-    for fusion_id, code, client in ((46, "WO-1046", {"code": "Cascade Robotics"}),
-                                    (47, "WO-1047", {"code": "Heron Bay Boatworks"}),
-                                    (48, "WO-1048", None),
-                                    (49, "WO-1049", {"code": "Nobody Industries"})):
-        order = example("production-order")
+    for fusion_id, code, client in ((46, "WO-1050", {"code": "Cascade Robotics"}),
+                                    (47, "WO-1051", {"code": "Heron Bay Boatworks"}),
+                                    (48, "WO-1052", None),
+                                    (49, "WO-1053", {"code": "Nobody Industries"})):
+        order = production_order_missing_from_seed()
         order.update(id=fusion_id, code=code, client=client)
         order["timeRecords"] = [dict(order["timeRecords"][0], id=9100 + fusion_id)]  # Maria Gonzalez, who exists
         orders.append(order)
@@ -450,9 +459,9 @@ def test_time_entries_go_on_a_job_under_the_production_orders_client(
     assert [done[i].status for i in ids] == ["done", "done", "done", "dead"], [done[i].status_message for i in ids]
     entries = {e.text("CustomerRef/FullName") for e in company.records("TimeTracking")
                if "fusion:time_tracking" in (e.text("Notes") or "")}
-    assert entries == {"Cascade Robotics:WO-1046", "Heron Bay Boatworks:WO-1047", "Abercrombie Marine Supply:WO-1048"}
-    for client, job in (("Cascade Robotics", "WO-1046"), ("Heron Bay Boatworks", "WO-1047"),
-                        ("Abercrombie Marine Supply", "WO-1048")):
+    assert entries == {"Cascade Robotics:WO-1050", "Heron Bay Boatworks:WO-1051", "Abercrombie Marine Supply:WO-1052"}
+    for client, job in (("Cascade Robotics", "WO-1050"), ("Heron Bay Boatworks", "WO-1051"),
+                        ("Abercrombie Marine Supply", "WO-1052")):
         created = company.find("Customer", FullName=f"{client}:{job}")
         assert created is not None and created.text("ParentRef/FullName") == client
     # The client missing from QuickBooks is not created (a send never creates a client), nor is its job
@@ -460,7 +469,7 @@ def test_time_entries_go_on_a_job_under_the_production_orders_client(
     assert "no Customer named 'Nobody Industries'" in (done[ids[3]].status_message or "")
     assert company.count("Customer") == customers_before + 3
     assert all(company.find("Customer", FullName=name) is None
-               for name in ("WO-1046", "WO-1049", "Abercrombie Marine Supply:WO-1046", "Nobody Industries"))
+               for name in ("WO-1050", "WO-1053", "Abercrombie Marine Supply:WO-1050", "Nobody Industries"))
 
 
 def test_a_qbxml_5_0_company_gets_its_time_entries_with_is_billable(server: LiveServer) -> None:
@@ -471,7 +480,7 @@ def test_a_qbxml_5_0_company_gets_its_time_entries_with_is_billable(server: Live
     paired = pair(server.sessions)
     set_options(server.sessions, paired, create_missing_employee=True, create_missing_customer_job=True,
                 time_customer_parent="Cascade Robotics", billable=True)
-    ids = send(server.sessions, paired, "time_tracking", example("production-order"))
+    ids = send(server.sessions, paired, "time_tracking", production_order_missing_from_seed())
     run(server, paired, company)
     done = by_id(server)
     assert all(done[i].status == "done" for i in ids), [done[i].status_message for i in ids]
@@ -485,11 +494,11 @@ def test_missing_employee_without_the_option_is_dead_naming_them(
 ) -> None:
     paired = pair(server.sessions)
     set_options(server.sessions, paired, create_missing_customer_job=True)
-    ids = send(server.sessions, paired, "time_tracking", example("production-order"))
+    ids = send(server.sessions, paired, "time_tracking", production_order_missing_from_seed())
     run(server, paired, company)
     done = by_id(server)
     tom = done[ids[1]]
-    assert tom.status == "dead" and "Tom Becker" in (tom.status_message or "")
+    assert tom.status == "dead" and "Sam Ortiz" in (tom.status_message or "")
     assert done[ids[0]].status == "done"  # Maria Gonzalez exists in the company
 
 
@@ -547,7 +556,7 @@ def test_a_payroll_item_name_too_long_is_dead_never_cut(server: LiveServer, comp
     paired = pair(server.sessions)
     set_options(server.sessions, paired, time_customer_parent="Cascade Robotics", create_missing_customer_job=True,
                 time_payroll_item="section_name")
-    order = example("production-order")
+    order = production_order_missing_from_seed()
     order["timeRecords"] = order["timeRecords"][:1]  # Maria Gonzalez, who exists
     order["timeRecords"][0]["section"]["name"] = "Regular Pay - Second Shift Overtime"  # 35; payroll items: 31
     (job_id,) = send(server.sessions, paired, "time_tracking", order)
@@ -558,7 +567,7 @@ def test_a_payroll_item_name_too_long_is_dead_never_cut(server: LiveServer, comp
     assert ("TimeTrackingAddRq/TimeTrackingAdd/PayrollItemWageRef/FullName 'Regular Pay - Second Shift Overtime' "
             "has 35 characters, QuickBooks allows 31") in (job.status_message or "")
     assert company.count("TimeTracking") == before
-    assert company.find("Customer", FullName="Cascade Robotics:WO-1046") is None
+    assert company.find("Customer", FullName="Cascade Robotics:WO-1050") is None
 
 
 # ---------------------------------------------------------------- lost responses
@@ -639,13 +648,13 @@ def test_missing_customer_job_without_the_option_is_dead_naming_it(
     server: LiveServer, company: QuickBooksCompany
 ) -> None:
     paired = pair(server.sessions)
-    order = example("production-order")
+    order = production_order_missing_from_seed()
     order["timeRecords"] = order["timeRecords"][:1]  # Maria Gonzalez, who exists
     (job_id,) = send(server.sessions, paired, "time_tracking", order)
     run(server, paired, company)
     job = by_id(server)[job_id]
-    assert job.status == "dead" and "WO-1046" in (job.status_message or "")
-    assert company.find("Customer", FullName="WO-1046") is None
+    assert job.status == "dead" and "WO-1050" in (job.status_message or "")
+    assert company.find("Customer", FullName="WO-1050") is None
 
 
 def test_a_sales_order_for_an_unknown_customer_is_dead_naming_it(

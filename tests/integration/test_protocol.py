@@ -257,3 +257,26 @@ def test_with_update_sent_orders_a_change_is_sent_as_a_mod_until_the_order_is_in
     assert late_job.status == "dead" and "SHP-8001" in (late_job.status_message or "")
     changed = company.find("SalesOrder", TxnID=sent.id)
     assert changed is not None and _sales_order_line(changed)[1] == ("Mounting Bracket MB-100", 20)
+
+
+def test_every_example_goes_through_on_the_seed_company_with_default_options(protocol: Protocol) -> None:
+    """What the README shows a new user: each example becomes its QuickBooks document, none ends dead."""
+    paired = pair(protocol.sessions)
+    for flow, name in (("sales_order", "sales-order"), ("purchase_order", "purchase-order"),
+                       ("receiving", "receiving"), ("shipment", "shipment"), ("time_tracking", "production-order")):
+        _send(protocol, paired.name, flow, _example(name))
+    with protocol.sessions.begin() as db:
+        usecases.update_options(db, paired.name, set_values=[
+            ("stock_sync", True), ("stock_adjustment_account", "Inventory Adjustment"),
+            ("stock_only_quickbooks_label", True)])  # as the README shows
+        sent = usecases.send_stock(db, job_queue(protocol.clock), paired.name, _example("stock")["products"])
+        assert sent.not_labelled == ["Prototype X"]
+    company = QuickBooksCompany.from_seed()
+    before = {kind: company.count(kind) for kind in ("SalesOrder", "PurchaseOrder", "Bill", "Invoice", "TimeTracking",
+                                                     "InventoryAdjustment")}
+    assert protocol.web_connector(paired, company).run_session().outcome == "done"
+    assert {(job.kind, job.status, job.status_message) for job in jobs(protocol.sessions) if job.status != "done"} \
+        == set()
+    after = {kind: company.count(kind) - count for kind, count in before.items()}
+    assert after["SalesOrder"] == after["PurchaseOrder"] == after["Bill"] == after["Invoice"] == 1
+    assert after["TimeTracking"] == 2 and after["InventoryAdjustment"] >= 1

@@ -487,7 +487,7 @@ def test_the_example_seed_is_a_small_manufacturer(schema: etree.XMLSchema) -> No
     company = QuickBooksCompany.from_seed(SEED_COMPANY)
     assert company.company_name == "Harbor Precision Fabrication LLC"
     assert len(company.find_all("Customer", Sublevel="0")) == 12 and company.find_all("Customer", Sublevel="1")
-    assert (company.count("Vendor"), company.count("Employee")) == (3, 3)
+    assert (company.count("Vendor"), company.count("Employee")) == (3, 4)
     assert company.count("Item") >= 12 and company.count("ItemService") >= 3
     assert company.quantity_on_hand("Hex Bolt M10") == Decimal(5000)
     account_types = {r.text("AccountType") for r in company.records("Account")}
