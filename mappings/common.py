@@ -35,6 +35,8 @@ class MappingContext:
     marker: str  # e.g. "fusion:sales_order:1234"; written into Memo/Notes so a lost add can be found
     external_guid: str | None = None  # set only where the version allows it on this kind of add
     linked: LinkedTxn | None = None
+    # What the mapping had to change in the entity's text (notes cut to fit), for the job's warnings.
+    warnings: list[str] = field(default_factory=list)
 
 
 def marker_for(owner_id: str, flow: str, entity_id: str | int) -> tuple[str, str]:

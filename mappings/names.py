@@ -134,19 +134,23 @@ def due_date_as_ship_date(options: IntegrationOptions, due_date: date | None) ->
             assert_never(options.ship_date)
 
 
-def marker_memo(notes: str | None, marker: str, limit: int = MEMO_MAX) -> str:
+def marker_memo(notes: str | None, ctx: MappingContext, limit: int = MEMO_MAX, field: str = "Memo") -> str:
     """The header ``Memo``: the entity's notes and the marker, the notes cut so the marker survives ``limit``
-    (counting each character QuickBooks cannot store at its longest respelling)."""
+    (counting each character QuickBooks cannot store at its longest respelling); a cut is recorded in
+    ``ctx.warnings``."""
     if not notes:
-        return with_marker(None, marker)
-    budget = limit - len(with_marker("", marker)) - 1
+        return with_marker(None, ctx.marker)
+    budget = limit - len(with_marker("", ctx.marker)) - 1
     kept: list[str] = []
     for char in notes:
         budget -= 1 if ord(char) <= 0xFF else _RESPELLED_MAX
         if budget < 0:
             break
         kept.append(char)
-    return with_marker("".join(kept).rstrip() or None, marker)
+    if len(kept) < len(notes):
+        ctx.warnings.append(f"{field}: the notes' {len(notes)} characters cut to {len(kept)}, so that with the "
+                            f"service's marker they fit the {limit} QuickBooks allows")
+    return with_marker("".join(kept).rstrip() or None, ctx.marker)
 
 
 def format_price(value: float | Decimal) -> str:

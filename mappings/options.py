@@ -47,6 +47,11 @@ class IntegrationOptions(BaseModel):
     customer_name: Literal["customer_code", "market_name", "market_custom_field"] = "customer_code"
     customer_custom_field: str = Field(default="QuickBooks customer", min_length=1)
     document_date: Literal["default", "document_date", "sync_date"] = "default"
+    transliterate_names: bool = Field(
+        default=False, description="A name or reference with letters QuickBooks cannot store (Latin-1 only) is "
+        "sent in its closest Latin-1 spelling ('Łódź' -> 'Lodz') instead of being refused; one with a character "
+        "that has no such spelling ('北') is refused either way.",
+    )
     time_zone: str = Field(
         default="UTC",
         description="The QuickBooks company's time zone (IANA name, e.g. America/Chicago): the sync date is "

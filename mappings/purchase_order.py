@@ -41,7 +41,7 @@ def build_purchase_order_add(order: PurchaseOrder, options: IntegrationOptions,
     append_opt(add, "TxnDate", txn_date(options, ctx, order.document_date, order.created_at))
     append_opt(add, "RefNumber", ref_number(options, order.code))
     append_opt(add, "ExpectedDate", due_date_as_ship_date(options, order.due_date))
-    append_opt(add, "Memo", marker_memo(order.notes, ctx.marker))
+    append_opt(add, "Memo", marker_memo(order.notes, ctx))
     if ctx.version >= EXTERNAL_GUID_TXN_SINCE:
         append_opt(add, "ExternalGUID", ctx.external_guid)
     for line in order.lines:

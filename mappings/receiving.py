@@ -87,7 +87,7 @@ def build_bill_add(receiving: Receiving, options: IntegrationOptions, ctx: Mappi
     append_ref(add, "VendorRef", full_name=vendor_full_name(order.supplier))
     append_opt(add, "TxnDate", txn_date(options, ctx, receiving.document_date, receiving.created_at))
     append_opt(add, "RefNumber", ref_number(options, receiving.code))
-    append_opt(add, "Memo", marker_memo(receiving.notes, ctx.marker))
+    append_opt(add, "Memo", marker_memo(receiving.notes, ctx))
     if ctx.version >= EXTERNAL_GUID_TXN_SINCE:
         append_opt(add, "ExternalGUID", ctx.external_guid)
     if links.header_txn_id is not None:

@@ -86,7 +86,7 @@ def build_invoice_add(shipment: Shipment, options: IntegrationOptions, ctx: Mapp
     append_opt(add, "TxnDate", txn_date(options, ctx, shipment.document_date, shipment.created_at))
     append_opt(add, "RefNumber", ref_number(options, shipment.code))
     append_opt(add, "ShipDate", due_date_as_ship_date(options, order.due_date))
-    append_opt(add, "Memo", marker_memo(shipment.notes, ctx.marker))
+    append_opt(add, "Memo", marker_memo(shipment.notes, ctx))
     if ctx.version >= EXTERNAL_GUID_TXN_SINCE:
         append_opt(add, "ExternalGUID", ctx.external_guid)
     if links.header_txn_id is not None:

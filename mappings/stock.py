@@ -62,7 +62,7 @@ def build_inventory_adjustment_add(
     add = E.InventoryAdjustmentAdd(
         E.AccountRef(E.FullName(account)),
         E.TxnDate(format_date(ctx.sync_date)),
-        E.Memo(marker_memo(options.stock_adjustment_memo, ctx.marker, MEMO_MAX)),
+        E.Memo(marker_memo(options.stock_adjustment_memo, ctx, MEMO_MAX)),
     )
     if ctx.version >= EXTERNAL_GUID_TXN_SINCE:
         append_opt(add, "ExternalGUID", ctx.external_guid)

@@ -126,7 +126,7 @@ def build_time_tracking_add(
     add.append(E.Duration(format_duration(record.end_time - record.start_time)))
     if options.time_payroll_item is not None:
         append_ref(add, "PayrollItemWageRef", time_source_value(order, record, options.time_payroll_item))
-    add.append(E.Notes(marker_memo(record.notes, ctx.marker, NOTES_MAX)))
+    add.append(E.Notes(marker_memo(record.notes, ctx, NOTES_MAX, "Notes")))
     if ctx.version >= BILLABLE_STATUS_SINCE:
         add.append(E.BillableStatus("Billable" if options.billable else "NotBillable"))
     else:

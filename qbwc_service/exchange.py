@@ -75,10 +75,12 @@ class Exchange:
         context = BuildContext(db=db, connection=live.connection, version=version, ticket=live.session.ticket,
                                sync_date=company_date(live.connection, self.clock))
         built: list[tuple[Job, list[etree._Element], Any, list[str]]] = []
+        transliterate = bool((live.connection.options or {}).get("transliterate_names"))
         for job in jobs:
             try:
                 made = self.registry.of(job).build(job, context)
-                warnings = [w.message for element in made.requests for w in make_safe(element, version)]
+                warnings = [*made.warnings, *(w.message for element in made.requests for w in make_safe(
+                    element, version, transliterate_names=transliterate))]
             except (InvalidInput, QbxmlError) as exc:  # a bad payload, or a refusal (non-US company)
                 self._refuse(db, live, job, str(exc), refused)
                 continue

@@ -51,6 +51,7 @@ class BuildContext:
 class Built:
     requests: list[etree._Element]
     progress: Progress | None = None  # what building the requests changed (a pull's iterator)
+    warnings: list[str] = field(default_factory=list)  # what the mapping changed in the entity's text
 
 
 @dataclass(frozen=True)

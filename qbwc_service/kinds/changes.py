@@ -74,7 +74,7 @@ class OrderChangeKind(RequestKind[ChangeProgress]):
                          [known.get(str(line.id)) for line in entity.lines])
         except MappingError as exc:
             raise InvalidJobPayload(str(exc)) from exc
-        return Built([mod])
+        return Built([mod], warnings=mapping.warnings)
 
     def settle(self, job: Job, answer: Answer, ctx: SettleContext) -> Settlement:
         progress = self.progress(job)

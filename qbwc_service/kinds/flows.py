@@ -446,7 +446,7 @@ class FlowKind(RequestKind[FlowProgress]):
                 # QuickBooks filters on its own local time; two days either side covers any time zone.
                 since = (sent - timedelta(days=2)).replace(microsecond=0).isoformat()
                 return Built([self.flow.lookup(entity, options, mapping, since)])
-            return Built([self.flow.build(entity, options, mapping)])
+            return Built([self.flow.build(entity, options, mapping)], warnings=mapping.warnings)
         except MappingError as exc:
             raise InvalidJobPayload(str(exc)) from exc
 

@@ -189,10 +189,10 @@ def plan_link_existing(request: etree._Element, message: str) -> str | None:
     if body.find("ParentRef") is not None and not body.findtext("ParentRef/FullName"):
         return None  # a parent given by ListID: the full name is unknown here, so no safe lookup
     found = _NAME_IN_USE.search(message)
-    # QuickBooks names what it saw (after the service made the text safe); prefer that to the payload.
-    name = found["name"] if found else body.findtext("Name")
+    name = body.findtext("Name")
     parent = body.findtext("ParentRef/FullName")
-    if not name:
+    if not name or (found and found["name"].casefold() != name.casefold()):
+        # QuickBooks saw another name than the one asked for (respelled): the entry holding it may be another.
         return None
     return name if (":" in name or not parent) else f"{parent}:{name}"
 

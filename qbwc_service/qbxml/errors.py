@@ -4,6 +4,7 @@
     ├── MalformedQbxml       text that is not usable qbXML (not XML, DTDs, wrong root)
     ├── UnsupportedVersion   a request that the company's qbXML version cannot express
     ├── ValueTooLong         a request whose references or names QuickBooks could not store whole (.values)
+    ├── NotWritable          a request whose references or names QuickBooks could not store as asked (.values)
     └── SchemaUnavailable    a folder meant to hold Intuit's qbXML schema holds no usable one
 """
 
@@ -54,6 +55,35 @@ class ValueTooLong(QbxmlError):
         super().__init__("Not sent: only free text (memos, descriptions, notes, address lines) is ever shortened to "
                          "fit, and these values are longer than QuickBooks allows: "
                          + "; ".join(value.describe() for value in values))
+
+
+@dataclass(frozen=True)
+class Unwritable:
+    """One value that is not free text, holding characters QuickBooks' character set (ISO-8859-1) lacks."""
+
+    path: str
+    value: str
+    characters: tuple[str, ...]  # the characters QuickBooks cannot store
+    respelled: str | None = None  # what transliteration would make of it, when every character has a spelling
+
+    def describe(self) -> str:
+        shown = ", ".join(f"{c!r} (U+{ord(c):04X})" for c in self.characters[:5])
+        more = " ..." if len(self.characters) > 5 else ""
+        return f"{self.path} {self.value!r} holds {shown}{more}"
+
+
+class NotWritable(QbxmlError):
+    """Values that identify something (a list entry's name, a reference, a document number) with characters
+    QuickBooks cannot store: replaced, they would name another record (two Chinese names both become "????"),
+    so the request is not sent."""
+
+    def __init__(self, values: tuple[Unwritable, ...]) -> None:
+        self.values = values
+        super().__init__("Not sent: QuickBooks stores ISO-8859-1 (Latin-1) text only, and these names or references "
+                         "hold characters it cannot store, which would make them name another record: "
+                         + "; ".join(value.describe() for value in values)
+                         + ". Use a Latin-1 spelling in Fusion (or, for names with accented letters such as 'Łódź', "
+                           "the option transliterate_names).")
 
 
 class SchemaUnavailable(QbxmlError):

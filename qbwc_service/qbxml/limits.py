@@ -4,7 +4,11 @@ QuickBooks stores ISO-8859-1 text only, answers status 3070 to text longer than 
 and fails the whole message set (0x80040400) on an element newer than the qbXML version in the
 prolog. ``make_safe`` fixes what can be fixed and reports it as warnings, and refuses what cannot.
 
-- Spelling: text outside ISO-8859-1 is respelled (always fixable).
+- Spelling: QuickBooks stores ISO-8859-1 only. **Free text** outside it is respelled ("–" -> "-", "Łódź" ->
+  "Lodz"; a character with no spelling, "北", becomes "?", and the warning lists those). Every other value
+  holding a character outside ISO-8859-1 is refused (``NotWritable``, the characters named): respelled, two
+  names would become one ("北京机械" and "上海工厂" are both "????"). With ``transliterate_names`` a name
+  whose every character has a Latin-1 spelling is sent respelled; "?" never stands in a name.
 - Length: only **free text** is cut to fit: memos, descriptions, notes, and the street lines and
   note of an address (``FREE_TEXT``), which a person reads and nothing looks up. Every other value
   longer than its field is refused (``ValueTooLong``): a document number (``RefNumber``), a
@@ -31,8 +35,8 @@ from dataclasses import dataclass
 from lxml import etree
 
 from qbwc_service.qbxml._limits_data import MAX_LENGTH, NOT_IN_QBD, SINCE
-from qbwc_service.qbxml.errors import TooLong, UnsupportedVersion, ValueTooLong
-from qbwc_service.qbxml.text import is_latin1_safe, to_latin1
+from qbwc_service.qbxml.errors import NotWritable, TooLong, UnsupportedVersion, Unwritable, ValueTooLong
+from qbwc_service.qbxml.text import outside_latin1, to_latin1, unspellable
 from qbwc_service.qbxml.versions import Version, format_version
 
 # Attribute notes in the annotated spec carry no versions; these come from the per-version specs.
@@ -88,35 +92,41 @@ def element_path(element: etree._Element, request: etree._Element) -> str:
     return "/".join(reversed(names))
 
 
-def make_safe(request: etree._Element, version: Version) -> list[TextWarning]:
+def make_safe(request: etree._Element, version: Version, *, transliterate_names: bool = False) -> list[TextWarning]:
     """Check ``request`` (an ``*Rq`` element) against ``version``, then fix its text in place.
 
-    Raises ``UnsupportedVersion`` naming every element (and attribute) that the version or
-    QuickBooks Desktop US does not have, and ``ValueTooLong`` naming every value other than free
-    text that is longer than its field (or, in a full name, than one level); the request is left
-    untouched then. Otherwise returns one warning per text that was respelled into ISO-8859-1 or,
-    being free text, cut to its maximum length.
+    Raises ``UnsupportedVersion`` naming every element (and attribute) that the version or QuickBooks
+    Desktop US does not have; ``NotWritable`` naming every value other than free text that holds a
+    character QuickBooks cannot store (unless ``transliterate_names`` and every such character has a Latin-1
+    spelling); ``ValueTooLong`` naming every value other than free text that is longer than its field (or,
+    in a full name, than one level). The request is left untouched then. Otherwise returns one warning per
+    free text that lost characters (replaced by "?") or was cut to its maximum length.
     """
     elements = [(element, element_path(element, request)) for element in _elements(request)]
     _check_supported(elements, version)
     warnings: list[TextWarning] = []
     too_long: list[TooLong] = []
+    unwritable: list[Unwritable] = []
     changes: list[tuple[etree._Element, str | None, str]] = []  # (element, attribute or None for its text, new)
     for element, path in elements:
         for raw_name, raw_value in element.attrib.items():
             name, value = _str(raw_name), _str(raw_value)
-            safe, changed = to_latin1(value)
-            if changed:
-                changes.append((element, name, safe))
-                warnings.append(_respelled(f"{path}/@{name}", value))
+            if to_latin1(value)[1]:
+                unwritable.append(Unwritable(f"{path}/@{name}", value, outside_latin1(value)))
         if element.text is None:
             continue
         text, changed = to_latin1(element.text)
-        if changed:
-            warnings.append(_respelled(path, element.text))
+        free = etree.QName(element).localname in FREE_TEXT
+        if changed and free and unspellable(element.text):
+            warnings.append(_replaced(path, unspellable(element.text)))
+        elif changed and not free and (not transliterate_names or unspellable(element.text)):
+            unwritable.append(Unwritable(path, element.text, unspellable(element.text) if transliterate_names
+                                         else outside_latin1(element.text)))
+        elif changed and not free:
+            warnings.append(TextWarning(path, f"{path}: {element.text!r} sent as {text!r} (transliterate_names)"))
         limit = max_length(path)
         if limit is not None and len(text) > limit:
-            if etree.QName(element).localname in FREE_TEXT:
+            if free:
                 warnings.append(TextWarning(path, f"{path}: {len(text)} characters cut to the maximum of {limit}"))
                 text = text[:limit]
             else:
@@ -125,6 +135,8 @@ def make_safe(request: etree._Element, version: Version) -> list[TextWarning]:
             too_long += _long_levels(path, text, limit)
         if text != element.text:
             changes.append((element, None, text))
+    if unwritable:
+        raise NotWritable(tuple(unwritable))
     if too_long:
         raise ValueTooLong(tuple(too_long))
     for changed_element, attribute, value in changes:
@@ -198,8 +210,7 @@ def _str(value: str | bytes) -> str:
     return value if isinstance(value, str) else value.decode("utf-8")
 
 
-def _respelled(path: str, original: str) -> TextWarning:
-    outside = sorted({c for c in original if not is_latin1_safe(c)})
-    shown = ", ".join(repr(c) for c in outside[:_SHOWN_CHARACTERS])
-    more = " ..." if len(outside) > _SHOWN_CHARACTERS else ""
-    return TextWarning(path, f"{path}: characters outside ISO-8859-1 replaced: {shown}{more}")
+def _replaced(path: str, lost: tuple[str, ...]) -> TextWarning:
+    shown = ", ".join(repr(c) for c in lost[:_SHOWN_CHARACTERS])
+    more = " ..." if len(lost) > _SHOWN_CHARACTERS else ""
+    return TextWarning(path, f"{path}: characters QuickBooks cannot store replaced by '?': {shown}{more}")

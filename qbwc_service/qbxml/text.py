@@ -76,6 +76,17 @@ def is_latin1_safe(char: str) -> bool:
     return char in _KEPT_CONTROLS or unicodedata.category(char) != "Cc"
 
 
+def outside_latin1(value: str) -> tuple[str, ...]:
+    """The characters of ``value`` QuickBooks cannot store (outside ISO-8859-1, or control characters), once
+    each, in order."""
+    return tuple(dict.fromkeys(c for c in unicodedata.normalize("NFC", value) if not is_latin1_safe(c)))
+
+
+def unspellable(value: str) -> tuple[str, ...]:
+    """The characters of ``value`` without a Latin-1 spelling: those ``to_latin1`` turns into "?"."""
+    return tuple(c for c in outside_latin1(value) if ord(c) > _LATIN1_LAST and _spell(c) == REPLACEMENT)
+
+
 def to_latin1(value: str) -> tuple[str, bool]:
     """The text made ISO-8859-1-safe, and whether that changed it."""
     composed = unicodedata.normalize("NFC", value)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from qbwc_service import usecases
 from qbwc_service.kinds.raw import RAW
 from qbwc_service.simulate.quickbooks import QuickBooksCompany
 from qbwc_service.simulate.webconnector import WebConnectorClient
@@ -18,8 +19,14 @@ def _run(server: LiveServer, paired, company: QuickBooksCompany) -> None:  # typ
     assert WebConnectorClient(server.soap_url, paired.username, paired.token, company).run_session().outcome == "done"
 
 
+def _transliterate_names(server: LiveServer, connection: str) -> None:
+    with server.sessions.begin() as db:
+        usecases.update_options(db, connection, set_values=[("transliterate_names", True)])
+
+
 def test_text_is_made_latin1_and_free_text_cut_to_length_with_warnings(server: LiveServer) -> None:
     paired = pair(server.sessions)
+    _transliterate_names(server, paired.name)
     notes = "Dostawa — brama nr 2, " * 200  # 4,400 characters: Notes has 4,095
     enqueue_raw(server.sessions, paired.id, "<CustomerAddRq><CustomerAdd><Name>Zakład „Łódź” Sp. z o.o.</Name>"
                 f"<Notes>{notes}</Notes></CustomerAdd></CustomerAddRq>")
@@ -30,13 +37,15 @@ def test_text_is_made_latin1_and_free_text_cut_to_length_with_warnings(server: L
     (customer,) = company.records("Customer")
     assert customer.full_name == 'Zaklad "Lódz" Sp. z o.o.'
     assert len(customer.text("Notes") or "") == 4095
-    assert job.warnings and any("ISO-8859-1" in w for w in job.warnings)
+    assert job.warnings and any("sent as 'Zaklad \"Lódz\" Sp. z o.o.' (transliterate_names)" in w
+                                for w in job.warnings)
     assert any("Notes: 4400 characters cut to the maximum of 4095" in w for w in job.warnings)
 
 
 def test_a_name_too_long_is_refused_before_sending_never_cut(server: LiveServer) -> None:
     paired = pair(server.sessions)
     long_name = "Zakład Produkcyjny „Łódź” — Wyroby Metalowe i Spółka z o.o."
+    _transliterate_names(server, paired.name)
     refused = enqueue_raw(server.sessions, paired.id,
                           f"<CustomerAddRq><CustomerAdd><Name>{long_name}</Name></CustomerAdd></CustomerAddRq>")
     ok = enqueue_customers(server.sessions, paired.id, ["Fine Co"])[0]
@@ -49,6 +58,37 @@ def test_a_name_too_long_is_refused_before_sending_never_cut(server: LiveServer)
     assert "has 59 characters, QuickBooks allows 41" in message
     assert by_id[ok].status == "done"
     assert [r.full_name for r in company.records("Customer")] == ["Fine Co"]
+
+
+def test_names_quickbooks_cannot_store_are_refused_never_sent_as_question_marks(server: LiveServer) -> None:
+    """北京机械 and 上海工厂 were both sent as "????", and the second was linked to the first customer."""
+    paired = pair(server.sessions)
+    ids = [enqueue_raw(server.sessions, paired.id, f"<CustomerAddRq><CustomerAdd><Name>{name}</Name></CustomerAdd>"
+                       "</CustomerAddRq>") for name in ("北京机械", "上海工厂")]
+    (fine,) = enqueue_customers(server.sessions, paired.id, ["Shanghai Works"])
+    company = QuickBooksCompany()
+    _run(server, paired, company)
+    by_id = {j.id: j for j in jobs(server.sessions)}
+    for job_id, characters in zip(ids, ("'北' (U+5317), '京' (U+4EAC)", "'上' (U+4E0A), '海' (U+6D77)"), strict=True):
+        job = by_id[job_id]
+        assert job.status == "dead" and job.request_xml is None and not job.result
+        assert "CustomerAddRq/CustomerAdd/Name" in (job.status_message or "")
+        assert characters in (job.status_message or "")
+    assert by_id[fine].status == "done"
+    assert [r.full_name for r in company.records("Customer")] == ["Shanghai Works"]
+
+
+def test_a_respelled_name_in_use_is_not_linked_to_the_entry_holding_it(server: LiveServer) -> None:
+    paired = pair(server.sessions)
+    _transliterate_names(server, paired.name)
+    company = QuickBooksCompany()
+    company.add("Customer", Name="Lódz Tools")  # someone else's customer, already in QuickBooks
+    job_id = enqueue_raw(server.sessions, paired.id,
+                         "<CustomerAddRq><CustomerAdd><Name>Łódź Tools</Name></CustomerAdd></CustomerAddRq>")
+    _run(server, paired, company)
+    job = {j.id: j for j in jobs(server.sessions)}[job_id]
+    assert job.status == "dead" and job.status_code == "3100" and not (job.result or {}).get("ListID")
+    assert [r.full_name for r in company.records("Customer")] == ["Lódz Tools"]
 
 
 def test_a_field_the_company_version_lacks_is_refused_before_sending(server: LiveServer) -> None:

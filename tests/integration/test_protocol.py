@@ -280,3 +280,18 @@ def test_every_example_goes_through_on_the_seed_company_with_default_options(pro
     after = {kind: company.count(kind) - count for kind, count in before.items()}
     assert after["SalesOrder"] == after["PurchaseOrder"] == after["Bill"] == after["Invoice"] == 1
     assert after["TimeTracking"] == 2 and after["InventoryAdjustment"] >= 1
+
+
+def test_notes_cut_to_fit_the_memo_are_a_warning_on_the_job(protocol: Protocol) -> None:
+    paired = pair(protocol.sessions)
+    order = _example("sales-order")
+    order["notes"] = "n" * 1_000_000
+    (job_id,) = _send(protocol, paired.name, "sales_order", order)
+    company = QuickBooksCompany.from_seed()
+    assert protocol.web_connector(paired, company).run_session().outcome == "done"
+    (job,) = [job for job in jobs(protocol.sessions) if job.id == job_id]
+    assert job.status == "done"
+    assert job.warnings and any("Memo: the notes' 1000000 characters cut to" in w for w in job.warnings)
+    (sent,) = company.find_all("SalesOrder", CustomerRef__FullName="Cascade Robotics")
+    memo = sent.text("Memo") or ""
+    assert len(memo) <= 4095 and memo.endswith("[fusion:sales_order:5001]")

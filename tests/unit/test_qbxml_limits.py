@@ -15,7 +15,7 @@ from lxml.builder import E
 from qbwc_service.qbxml import _limits_data
 from qbwc_service.qbxml._limits_data import MAX_LENGTH, NOT_IN_QBD, SINCE
 from qbwc_service.qbxml.envelope import Request, build_message_set
-from qbwc_service.qbxml.errors import TooLong, UnsupportedVersion, ValueTooLong
+from qbwc_service.qbxml.errors import NotWritable, TooLong, UnsupportedVersion, ValueTooLong
 from qbwc_service.qbxml.limits import TextWarning, element_path, make_safe, max_length
 from qbwc_service.qbxml.text import to_latin1
 
@@ -33,7 +33,7 @@ def _shared(path: Path) -> Path:
 def _sales_order(*header: etree._Element, line: tuple[etree._Element, ...] = ()) -> etree._Element:
     request: etree._Element = E.SalesOrderAddRq(
         E.SalesOrderAdd(
-            E.CustomerRef(E.FullName("Łódź Tools")),
+            E.CustomerRef(E.FullName("Lodz Tools")),
             *header,
             E.SalesOrderLineAdd(E.ItemRef(E.FullName("Widget")), *line),
         )
@@ -169,32 +169,57 @@ def test_result_always_encodes_as_latin1() -> None:
 # --- make_safe: text --------------------------------------------------------------------------
 
 
-def test_make_safe_respells_and_truncates_with_warnings() -> None:
+def test_free_text_is_respelled_and_cut_with_a_warning_for_what_was_lost() -> None:
     request = _sales_order(
         E.ShipAddress(E.Addr1("ul. Piotrkowska 1"), E.Note("N" * 50)),
-        E.Memo("Rush \u2013 see note"),
+        E.Memo("Rush \u2013 see note \u5317"),
     )
     warnings = make_safe(request, (13, 0))
 
-    assert request.findtext("SalesOrderAdd/CustomerRef/FullName") == "Lódz Tools"
     assert request.findtext("SalesOrderAdd/ShipAddress/Note") == "N" * 41
-    assert request.findtext("SalesOrderAdd/Memo") == "Rush - see note"
+    assert request.findtext("SalesOrderAdd/Memo") == "Rush - see note ?"
     assert request.findtext("SalesOrderAdd/ShipAddress/Addr1") == "ul. Piotrkowska 1"
     by_path = {w.path: w.message for w in warnings}
-    assert len(warnings) == 3
-    name = "SalesOrderAddRq/SalesOrderAdd/CustomerRef/FullName"
-    assert by_path[name] == f"{name}: characters outside ISO-8859-1 replaced: 'Ł', 'ź'"
+    assert len(warnings) == 2
     note = "SalesOrderAddRq/SalesOrderAdd/ShipAddress/Note"
     assert by_path[note] == f"{note}: 50 characters cut to the maximum of 41"
-    assert by_path["SalesOrderAddRq/SalesOrderAdd/Memo"].endswith("replaced: '\u2013'")
+    # the warning lists what was lost ("?"), not what was respelled ("–" -> "-")
+    assert by_path["SalesOrderAddRq/SalesOrderAdd/Memo"].endswith("replaced by '?': '\u5317'")
+
+
+def test_names_quickbooks_cannot_store_are_refused_naming_the_characters() -> None:
+    """Two customers named in Chinese both became "????" and the second linked to the first: never again."""
+    for name in ("\u5317\u4eac\u673a\u68b0", "\u4e0a\u6d77\u5de5\u5382", "\u0141\u00f3d\u017a Tools"):
+        request = E.CustomerAddRq(E.CustomerAdd(E.Name(name)))
+        before = etree.tostring(request)
+        with pytest.raises(NotWritable) as refused:
+            make_safe(request, (13, 0))
+        assert etree.tostring(request) == before
+        (value,) = refused.value.values
+        assert value.path == "CustomerAddRq/CustomerAdd/Name" and value.value == name
+        assert all(f"(U+{ord(c):04X})" in str(refused.value) for c in value.characters)
+    with pytest.raises(NotWritable, match="CustomerRef/FullName 'Lodz \u20ac Tools' holds '\u20ac'"):
+        make_safe(E.SalesOrderAddRq(E.SalesOrderAdd(E.CustomerRef(E.FullName("Lodz \u20ac Tools")))), (13, 0))
+
+
+def test_transliterate_names_sends_a_readable_spelling_but_never_a_question_mark() -> None:
+    request = E.CustomerAddRq(E.CustomerAdd(E.Name("\u0141\u00f3d\u017a Tools")))
+    warnings = make_safe(request, (13, 0), transliterate_names=True)
+    assert request.findtext("CustomerAdd/Name") == "L\u00f3dz Tools"
+    assert [w.message for w in warnings] == [
+        "CustomerAddRq/CustomerAdd/Name: '\u0141\u00f3d\u017a Tools' sent as 'L\u00f3dz Tools' (transliterate_names)"]
+    chinese = E.CustomerAddRq(E.CustomerAdd(E.Name("\u5317\u4eac\u673a\u68b0")))
+    with pytest.raises(NotWritable) as refused:
+        make_safe(chinese, (13, 0), transliterate_names=True)
+    assert refused.value.values[0].characters == ("\u5317", "\u4eac", "\u673a", "\u68b0")
 
 
 def test_length_is_counted_after_respelling() -> None:
     # "€" becomes "EUR": 39 characters grow to 41, still within the maximum.
     request = E.CustomerAddRq(E.CustomerAdd(E.Name("x" * 38 + "\u20ac")))
-    warnings = make_safe(request, (13, 0))
+    warnings = make_safe(request, (13, 0), transliterate_names=True)
     assert request.findtext("CustomerAdd/Name") == "x" * 38 + "EUR"
-    assert [w.message.split(": ")[1] for w in warnings] == ["characters outside ISO-8859-1 replaced"]
+    assert [w.message.endswith("(transliterate_names)") for w in warnings] == [True]
 
 
 def test_unknown_paths_and_clean_requests_pass_unchanged() -> None:
@@ -329,8 +354,10 @@ def test_every_value_too_long_is_named_at_once_and_nothing_is_cut_meanwhile() ->
 
 
 def test_length_of_a_reference_is_counted_after_respelling() -> None:
-    (value,) = _too_long(E.CustomerAddRq(E.CustomerAdd(E.Name("x" * 39 + "\u20ac"))))
-    assert value.value == "x" * 39 + "EUR"
+    request = E.CustomerAddRq(E.CustomerAdd(E.Name("x" * 39 + "\u20ac")))
+    with pytest.raises(ValueTooLong) as refused:
+        make_safe(request, (13, 0), transliterate_names=True)
+    assert refused.value.values[0].value == "x" * 39 + "EUR"
 
 
 # --- make_safe: versions and editions ---------------------------------------------------------
@@ -341,8 +368,7 @@ def test_external_guid_is_refused_before_9_0_and_allowed_from_it() -> None:
     with pytest.raises(UnsupportedVersion) as refused:
         make_safe(_sales_order(E.ExternalGUID(guid)), (8, 0))
     assert str(refused.value) == "SalesOrderAddRq/SalesOrderAdd/ExternalGUID needs qbXML 9.0; this company speaks 8.0"
-    allowed = make_safe(_sales_order(E.ExternalGUID(guid)), (9, 0))
-    assert [w.path for w in allowed] == ["SalesOrderAddRq/SalesOrderAdd/CustomerRef/FullName"]
+    assert make_safe(_sales_order(E.ExternalGUID(guid)), (9, 0)) == []
 
 
 def test_children_inherit_the_version_of_their_ancestor() -> None:
@@ -350,7 +376,6 @@ def test_children_inherit_the_version_of_their_ancestor() -> None:
     request = _sales_order(line=(E.Quantity("2"), data_ext))
     with pytest.raises(UnsupportedVersion, match=r"SalesOrderLineAdd/DataExt needs qbXML 5\.0"):
         make_safe(request, (4, 0))
-    assert request.findtext("SalesOrderAdd/CustomerRef/FullName") == "Łódź Tools"  # untouched when refused
     make_safe(request, (5, 0))
 
 
@@ -386,11 +411,12 @@ def test_iterators_need_5_0(attribute: str) -> None:
     assert make_safe(query, (5, 0)) == []
 
 
-def test_attribute_values_are_respelled_too() -> None:
+def test_attribute_values_quickbooks_cannot_store_are_refused() -> None:
     query = E.CustomerQueryRq(E.MaxReturned("1"), iterator="Continue", iteratorID="{caf\u00e9\u2013\u0142}")
-    warnings = make_safe(query, (13, 0))
-    assert query.get("iteratorID") == "{caf\u00e9-l}"
-    assert [w.path for w in warnings] == ["CustomerQueryRq/@iteratorID"]
+    with pytest.raises(NotWritable) as refused:
+        make_safe(query, (13, 0))
+    assert [(v.path, v.characters) for v in refused.value.values] == [
+        ("CustomerQueryRq/@iteratorID", ("\u2013", "\u0142"))]
 
 
 # --- the result is valid qbXML ----------------------------------------------------------------
@@ -403,7 +429,7 @@ def test_made_safe_request_validates_against_the_schema(qbxml_schema_130: etree.
         E.Memo("Ordered via portal\u2026 \U0001f4e6"),
         line=(E.Desc("Bolt \u2014 M8\u00d730" + "d" * 5000), E.Quantity("2"), E.Other1("o" * 29)),
     )
-    warnings = make_safe(request, (13, 0))
+    warnings = make_safe(request, (13, 0), transliterate_names=True)
 
     assert {w.path.rsplit("/", 1)[-1] for w in warnings} >= {"Note", "Addr1", "City", "Desc", "Memo"}
     assert all(isinstance(w, TextWarning) for w in warnings)
