@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
@@ -234,10 +233,6 @@ class JobQueue:
         job.status_message = lost.reason
         job.updated_at = self.clock.now()
         self._event(db, job, EventKind.job_became(job.status), lost.reason)
-
-    def lose(self, db: Session, jobs: Iterable[tuple[Job, Lost]], tally: Tally | None = None) -> None:
-        for job, lost in jobs:
-            self.settle(db, job, lost, tally)
 
     # ---------------------------------------------------------------- operators
 
