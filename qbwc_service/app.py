@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from a2wsgi import WSGIMiddleware
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
@@ -18,6 +17,7 @@ from qbwc_service.kinds import REGISTRY, Registry
 from qbwc_service.sessions import WebConnectorSessions
 from qbwc_service.settings import Settings
 from qbwc_service.soap import build_soap_app, guard_soap
+from qbwc_service.soap_transport import SoapTransport
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,8 @@ def create_app(settings: Settings, engine: Engine | None = None, clock: Clock = 
     sessions: sessionmaker[Session] = make_sessionmaker(engine)
     protocol = WebConnectorSessions(sessions, settings, clock, registry)
     guarded = guard_soap(build_soap_app(protocol, settings.max_body_bytes), settings.max_body_bytes)
-    soap = WSGIMiddleware(guarded, workers=16)  # type: ignore[arg-type]
+    soap = SoapTransport(guarded, settings.max_body_bytes, workers=16,
+                         idle_timeout=settings.request_body_timeout_seconds)
 
     app = FastAPI(title="qbwc-service", version=__version__, docs_url="/docs")
     app.state.settings = settings
@@ -47,7 +48,7 @@ def create_app(settings: Settings, engine: Engine | None = None, clock: Clock = 
             return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
         return JSONResponse({"status": "ok", "version": __version__})
 
-    app.add_middleware(SoapRoute, soap=soap)  # type: ignore[arg-type]
+    app.add_middleware(SoapRoute, soap=soap)
     return app
 
 

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=128 * 1024 * 1024, ge=1024, description="Largest SOAP request body accepted."
     )
+    request_body_timeout_seconds: float = Field(
+        default=60, gt=0, description="A request whose body stops arriving for this long is answered 408."
+    )
     idle_min_run_seconds: int = Field(
         default=60, ge=0, description="authenticate's 4th value when there is nothing to do."
     )
