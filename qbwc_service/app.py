@@ -1,11 +1,11 @@
-"""The one process: FastAPI for /healthz (and later the API and pages), spyne at /qbwc."""
+"""The one process: FastAPI for /healthz and the support page (and later the API and pages), spyne at /qbwc."""
 
 from __future__ import annotations
 
 import logging
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -18,6 +18,7 @@ from qbwc_service.sessions import WebConnectorSessions
 from qbwc_service.settings import Settings
 from qbwc_service.soap import build_soap_app, guard_soap
 from qbwc_service.soap_transport import SoapTransport
+from qbwc_service.support_page import SUPPORT_PATH, support_page
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def create_app(settings: Settings, engine: Engine | None = None, clock: Clock = 
     app.state.engine = engine
     app.state.sessions = sessions
 
-    @app.get("/healthz")
+    @app.api_route("/healthz", methods=["GET", "HEAD"])
     def healthz() -> JSONResponse:
         try:
             with engine.connect() as conn:
@@ -47,6 +48,12 @@ def create_app(settings: Settings, engine: Engine | None = None, clock: Clock = 
             log.warning("health check failed: %s", exc)
             return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
         return JSONResponse({"status": "ok", "version": __version__})
+
+    page = support_page(settings)
+
+    @app.api_route(SUPPORT_PATH, methods=["GET", "HEAD"], response_class=HTMLResponse)
+    def support() -> HTMLResponse:
+        return HTMLResponse(page)
 
     app.add_middleware(SoapRoute, soap=soap)
     return app

@@ -71,6 +71,11 @@ class Settings(BaseSettings):
         description="A folder holding Intuit's qbxmlops160.xsd and/or qbxmlops130.xsd, used by the schema gate "
         "instead of the copies shipped with the service.",
     )
+    support_contact: str = Field(
+        default="", max_length=200,
+        description="How the people using the Web Connector reach you (a name, an email address, a phone "
+        "number); shown on the support page the .qwc links to.",
+    )
     log_level: str = Field(default="INFO")
 
     @field_validator("qbxml_schema_dir")
@@ -131,7 +136,7 @@ class Settings(BaseSettings):
 
     @property
     def support_url(self) -> str:
-        return f"{self.public_url}/"
+        return f"{self.public_url}/support"
 
 
 def _config_path() -> Path | None:
