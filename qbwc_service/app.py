@@ -1,12 +1,11 @@
-"""The one process: FastAPI for /healthz (and later the API and pages), spyne at /qbwc."""
+"""The one process: FastAPI for /healthz and the support page (and later the API and pages), spyne at /qbwc."""
 
 from __future__ import annotations
 
 import logging
 
-from a2wsgi import WSGIMiddleware
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -18,6 +17,8 @@ from qbwc_service.kinds import REGISTRY, Registry
 from qbwc_service.sessions import WebConnectorSessions
 from qbwc_service.settings import Settings
 from qbwc_service.soap import build_soap_app, guard_soap
+from qbwc_service.soap_transport import SoapTransport
+from qbwc_service.support_page import SUPPORT_PATH, support_page
 
 log = logging.getLogger(__name__)
 
@@ -30,14 +31,15 @@ def create_app(settings: Settings, engine: Engine | None = None, clock: Clock = 
     sessions: sessionmaker[Session] = make_sessionmaker(engine)
     protocol = WebConnectorSessions(sessions, settings, clock, registry)
     guarded = guard_soap(build_soap_app(protocol, settings.max_body_bytes), settings.max_body_bytes)
-    soap = WSGIMiddleware(guarded, workers=16)  # type: ignore[arg-type]
+    soap = SoapTransport(guarded, settings.max_body_bytes, workers=16,
+                         idle_timeout=settings.request_body_timeout_seconds)
 
     app = FastAPI(title="qbwc-service", version=__version__, docs_url="/docs")
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = sessions
 
-    @app.get("/healthz")
+    @app.api_route("/healthz", methods=["GET", "HEAD"])
     def healthz() -> JSONResponse:
         try:
             with engine.connect() as conn:
@@ -47,7 +49,13 @@ def create_app(settings: Settings, engine: Engine | None = None, clock: Clock = 
             return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
         return JSONResponse({"status": "ok", "version": __version__})
 
-    app.add_middleware(SoapRoute, soap=soap)  # type: ignore[arg-type]
+    page = support_page(settings)
+
+    @app.api_route(SUPPORT_PATH, methods=["GET", "HEAD"], response_class=HTMLResponse)
+    def support() -> HTMLResponse:
+        return HTMLResponse(page)
+
+    app.add_middleware(SoapRoute, soap=soap)
     return app
 
 

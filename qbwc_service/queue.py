@@ -233,6 +233,7 @@ class JobQueue:
         job.status_message = lost.reason
         job.updated_at = self.clock.now()
         self._event(db, job, EventKind.job_became(job.status), lost.reason)
+        _log_outcome(job, lost.reason)
 
     # ---------------------------------------------------------------- operators
 
@@ -277,7 +278,9 @@ class JobQueue:
         if progress is not None:
             job.cursor = stored_progress(progress)
         job.updated_at = job.finished_at = self.clock.now()
-        self._event(db, job, EventKind.job_became(status), f"{status_code or ''} {status_message}".strip())
+        detail = f"{status_code or ''} {status_message}".strip()
+        self._event(db, job, EventKind.job_became(status), detail)
+        _log_outcome(job, detail)
 
     def _kill_dependents(self, db: Session, job: Job) -> None:
         waiting = db.scalars(select(Job).where(Job.depends_on == job.id, Job.status.in_(CLAIMABLE))).all()
@@ -288,6 +291,24 @@ class JobQueue:
     def _event(self, db: Session, job: Job, kind: EventKind, detail: str | None = None) -> None:
         db.add(Event(at=self.clock.now(), connection_id=job.connection_id, job_id=job.id, ticket=job.ticket,
                      kind=kind, detail=detail))
+
+
+_OUTCOMES = {
+    JobStatus.DONE: (logging.INFO, "job %s done (%s)"),
+    JobStatus.FAILED: (logging.WARNING, "job %s failed (%s); it is tried again later"),
+    JobStatus.DEAD: (logging.WARNING, "job %s dead (%s); a person must act"),
+    JobStatus.UNKNOWN: (logging.WARNING, "job %s unknown (%s): its answer was lost, and a write is never sent "
+                                         "again blindly"),
+    JobStatus.QUEUED: (logging.INFO, "job %s queued again (%s): a read whose answer was lost"),
+}
+
+
+def _log_outcome(job: Job, detail: str) -> None:
+    """One line per outcome, with the job id; the reason, cut short, never a qbXML body."""
+    level, message = _OUTCOMES[JobStatus(job.status)]
+    log.log(level, message, job.id, job.kind,
+            extra={"job": job.id, "ticket": job.ticket,
+                   "reason": detail[:300] if detail and job.status != JobStatus.DONE else None})
 
 
 # ---------------------------------------------------------------- reads (no clock, no writes)

@@ -299,7 +299,8 @@ class WebConnectorSessions:
 
     def _end(self, db: DbSession, session: WebConnectorSession, connection: Connection, state: SessionState,
              reason: str) -> None:
-        self._exchange.lose(db, queue.sent_under(db, session.ticket), reason, session)
+        in_flight = queue.sent_under(db, session.ticket)
+        self._exchange.lose(db, in_flight, reason, session)
         session.state = state
         session.closed_at = self._clock.now()
         if connection.live_ticket == session.ticket:
@@ -307,6 +308,12 @@ class WebConnectorSessions:
             connection.live_until = None
         db.add(Event(at=self._clock.now(), connection_id=connection.id, ticket=session.ticket,
                      kind=EventKind.session_ended(state)))
+        cut_short = state != CLOSED or bool(in_flight)
+        log.log(logging.WARNING if cut_short else logging.INFO,
+                "session %s: %d message sets, %d jobs done, %d failed, %d without an answer", state,
+                session.message_sets, session.jobs_done, session.jobs_failed, len(in_flight),
+                extra={"ticket": session.ticket, "connection": connection.name,
+                       "reason": reason if cut_short else None})
 
     def _refuse(self, db: DbSession, live: Live, reason: str) -> str:
         live.session.last_error = reason

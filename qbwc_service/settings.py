@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=128 * 1024 * 1024, ge=1024, description="Largest SOAP request body accepted."
     )
+    request_body_timeout_seconds: float = Field(
+        default=60, gt=0, description="A request whose body stops arriving for this long is answered 408."
+    )
     idle_min_run_seconds: int = Field(
         default=60, ge=0, description="authenticate's 4th value when there is nothing to do."
     )
@@ -72,6 +75,11 @@ class Settings(BaseSettings):
         default=None,
         description="A folder holding Intuit's qbxmlops160.xsd and/or qbxmlops130.xsd, used by the schema gate "
         "instead of the copies shipped with the service.",
+    )
+    support_contact: str = Field(
+        default="", max_length=200,
+        description="How the people using the Web Connector reach you (a name, an email address, a phone "
+        "number); shown on the support page the .qwc links to.",
     )
     log_level: str = Field(default="INFO")
 
@@ -133,7 +141,7 @@ class Settings(BaseSettings):
 
     @property
     def support_url(self) -> str:
-        return f"{self.public_url}/"
+        return f"{self.public_url}/support"
 
 
 def _config_path() -> Path | None:

@@ -3,7 +3,8 @@ checks a request passes before spyne parses it.
 
 Each operation delegates to :class:`qbwc_service.sessions.WebConnectorSessions`. An unexpected error
 is logged with the ticket and answered with a protocol value, never a fault page. :func:`guard_soap`
-refuses oversized bodies, bodies that are not UTF-8 and any DTD with a SOAP fault (:func:`soap_fault`).
+refuses empty and oversized bodies, bodies that are not UTF-8 and any DTD with a SOAP fault
+(:func:`soap_fault`). :mod:`qbwc_service.soap_transport` serves the guarded app over HTTP.
 """
 
 from __future__ import annotations
@@ -146,7 +147,8 @@ def soap_fault(code: str, text: str) -> bytes:
 
 
 def guard_soap(app: WsgiApp, max_body: int) -> WsgiApp:
-    """Refuses oversized bodies, bodies that are not UTF-8 and any DTD (entity bombs) before spyne parses anything."""
+    """Refuses empty and oversized bodies, bodies that are not UTF-8 and any DTD (entity bombs) before spyne
+    parses anything."""
 
     def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") != "POST":
@@ -159,6 +161,10 @@ def guard_soap(app: WsgiApp, max_body: int) -> WsgiApp:
         if len(body) > max_body:
             return _refuse(start_response, "413 Request Entity Too Large",
                            f"The request body is larger than the {max_body}-byte limit.")
+        if not body.strip():
+            # spyne would raise StopIteration out of its parser on an empty body.
+            return _refuse(start_response, "400 Bad Request",
+                           "The request has no body; the Web Connector posts a SOAP message here.")
         if body[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in body[:4096]:
             return _refuse(start_response, "400 Bad Request",
                            "Only UTF-8 SOAP messages are accepted; the request was refused.")

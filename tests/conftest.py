@@ -7,11 +7,15 @@ run once per engine (``engine`` and all that is built on it, ``sessions``, ``set
 
 The migrations run once per test run and engine, not once per test: SQLite tests get a copy of one migrated
 file, PostgreSQL tests the one migrated schema with every table emptied. ``engine_empty`` stays truly empty,
-for the migration tests."""
+for the migration tests.
+
+On PostgreSQL the tests work in a schema they create for the run and drop at its end (:class:`PostgresDatabase`);
+the rest of the database at QBWC_TEST_POSTGRES_URL is never touched."""
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 import sqlite3
@@ -25,7 +29,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 from lxml import etree
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Engine, inspect, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from qbwc_service.app import create_app
@@ -66,30 +70,34 @@ def schema_gate() -> RequestValidator:
     return RequestValidator(PACKAGED_SCHEMA_DIR)
 
 
-def reset_postgres(url: str) -> Engine:
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    return engine
-
-
 class PostgresDatabase:
-    """The database at QBWC_TEST_POSTGRES_URL (the tests own it): migrated on first use, then emptied before
-    each test; dropped to nothing for a migration test, and migrated again after it."""
+    """A schema of the tests' own, ``qbwc_test_<random>``, in the database at QBWC_TEST_POSTGRES_URL: created on
+    first use, dropped at the end of the run. Every connection's search_path names it alone (``url`` carries it),
+    so the tables, their sequences and alembic's version table all live there, and nothing else in that database
+    is read or written. Migrated on first use, then emptied before each test; dropped and made again, empty, for
+    a migration test, and migrated again after it."""
 
     def __init__(self, url: str) -> None:
-        self.url = url
+        self.schema = f"qbwc_test_{secrets.token_hex(6)}"
+        self.url = in_schema(url, self.schema)
+        self._created = False
         self._emptying: list[str] | None = None
         """Statements that empty the migrated schema; None until it is migrated."""
 
     def empty(self) -> Engine:
         self._emptying = None
-        return reset_postgres(self.url)
+        engine = make_engine(self.url)
+        with engine.begin() as conn:
+            conn.execute(text("SET LOCAL lock_timeout = '10s'"))
+            if self._created:
+                conn.execute(text(f'DROP SCHEMA "{self.schema}" CASCADE'))
+            conn.execute(text(f'CREATE SCHEMA "{self.schema}"'))  # fails, rather than share, if it exists
+        self._created = True
+        return engine
 
     def migrated(self) -> Engine:
         if self._emptying is None:
-            engine = reset_postgres(self.url)
+            engine = self.empty()
             upgrade(engine)
             self._emptying = _emptying_statements(engine)
             return engine
@@ -100,6 +108,27 @@ class PostgresDatabase:
             for statement in self._emptying:
                 conn.execute(text(statement))
         return engine
+
+    def drop(self) -> None:
+        if not self._created:
+            return
+        engine = make_engine(self.url)
+        try:
+            with engine.begin() as conn:
+                conn.execute(text("SET LOCAL lock_timeout = '10s'"))
+                conn.execute(text(f'DROP SCHEMA "{self.schema}" CASCADE'))
+        finally:
+            engine.dispose()
+        self._created = False
+
+
+def in_schema(url: str, schema: str) -> str:
+    """``url`` whose connections see ``schema`` alone (libpq's ``options``: ``-c search_path=...``)."""
+    parsed = make_url(url)
+    options = parsed.query.get("options", "")
+    options = " ".join(options) if isinstance(options, tuple) else options
+    return parsed.update_query_dict({"options": f"{options} -csearch_path={schema}".strip()}).render_as_string(
+        hide_password=False)
 
 
 def _emptying_statements(engine: Engine) -> list[str]:
@@ -114,9 +143,11 @@ def _emptying_statements(engine: Engine) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def postgres_database() -> PostgresDatabase:
+def postgres_database() -> Iterator[PostgresDatabase]:
     assert POSTGRES_URL
-    return PostgresDatabase(POSTGRES_URL)
+    database = PostgresDatabase(POSTGRES_URL)
+    yield database
+    database.drop()
 
 
 @pytest.fixture(scope="session")

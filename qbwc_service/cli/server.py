@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any
 
 import typer
@@ -12,7 +17,13 @@ from qbwc_service.db.engine import make_engine
 from qbwc_service.db.migrate import current_revision, upgrade
 from qbwc_service.logs import configure_logging
 
+log = logging.getLogger(__name__)
+
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+
+SHUTDOWN_GRACE_SECONDS = 5
+"""On SIGTERM or Ctrl-C, requests in flight get this long to finish; then they are cancelled and the process
+ends (a Web Connector whose answer was cut off sees a failed call, as with any network failure)."""
 
 
 def serve(
@@ -32,8 +43,34 @@ def serve(
 
         if current_revision(engine) != head_revision():
             fail("the database schema is not up to date; run `qbwc-service db upgrade` first")
-    uvicorn.run(create_app(settings, engine), host=host or settings.host, port=port or settings.port,
-                log_level=settings.log_level.lower(), proxy_headers=True)
+    with _stop_signals_end_cleanly():
+        uvicorn.run(create_app(settings, engine), host=host or settings.host, port=port or settings.port,
+                    log_level=settings.log_level.lower(), proxy_headers=True,
+                    timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
+    engine.dispose()
+
+
+@contextmanager
+def _stop_signals_end_cleanly() -> Iterator[None]:
+    """A stop asked for by SIGTERM (systemd, docker) or SIGINT is a clean end, exit code 0.
+
+    uvicorn shuts down on these signals, then raises the signal again into the handler it found installed;
+    the default handlers would end the process by the signal (exit code 143) or with a KeyboardInterrupt.
+    The handler installed here notes the signal instead."""
+    received: list[int] = []
+
+    def note(signum: int, _frame: FrameType | None) -> None:
+        received.append(signum)
+
+    handlers: dict[signal.Signals, Callable[[int, FrameType | None], Any] | int | None] = {
+        sig: signal.signal(sig, note) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+    if received:
+        log.info("stopped by %s", signal.Signals(received[0]).name)
 
 
 @db_app.command("upgrade")

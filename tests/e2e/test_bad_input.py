@@ -95,6 +95,8 @@ def test_expired_ticket_gets_protocol_answers_and_frees_the_connection(server: L
 
 
 BAD_BODIES = {
+    "empty": b"",
+    "whitespace only": b" \r\n\t",
     "malformed SOAP": b'<?xml version="1.0"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">'
     b"<soap:Body><authenticate xmlns='http://developer.intuit.com/'><strUserName>a</soap:Body>",
     "not XML": b"this is not xml at all {json: true}",
