@@ -13,8 +13,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from qbwc_service.clock import SYSTEM_CLOCK
-from qbwc_service.db.engine import make_engine, make_sessionmaker
-from qbwc_service.db.migrate import upgrade
+from qbwc_service.db.engine import make_sessionmaker
+from qbwc_service.db.ready import is_sqlite, open_database
 from qbwc_service.errors import QbwcError
 from qbwc_service.queue import JobQueue
 from qbwc_service.settings import Settings, load_settings
@@ -32,11 +32,9 @@ def current_settings() -> Settings:
 
 
 def engine_for(settings: Settings) -> Engine:
-    """The database, brought up to date when it is SQLite (the zero set-up default)."""
-    engine = make_engine(settings.database_url)
-    if engine.dialect.name == "sqlite":
-        upgrade(engine)
-    return engine
+    """The database, checked; brought up to date when it is SQLite (the zero set-up default), while another
+    database must be upgraded with `db upgrade`."""
+    return open_database(settings.database_url, create=True, migrate=is_sqlite(settings.database_url))
 
 
 def job_queue() -> JobQueue:

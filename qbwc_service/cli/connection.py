@@ -61,7 +61,10 @@ def connection_qwc(
     with open_db() as db:
         text = connections.render_qwc(connections.get_connection(db, name), settings)
     path = output or Path(f"{name}.qwc")
-    path.write_text(text, encoding="utf-8")
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror or exc}; choose another file with --output")
     out.print(f"wrote {path}")
     if not settings.qbwc_url.startswith("https://") and "localhost" not in settings.qbwc_url:
         err.print("warning: the Web Connector refuses plain http except for localhost; set QBWC_PUBLIC_URL "

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 import typer
 
 from qbwc_service.cli._common import current_settings, engine_for, fail, out
-from qbwc_service.db.engine import make_engine
-from qbwc_service.db.migrate import current_revision, upgrade
+from qbwc_service.db.migrate import current_revision
+from qbwc_service.db.ready import open_database
 from qbwc_service.logs import configure_logging
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -27,11 +27,6 @@ def serve(
     settings = current_settings()
     configure_logging(settings.log_level)
     engine = engine_for(settings)
-    if engine.dialect.name != "sqlite":
-        from qbwc_service.db.migrate import head_revision
-
-        if current_revision(engine) != head_revision():
-            fail("the database schema is not up to date; run `qbwc-service db upgrade` first")
     uvicorn.run(create_app(settings, engine), host=host or settings.host, port=port or settings.port,
                 log_level=settings.log_level.lower(), proxy_headers=True)
 
@@ -40,8 +35,7 @@ def serve(
 def db_upgrade() -> None:
     """Create or migrate the schema to the newest revision."""
     settings = current_settings()
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
+    engine = open_database(settings.database_url, create=True, migrate=True)
     out.print(f"database at revision {current_revision(engine)}")
     engine.dispose()
 

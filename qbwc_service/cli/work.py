@@ -20,13 +20,17 @@ enqueue_app = typer.Typer(help="Put work on a connection's queue.", no_args_is_h
 jobs_app = typer.Typer(help="Inspect and steer the job queue.", no_args_is_help=True)
 stock_app = typer.Typer(help="Stock (quantity on hand) sync, manual only.", no_args_is_help=True)
 
+MAX_ID = 2**31 - 1
+"""Ids and priorities are INTEGER columns: 32 bits in PostgreSQL."""
+JobId = Annotated[int, typer.Argument(min=1, max=MAX_ID, help="The job's id, as `jobs list` shows it.")]
+
 
 @enqueue_app.command("raw")
 def enqueue_raw(
     connection: str,
     file: Annotated[Path, typer.Argument(help="A file holding one qbXML request element, e.g. <CustomerAddRq>.")],
     key: Annotated[str | None, typer.Option(help="Idempotency key: the same key never makes a second job.")] = None,
-    priority: Annotated[int, typer.Option(help="Higher runs first.")] = 0,
+    priority: Annotated[int, typer.Option(min=-MAX_ID, max=MAX_ID, help="Higher runs first.")] = 0,
 ) -> None:
     """Queue an operator-supplied qbXML request."""
     try:
@@ -128,7 +132,7 @@ def jobs_list(
 
 
 @jobs_app.command("show")
-def jobs_show(job_id: int, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def jobs_show(job_id: JobId, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """One job with its request and response XML."""
     with open_db() as db:
         data = _job_dict(queue.get_job(db, job_id), full=True)
@@ -145,7 +149,7 @@ def jobs_show(job_id: int, as_json: Annotated[bool, typer.Option("--json")] = Fa
 
 
 @jobs_app.command("retry")
-def jobs_retry(job_id: int) -> None:
+def jobs_retry(job_id: JobId) -> None:
     """Put a failed, dead, unknown or cancelled job back on the queue."""
     with open_db() as db:
         job = usecases.retry_job(db, job_queue(), job_id)
@@ -153,7 +157,7 @@ def jobs_retry(job_id: int) -> None:
 
 
 @jobs_app.command("cancel")
-def jobs_cancel(job_id: int) -> None:
+def jobs_cancel(job_id: JobId) -> None:
     """Cancel a job that has not been done."""
     with open_db() as db:
         job = usecases.cancel_job(db, job_queue(), job_id)

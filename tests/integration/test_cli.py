@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ from lxml import etree
 from typer.testing import CliRunner
 
 from qbwc_service.cli import app, main
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, free_port
 
 
 @pytest.fixture
@@ -29,14 +31,24 @@ def run(cli: CliRunner, *args: str) -> str:
     return result.output
 
 
-def run_failing(args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> str:
+def run_failing(args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+                code: int = 1) -> str:
+    """Run the console script as a user would; it must fail with exit code ``code`` (2: a command line that does
+    not parse) and one line on stderr, which is returned."""
+    err = run_main(args, capsys, monkeypatch, code).err
+    assert err.count("\n") == 1 and err.startswith("error: "), err  # one clear line
+    return err
+
+
+def run_main(args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+             code: int = 0) -> pytest.CaptureResult[str]:
+    """Run the console script, expecting exit code ``code``; its stdout and stderr."""
+    capsys.readouterr()
     monkeypatch.setattr("sys.argv", ["qbwc-service", *args])
     with pytest.raises(SystemExit) as exit_info:
         main()
-    assert exit_info.value.code == 1
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1, err  # one clear line
-    return err
+    assert exit_info.value.code == code
+    return capsys.readouterr()
 
 
 def test_first_run_needs_no_setup_and_pairing_works(cli: CliRunner, tmp_path: Path) -> None:
@@ -205,3 +217,56 @@ def test_stock_send_all_and_send_one(
     assert "is not in" in run_failing(["stock", "send", "Shop", "Nope", "--file", stock], capsys, monkeypatch)
     rows = json.loads(run(cli, "jobs", "list", "--json"))
     assert [r["kind"] for r in rows] == ["stock", "stock"]
+
+
+def test_database_problems_are_one_line_saying_what_to_do(
+    cli: CliRunner, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    damaged = tmp_path / "damaged.db"
+    damaged.write_bytes(b"this is not a database\n" * 1000)
+    monkeypatch.setenv("QBWC_DATABASE_URL", f"sqlite:///{damaged}")
+    message = run_failing(["jobs", "list"], capsys, monkeypatch)
+    assert f"cannot read the database {damaged}" in message and "restore it from a backup" in message
+    # Nothing listens on this port of the loopback: the connection is refused at once.
+    monkeypatch.setenv("QBWC_DATABASE_URL", f"postgresql+psycopg://qbwc:secret-pw@127.0.0.1:{free_port()}/qbwc")
+    message = run_failing(["connection", "list"], capsys, monkeypatch)
+    assert "cannot reach the database at postgresql+psycopg://qbwc:***@127.0.0.1" in message
+    assert "QBWC_DATABASE_URL" in message and "secret-pw" not in message
+
+
+def test_a_database_made_by_a_newer_version_is_refused(
+    cli: CliRunner, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(cli, "connection", "create", "Shop")
+    with closing(sqlite3.connect(tmp_path / "cli.db")) as conn, conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    for args in (["jobs", "list"], ["db", "upgrade"]):
+        message = run_failing(args, capsys, monkeypatch)
+        assert "schema revision 9999, which this version of qbwc-service does not know" in message
+
+
+def test_other_failures_are_one_line_and_debug_shows_the_traceback(
+    cli: CliRunner, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(cli, "connection", "create", "Shop")
+    message = run_failing(["connection", "qwc", "Shop", "-o", str(tmp_path / "absent" / "x.qwc")], capsys, monkeypatch)
+    assert "cannot write" in message and "--output" in message
+    message = run_failing(["jobs", "show", "99999999999999999999"], capsys, monkeypatch, code=2)
+    assert "2147483647" in message and "jobs show --help" in message
+    assert "No such option" in run_failing(["jobs", "list", "--colour"], capsys, monkeypatch, code=2)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the disk\nis on fire")
+
+    monkeypatch.setattr("qbwc_service.queue.list_jobs", broken)
+    message = run_failing(["jobs", "list"], capsys, monkeypatch)
+    assert "unexpected RuntimeError: the disk; is on fire" in message and "--debug" in message
+    debugged = run_main(["--debug", "jobs", "list"], capsys, monkeypatch, code=1).err
+    assert "Traceback (most recent call last)" in debugged and "RuntimeError: the disk" in debugged
+    assert debugged.splitlines()[-1].startswith("error: unexpected RuntimeError")
+
+
+def test_version(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib.metadata import version
+
+    assert run_main(["--version"], capsys, monkeypatch).out.startswith(f"qbwc-service {version('qbwc-service')}\n")
