@@ -17,7 +17,7 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
 def serve(
     host: Annotated[str | None, typer.Option(help="Overrides QBWC_HOST.")] = None,
-    port: Annotated[int | None, typer.Option(help="Overrides QBWC_PORT.")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Overrides QBWC_PORT.")] = None,
 ) -> None:
     """Run the service: SOAP for the Web Connector at /qbwc, health at /healthz."""
     import uvicorn

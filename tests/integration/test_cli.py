@@ -270,3 +270,14 @@ def test_version(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyP
     from importlib.metadata import version
 
     assert run_main(["--version"], capsys, monkeypatch).out.startswith(f"qbwc-service {version('qbwc-service')}\n")
+
+
+def test_serve_refuses_a_port_that_does_not_exist(
+    cli: CliRunner, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("qbwc_service.cli.server.configure_logging", lambda level: None)
+    monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: pytest.fail("serve started on a port that cannot be"))
+    assert "65535" in run_failing(["serve", "--port", "70000"], capsys, monkeypatch, code=2)
+    assert "greater than or equal to 1" in run_failing(["serve", "--port", "0"], capsys, monkeypatch, code=2)
+    monkeypatch.setenv("QBWC_PORT", "70000")
+    assert "invalid setting port" in run_failing(["serve"], capsys, monkeypatch)

@@ -31,7 +31,8 @@ def test_toml_file_then_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: P
 
 @pytest.mark.parametrize(
     ("name", "value", "words"),
-    [("QBWC_PORT", "http", "port"), ("QBWC_BATCH_SIZE", "0", "batch_size"),
+    [("QBWC_PORT", "http", "port"), ("QBWC_PORT", "70000", "port"), ("QBWC_PORT", "0", "port"),
+     ("QBWC_BATCH_SIZE", "0", "batch_size"),
      ("QBWC_DATABASE_URL", "mysql://x", "database_url"), ("QBWC_LOG_LEVEL", "LOUD", "log_level"),
      ("QBWC_NOT_A_SETTING", "1", "not_a_setting")],
 )
