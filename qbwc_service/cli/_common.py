@@ -6,9 +6,10 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Annotated, Any, NoReturn
 
-from rich.console import Console
+import typer
+from rich.console import Console, ConsoleDimensions
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -19,8 +20,31 @@ from qbwc_service.errors import QbwcError
 from qbwc_service.queue import JobQueue
 from qbwc_service.settings import Settings, load_settings
 
-out = Console()
-err = Console(stderr=True, soft_wrap=True)
+UNBOUNDED = 1_000_000
+"""The width of an output that is not a terminal: lines as long as their content."""
+
+
+class Output(Console):
+    """A console whose width is the terminal's, and unbounded when it is not a terminal (a file, a pipe): what a
+    command prints there is never wrapped or cut at 80 columns. Plain text is never wrapped (``soft_wrap``)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(soft_wrap=True, **kwargs)
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = super().size
+        return size if self.is_terminal else ConsoleDimensions(UNBOUNDED, size.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self.width, self.height = new_size
+
+
+out = Output()
+err = Output(stderr=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
 def fail(message: str) -> NoReturn:
@@ -53,7 +77,17 @@ def open_db() -> Iterator[Session]:
 
 
 def print_json(data: Any) -> None:
-    out.print_json(json.dumps(data, default=str))
+    """JSON on stdout: highlighted on a terminal, exactly as json.dumps makes it anywhere else."""
+    text = json.dumps(data, indent=2, default=str)
+    if out.is_terminal:
+        out.print_json(text)
+    else:
+        write(text + "\n")
+
+
+def write(text: str) -> None:
+    """Text on stdout exactly as given: no markup, no wrapping, no cropping (XML, JSON)."""
+    out.file.write(text)
 
 
 def read_json(path: Path) -> Any:

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from qbwc_service import connections, queue, usecases
-from qbwc_service.cli._common import current_settings, err, fail, open_db, out, print_json
+from qbwc_service.cli._common import JsonOption, current_settings, err, fail, open_db, out, print_json
 
 app = typer.Typer(help="Connections (one QuickBooks company file each) and their tokens.", no_args_is_help=True)
 
@@ -72,7 +72,7 @@ def connection_qwc(
 
 
 @app.command("list")
-def connection_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def connection_list(as_json: JsonOption = False) -> None:
     """Connections and what the service knows of their Web Connector and QuickBooks."""
     with open_db() as db:
         rows = [_connection_row(c, queue.count_by_status(db, c.id)) for c in connections.list_connections(db)]
@@ -84,7 +84,7 @@ def connection_list(as_json: Annotated[bool, typer.Option("--json")] = False) ->
         table.add_row(row["name"], row["username"], row["token"], str(row["last_contact_at"] or "never"),
                       row["last_auth_outcome"] or "never seen", row["company_file"] or "",
                       row["qb_product"] or "", " ".join(f"{k}={v}" for k, v in sorted(row["jobs"].items())))
-    out.print(table)
+    out.print(table, markup=False, highlight=False)
 
 
 def _connection_row(c: Any, jobs: dict[str, int]) -> dict[str, Any]:

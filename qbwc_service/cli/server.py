@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from qbwc_service.cli._common import current_settings, engine_for, fail, out
+from qbwc_service.cli._common import JsonOption, current_settings, engine_for, fail, out, print_json
 from qbwc_service.db.migrate import current_revision
 from qbwc_service.db.ready import open_database
 from qbwc_service.logs import configure_logging
@@ -32,12 +32,16 @@ def serve(
 
 
 @db_app.command("upgrade")
-def db_upgrade() -> None:
+def db_upgrade(as_json: JsonOption = False) -> None:
     """Create or migrate the schema to the newest revision."""
     settings = current_settings()
     engine = open_database(settings.database_url, create=True, migrate=True)
-    out.print(f"database at revision {current_revision(engine)}")
+    revision = current_revision(engine)
     engine.dispose()
+    if as_json:
+        print_json({"revision": revision})
+    else:
+        out.print(f"database at revision {revision}")
 
 
 
@@ -50,6 +54,7 @@ def simulate(
     seed: Annotated[Path | None, typer.Option(help="A JSON company file to start from (default: a small "
                                               "manufacturer shipped with the simulator).")] = None,
     state: Annotated[Path | None, typer.Option(help="Keep the simulated company in this file between runs.")] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Run one Web Connector session against a simulated QuickBooks company (a test double: no
     QuickBooks is involved) and print what happened."""
@@ -66,11 +71,17 @@ def simulate(
         report = client.run_session()
     except WebConnectorError as exc:
         fail(str(exc))
-    for method, summary in report.calls:
-        out.print(f"{method:<20} {summary}", markup=False, highlight=False)
-    out.print(f"outcome: {report.outcome}; message sets: {report.message_sets}; "
-              f"last percent: {report.last_percent}", markup=False)
-    if report.last_error:
-        out.print(f"last error: {report.last_error}", markup=False)
+    if as_json:
+        print_json({"outcome": report.outcome, "message_sets": report.message_sets,
+                    "last_percent": report.last_percent, "last_error": report.last_error or None,
+                    "warnings": report.warnings,
+                    "calls": [{"method": method, "summary": summary} for method, summary in report.calls]})
+    else:
+        for method, summary in report.calls:
+            out.print(f"{method:<20} {summary}", markup=False, highlight=False)
+        out.print(f"outcome: {report.outcome}; message sets: {report.message_sets}; "
+                  f"last percent: {report.last_percent}", markup=False)
+        if report.last_error:
+            out.print(f"last error: {report.last_error}", markup=False)
     if report.outcome not in ("done", "nothing-to-do"):
         raise typer.Exit(1)

@@ -21,8 +21,14 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     monkeypatch.delenv("QBWC_CONFIG", raising=False)
     monkeypatch.setenv("QBWC_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     monkeypatch.setenv("QBWC_PUBLIC_URL", "https://qb.example.com")
-    monkeypatch.setenv("COLUMNS", "200")
     return CliRunner()
+
+
+def set_job(tmp_path: Path, job_id: int, **columns: str) -> None:
+    """Write columns of a job straight into the CLI's database, as a session would have."""
+    with closing(sqlite3.connect(tmp_path / "cli.db")) as conn, conn:
+        for column, value in columns.items():
+            conn.execute(f"UPDATE qbwc_jobs SET {column} = ? WHERE id = ?", (value, job_id))
 
 
 def run(cli: CliRunner, *args: str) -> str:
@@ -281,3 +287,66 @@ def test_serve_refuses_a_port_that_does_not_exist(
     assert "greater than or equal to 1" in run_failing(["serve", "--port", "0"], capsys, monkeypatch, code=2)
     monkeypatch.setenv("QBWC_PORT", "70000")
     assert "invalid setting port" in run_failing(["serve"], capsys, monkeypatch)
+
+
+LONG_NAME = "Fabrication and Assembly " * 20
+
+
+def test_redirected_output_is_never_wrapped_or_cut(
+    cli: CliRunner, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")  # what a redirected run gets
+    run(cli, "connection", "create", "Shop")
+    request = tmp_path / "customer.xml"
+    request.write_text(f"<CustomerAddRq><CustomerAdd><Name>{LONG_NAME}</Name></CustomerAdd></CustomerAddRq>")
+    run(cli, "enqueue", "raw", "Shop", str(request))
+    response = (f'<?xml version="1.0" ?><QBXML><QBXMLMsgsRs><CustomerAddRs requestID="1" statusCode="3100" '
+                f'statusMessage="The name &quot;{LONG_NAME}&quot; of the list element is already in use."/>'
+                "</QBXMLMsgsRs></QBXML>")
+    message = f"The name {LONG_NAME} of the list element is already in use."
+    set_job(tmp_path, 1, response_xml=response, status_message=message, status="dead")
+    shown = run_main(["jobs", "show", "1"], capsys, monkeypatch).out
+    assert response in shown.splitlines()  # the XML line whole, not split mid-tag
+    assert f"status_message: {message}" in shown.splitlines()
+    listed = run_main(["jobs", "list"], capsys, monkeypatch).out
+    assert any(message in line and "Shop" in line for line in listed.splitlines())  # one row, nothing cut
+    connections = run_main(["connection", "list"], capsys, monkeypatch).out
+    assert any("Shop" in line and "never seen" in line and "dead=1" in line for line in connections.splitlines())
+
+
+def test_jobs_list_names_the_connection_and_filters_by_kind(
+    cli: CliRunner, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(cli, "connection", "create", "Shop")
+    run(cli, "connection", "create", "Plant")
+    run(cli, "enqueue", "probe", "Shop")
+    run(cli, "enqueue", "pull", "Plant", "Customer")
+    rows = json.loads(run(cli, "jobs", "list", "--json"))
+    assert [(r["connection"], r["kind"]) for r in rows] == [("Plant", "pull"), ("Shop", "probe")]
+    assert [r["id"] for r in json.loads(run(cli, "jobs", "list", "--kind", "probe", "--json"))] == [1]
+    assert "| Plant" in run(cli, "jobs", "list").replace("│", "|")
+    message = run_failing(["jobs", "list", "--kind", "probes"], capsys, monkeypatch)
+    assert "unknown kind 'probes'" in message and "probe" in message
+
+
+def test_every_command_that_prints_data_has_json(cli: CliRunner, tmp_path: Path) -> None:
+    assert json.loads(run(cli, "db", "upgrade", "--json"))["revision"]
+    run(cli, "connection", "create", "Shop")
+    request = tmp_path / "customer.xml"
+    request.write_text("<CustomerAddRq><CustomerAdd><Name>Acme</Name></CustomerAdd></CustomerAddRq>")
+    assert json.loads(run(cli, "enqueue", "raw", "Shop", str(request), "--json")) == {
+        "id": 1, "kind": "raw", "status": "queued", "created": True}
+    assert json.loads(run(cli, "enqueue", "probe", "Shop", "--json"))["kind"] == "probe"
+    assert json.loads(run(cli, "enqueue", "pull", "Shop", "Invoice", "--json"))["kind"] == "pull"
+    made = json.loads(run(cli, "enqueue", "production-order", "Shop", str(EXAMPLES / "production-order.json"),
+                          "--json"))
+    assert [job["kind"] for job in made] == ["time_tracking", "time_tracking"]
+    assert json.loads(run(cli, "jobs", "cancel", "1", "--json")) == {"id": 1, "kind": "raw", "status": "cancelled"}
+    assert json.loads(run(cli, "jobs", "retry", "1", "--json"))["status"] == "queued"
+    run(cli, "connection", "options", "Shop", "--set", "stock_sync=true",
+        "--set", "stock_adjustment_account=Inventory Adjustment", "--set", "stock_only_quickbooks_label=true")
+    stock = str(EXAMPLES / "stock.json")
+    sent = json.loads(run(cli, "stock", "send-all", "Shop", "--file", stock, "--json"))
+    assert len(sent["queued"]) == 2 and len(sent["not_labelled"]) == 1
+    assert json.loads(run(cli, "stock", "send", "Shop", "Gripper Frame GF-20", "--file", stock, "--json"))[
+        "created"] is False
