@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from qbwc_service.clock import SYSTEM_CLOCK
-from qbwc_service.db.engine import make_sessionmaker
+from qbwc_service.db.engine import make_sessionmaker, reading
 from qbwc_service.db.ready import is_sqlite, open_database
 from qbwc_service.errors import QbwcError
 from qbwc_service.queue import JobQueue
@@ -66,11 +66,13 @@ def job_queue() -> JobQueue:
 
 
 @contextmanager
-def open_db() -> Iterator[Session]:
+def open_db(*, read_only: bool = False) -> Iterator[Session]:
+    """A transaction on the settings' database, committed when the block ends; ``read_only`` for a command that
+    only reads: it takes no write lock, and sees one snapshot however long it runs."""
     settings = current_settings()
     engine = engine_for(settings)
     try:
-        with make_sessionmaker(engine).begin() as db:
+        with make_sessionmaker(reading(engine) if read_only else engine).begin() as db:
             yield db
     finally:
         engine.dispose()

@@ -11,7 +11,8 @@ import typer
 from rich.table import Table
 
 from qbwc_service import connections, queue, usecases
-from qbwc_service.cli._common import JsonOption, err, fail, job_queue, open_db, out, print_json, read_json, write
+from qbwc_service.cli import job_view
+from qbwc_service.cli._common import JsonOption, err, fail, job_queue, open_db, out, print_json, read_json
 from qbwc_service.db.enums import JobStatus
 from qbwc_service.db.models import Job
 from qbwc_service.kinds import REGISTRY
@@ -112,7 +113,7 @@ def _enqueued(made: Enqueued) -> dict[str, Any]:
     return {"id": made.job.id, "kind": made.job.kind, "status": made.job.status, "created": made.created}
 
 
-def _job_dict(job: Job, full: bool = False, connection: str | None = None) -> dict[str, Any]:
+def _job_dict(job: Job, connection: str | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": job.id, "connection": connection, "connection_id": job.connection_id, "kind": job.kind,
         "status": job.status,
@@ -120,9 +121,6 @@ def _job_dict(job: Job, full: bool = False, connection: str | None = None) -> di
         "status_code": job.status_code, "status_message": job.status_message, "result": job.result,
         "created_at": job.created_at, "updated_at": job.updated_at, "key": job.idempotency_key,
     }
-    if full:
-        data.update(payload=job.payload, request_xml=job.request_xml, response_xml=job.response_xml,
-                    ticket=job.ticket, depends_on=job.depends_on, warnings=job.warnings, cursor=job.cursor)
     return data
 
 
@@ -159,18 +157,19 @@ def jobs_list(
 
 
 @jobs_app.command("show")
-def jobs_show(job_id: JobId, as_json: JsonOption = False) -> None:
-    """One job with its request and response XML."""
-    with open_db() as db:
-        data = _job_dict(queue.get_job(db, job_id), full=True)
-    if as_json:
-        print_json(data)
-        return
-    for key in ("id", "kind", "status", "attempts", "priority", "not_before", "status_code", "status_message",
-                "result", "warnings", "ticket", "key", "created_at", "updated_at"):
-        out.print(f"{key}: {data[key]}", markup=False, highlight=False)
-    write(f"--- request XML\n{data['request_xml'] or '(not sent yet)'}\n")
-    write(f"--- response XML\n{data['response_xml'] or '(no response)'}\n")
+def jobs_show(
+    job_id: JobId,
+    as_json: JsonOption = False,
+    full: Annotated[bool, typer.Option("--full", help="Print the payload, warnings and XML whole, however large "
+                                       "(streamed); without it, the first 64 KB of each.")] = False,
+) -> None:
+    """One job with its request and response XML (the first 64 KB of each, saying how much was left out)."""
+    with open_db(read_only=True) as db:
+        job = queue.get_job_summary(db, job_id)
+        names = {c.id: c.name for c in connections.list_connections(db)}
+        fields = {**_job_dict(job, connection=names.get(job.connection_id)),
+                  "ticket": job.ticket, "depends_on": job.depends_on, "cursor": job.cursor}
+        job_view.show(db, job.id, fields, as_json=as_json, full=full)
 
 
 @jobs_app.command("retry")

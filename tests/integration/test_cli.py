@@ -350,3 +350,34 @@ def test_every_command_that_prints_data_has_json(cli: CliRunner, tmp_path: Path)
     assert len(sent["queued"]) == 2 and len(sent["not_labelled"]) == 1
     assert json.loads(run(cli, "stock", "send", "Shop", "Gripper Frame GF-20", "--file", stock, "--json"))[
         "created"] is False
+
+
+def test_showing_a_huge_job_is_bounded_and_full_prints_all(
+    cli: CliRunner, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(cli, "connection", "create", "Shop")
+    run(cli, "enqueue", "probe", "Shop")
+    line = "<SalesOrderLineRet><TxnLineID>1-2</TxnLineID><Desc>Gripper frame, machined</Desc></SalesOrderLineRet>\n"
+    response = "<QBXML><QBXMLMsgsRs><SalesOrderAddRs>" + line * 60_000 + "</SalesOrderAddRs></QBXMLMsgsRs></QBXML>"
+    assert len(response) > 5_000_000
+    set_job(tmp_path, 1, response_xml=response, request_xml="<QBXML><HostQueryRq/></QBXML>")
+
+    shown = run_main(["jobs", "show", "1"], capsys, monkeypatch).out
+    assert len(shown) < 100_000  # the first 64 KB, not 5 MB
+    head, left_out = response[:64 * 1024], len(response) - 64 * 1024
+    assert (f"--- response XML ({len(response):,} bytes; the first 65,536 shown)\n{head}\n"
+            f"--- [{left_out:,} bytes of the response XML left out: `qbwc-service jobs show 1 --full` prints all]\n"
+            ) in shown
+    assert "--- request XML\n<QBXML><HostQueryRq/></QBXML>\n" in shown  # a small column is whole, with no note
+
+    as_json = json.loads(run_main(["jobs", "show", "1", "--json"], capsys, monkeypatch).out)
+    assert len(as_json["response_xml"]) <= 64 * 1024 and response.startswith(as_json["response_xml"])
+    assert as_json["cut"] == {"response_xml": {"bytes": len(response), "left_out": left_out}}
+    assert as_json["payload"] == {} and as_json["connection"] == "Shop" and as_json["warnings"] is None
+
+    full = run_main(["jobs", "show", "1", "--full"], capsys, monkeypatch).out
+    assert f"--- response XML\n{response}\n" in full and "left out" not in full
+    full_json = json.loads(run_main(["jobs", "show", "1", "--full", "--json"], capsys, monkeypatch).out)
+    assert full_json["response_xml"] == response and full_json["cut"] == {}
+    assert {k: v for k, v in full_json.items() if k not in ("response_xml", "cut")} == {
+        k: v for k, v in as_json.items() if k not in ("response_xml", "cut")}
