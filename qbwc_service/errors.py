@@ -69,9 +69,8 @@ class DatabaseMissing(DatabaseProblem):
     """A command that only reads found no SQLite file at ``path``; it does not create one."""
 
     def __init__(self, url: str, path: Path) -> None:
-        super().__init__(url, f"no database at {path}: create one with a command that writes (e.g. `qbwc-service "
-                         "connection create NAME`) or `qbwc-service db upgrade`, or set QBWC_DATABASE_URL to the "
-                         "database you meant")
+        super().__init__(url, f"no database at {path}: `qbwc-service connection create NAME` or `qbwc-service db "
+                         "upgrade` creates it; or set QBWC_DATABASE_URL to the database you meant")
         self.path = path
 
 

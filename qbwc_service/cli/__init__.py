@@ -9,19 +9,19 @@ from __future__ import annotations
 import sys
 import traceback
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated
 
 import typer
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from qbwc_service.cli import connection, server, work
-from qbwc_service.cli._common import err, out
+from qbwc_service.cli import about, connection, server, work
+from qbwc_service.cli._common import err
 from qbwc_service.errors import QbwcError
 from qbwc_service.qbxml.errors import QbxmlError
 
 app = typer.Typer(help="qbwc-service: Fusion Operations <-> QuickBooks Desktop over the Web Connector.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
+app.command()(about.info)
 app.command()(server.serve)
 app.command()(server.simulate)
 app.add_typer(server.db_app, name="db")
@@ -38,16 +38,9 @@ class RunOptions:
     debug: bool = False
 
 
-def package_version() -> str:
-    try:
-        return version("qbwc-service")
-    except PackageNotFoundError:  # run from a source tree that was never installed
-        return "unknown"
-
-
 def _print_version(value: bool) -> None:
     if value:
-        out.print(f"qbwc-service {package_version()}", markup=False, highlight=False)
+        about.print_version()
         raise typer.Exit()
 
 
@@ -56,7 +49,7 @@ def _options(
     ctx: typer.Context,
     debug: Annotated[bool, typer.Option("--debug", help="On an error, print its traceback too.")] = False,
     _version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
-                                           help="Print the version and exit.")] = False,
+                                           help="Print the version and the database, and exit.")] = False,
 ) -> None:
     if isinstance(ctx.obj, RunOptions):
         ctx.obj.debug = debug

@@ -15,10 +15,10 @@ from sqlalchemy.orm import Session
 
 from qbwc_service.clock import SYSTEM_CLOCK
 from qbwc_service.db.engine import make_sessionmaker, reading
-from qbwc_service.db.ready import is_sqlite, open_database
+from qbwc_service.db.ready import is_sqlite, open_database, sqlite_file
 from qbwc_service.errors import QbwcError
 from qbwc_service.queue import JobQueue
-from qbwc_service.settings import Settings, load_settings
+from qbwc_service.settings import DATABASE_FILE_NAME, Settings, default_database_url, load_settings
 
 UNBOUNDED = 1_000_000
 """The width of an output that is not a terminal: lines as long as their content."""
@@ -55,10 +55,30 @@ def current_settings() -> Settings:
     return load_settings()
 
 
-def engine_for(settings: Settings) -> Engine:
-    """The database, checked; brought up to date when it is SQLite (the zero set-up default), while another
-    database must be upgraded with `db upgrade`."""
-    return open_database(settings.database_url, create=True, migrate=is_sqlite(settings.database_url))
+def engine_for(settings: Settings, *, create: bool = False, migrate: bool | None = None) -> Engine:
+    """The database, checked; brought up to date when it is SQLite (the zero set-up default) or ``migrate``,
+    while another database must be upgraded with `db upgrade`. A SQLite file that does not exist is created only when
+    ``create`` (the commands that start from nothing: `connection create`, `db upgrade`, `serve`), saying so;
+    any other command is refused with one line naming the file, rather than run on a new, empty database."""
+    url = settings.database_url
+    _note_an_old_default_database(url)
+    path = sqlite_file(url)
+    new = path is not None and not path.exists()
+    engine = open_database(url, create=create, migrate=is_sqlite(url) if migrate is None else migrate)
+    if new:
+        err.print(f"note: created a new database at {path}", markup=False, highlight=False)
+    return engine
+
+
+OLD_DEFAULT_DATABASE = Path(DATABASE_FILE_NAME)
+"""Where the database was by default before it moved to the user's data folder: the working directory."""
+
+
+def _note_an_old_default_database(url: str) -> None:
+    if url == default_database_url() and OLD_DEFAULT_DATABASE.is_file():
+        err.print(f"note: ./{OLD_DEFAULT_DATABASE} is not used; the default database is {sqlite_file(url)}. To use "
+                  f"this one, set QBWC_DATABASE_URL=sqlite:///{OLD_DEFAULT_DATABASE.resolve().as_posix()} (or move "
+                  "it there)", markup=False, highlight=False)
 
 
 def job_queue() -> JobQueue:
@@ -66,11 +86,12 @@ def job_queue() -> JobQueue:
 
 
 @contextmanager
-def open_db(*, read_only: bool = False) -> Iterator[Session]:
+def open_db(*, read_only: bool = False, create: bool = False) -> Iterator[Session]:
     """A transaction on the settings' database, committed when the block ends; ``read_only`` for a command that
-    only reads: it takes no write lock, and sees one snapshot however long it runs."""
+    only reads: it takes no write lock, and sees one snapshot however long it runs. ``create``: see
+    :func:`engine_for`."""
     settings = current_settings()
-    engine = engine_for(settings)
+    engine = engine_for(settings, create=create)
     try:
         with make_sessionmaker(reading(engine) if read_only else engine).begin() as db:
             yield db

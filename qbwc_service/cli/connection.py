@@ -28,7 +28,7 @@ def connection_create(
     name: str, as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False
 ) -> None:
     """Create a connection; prints its Web Connector username and token once."""
-    with open_db() as db:
+    with open_db(create=True) as db:
         made = connections.create_connection(db, name)
         _token_output(made.connection.name, made.connection.username, made.token, as_json)
 
@@ -58,7 +58,7 @@ def connection_qwc(
 ) -> None:
     """Write the .qwc file to open in the Web Connector."""
     settings = current_settings()
-    with open_db() as db:
+    with open_db(read_only=True) as db:
         text = connections.render_qwc(connections.get_connection(db, name), settings)
     path = output or Path(f"{name}.qwc")
     try:
@@ -74,7 +74,7 @@ def connection_qwc(
 @app.command("list")
 def connection_list(as_json: JsonOption = False) -> None:
     """Connections and what the service knows of their Web Connector and QuickBooks."""
-    with open_db() as db:
+    with open_db(read_only=True) as db:
         rows = [_connection_row(c, queue.count_by_status(db, c.id)) for c in connections.list_connections(db)]
     if as_json:
         print_json(rows)

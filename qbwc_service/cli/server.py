@@ -9,7 +9,6 @@ import typer
 
 from qbwc_service.cli._common import JsonOption, current_settings, engine_for, fail, out, print_json
 from qbwc_service.db.migrate import current_revision
-from qbwc_service.db.ready import open_database
 from qbwc_service.logs import configure_logging
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -26,7 +25,7 @@ def serve(
 
     settings = current_settings()
     configure_logging(settings.log_level)
-    engine = engine_for(settings)
+    engine = engine_for(settings, create=True)
     uvicorn.run(create_app(settings, engine), host=host or settings.host, port=port or settings.port,
                 log_level=settings.log_level.lower(), proxy_headers=True)
 
@@ -34,8 +33,7 @@ def serve(
 @db_app.command("upgrade")
 def db_upgrade(as_json: JsonOption = False) -> None:
     """Create or migrate the schema to the newest revision."""
-    settings = current_settings()
-    engine = open_database(settings.database_url, create=True, migrate=True)
+    engine = engine_for(current_settings(), create=True, migrate=True)
     revision = current_revision(engine)
     engine.dispose()
     if as_json:

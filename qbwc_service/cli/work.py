@@ -137,7 +137,7 @@ def jobs_list(
         fail(f"unknown status {status!r}; use one of {', '.join(JobStatus)}")
     if kind is not None and kind not in REGISTRY.names():
         fail(f"unknown kind {kind!r}; use one of {', '.join(REGISTRY.names())}")
-    with open_db() as db:
+    with open_db(read_only=True) as db:
         names = {c.id: c.name for c in connections.list_connections(db)}
         conn_id = connections.get_connection(db, connection).id if connection else None
         rows = [_job_dict(j, connection=names.get(j.connection_id))

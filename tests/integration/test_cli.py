@@ -32,9 +32,10 @@ def set_job(tmp_path: Path, job_id: int, **columns: str) -> None:
 
 
 def run(cli: CliRunner, *args: str) -> str:
+    """Run a command that must succeed; its stdout."""
     result = cli.invoke(app, list(args), catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    return result.output
+    return result.stdout
 
 
 def run_failing(args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
@@ -118,6 +119,7 @@ def test_errors_are_one_line_and_exit_1(
 def test_a_qbxml_error_is_one_line_and_exit_1_too(
     cli: CliRunner, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    run(cli, "db", "upgrade")  # else serve creates the database first, and says so
     empty = tmp_path / "no-schema"
     empty.mkdir()
     monkeypatch.setenv("QBWC_QBXML_SCHEMA_DIR", str(empty))
@@ -381,3 +383,40 @@ def test_showing_a_huge_job_is_bounded_and_full_prints_all(
     assert full_json["response_xml"] == response and full_json["cut"] == {}
     assert {k: v for k, v in full_json.items() if k not in ("response_xml", "cut")} == {
         k: v for k, v in as_json.items() if k not in ("response_xml", "cut")}
+
+
+def test_the_default_database_is_the_same_from_any_folder_and_a_read_never_creates_one(
+    cli: CliRunner, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import platformdirs
+
+    monkeypatch.delenv("QBWC_DATABASE_URL")
+    database = Path(platformdirs.user_data_dir("qbwc-service", appauthor=False)) / "qbwc-service.db"
+    assert f"database: {database} (not created yet;" in run_main(["--version"], capsys, monkeypatch).out
+    for read in (["jobs", "list"], ["jobs", "show", "1"], ["connection", "list"], ["connection", "qwc", "Shop"],
+                 ["enqueue", "probe", "Shop"]):
+        message = run_failing(read, capsys, monkeypatch)
+        assert f"no database at {database}: `qbwc-service connection create NAME`" in message
+    assert not database.parent.exists()
+
+    created = run_main(["connection", "create", "Shop"], capsys, monkeypatch)
+    assert created.err == f"note: created a new database at {database}\n" and database.is_file()
+    elsewhere = tmp_path / "another" / "folder"
+    elsewhere.mkdir(parents=True)
+    monkeypatch.chdir(elsewhere)
+    assert json.loads(run(cli, "connection", "list", "--json"))[0]["name"] == "Shop"
+    info = json.loads(run(cli, "info", "--json"))
+    assert info["database_file"] == str(database) and info["database_is_default"] and info["database_file_exists"]
+    assert not (elsewhere / "qbwc-service.db").exists()
+
+
+def test_an_old_database_in_the_working_folder_is_pointed_out(
+    cli: CliRunner, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(cli, "connection", "create", "Shop")
+    (tmp_path / "cli.db").rename(tmp_path / "qbwc-service.db")  # where the default was before
+    monkeypatch.delenv("QBWC_DATABASE_URL")
+    err = run_main(["jobs", "list"], capsys, monkeypatch, code=1).err
+    assert f"set QBWC_DATABASE_URL=sqlite:///{(tmp_path / 'qbwc-service.db').as_posix()}" in err
+    monkeypatch.setenv("QBWC_DATABASE_URL", f"sqlite:///{(tmp_path / 'qbwc-service.db').as_posix()}")
+    assert json.loads(run(cli, "connection", "list", "--json"))[0]["name"] == "Shop"
