@@ -60,7 +60,7 @@ def main() -> None:
     code 2 for a command line that does not parse and 1 for the rest; ``--debug`` prints the traceback first."""
     options = RunOptions()
     try:
-        code = app(standalone_mode=False, obj=options)
+        code = app(prog_name="qbwc-service", standalone_mode=False, obj=options)
     except typer.TyperException as exc:  # the command line did not parse
         if type(exc).__name__ == "NoArgsIsHelpError":  # the help is printed already
             sys.exit(exc.exit_code)
