@@ -19,6 +19,7 @@ The tree::
     │   └── Refused                the connection's state or options do not allow it (.reason: Refusal)
     └── Conflict                   the request clashes with the current state
         ├── ConnectionExists       (.name)
+        ├── ConnectionBusy         deleting a connection whose jobs are not finished (.name, .unfinished)
         └── JobStateConflict       e.g. retrying a job that is already done (.job_id, .status, .action)
 
 Not in this tree: ``qbwc_service.qbxml.errors.QbxmlError`` (building or reading qbXML), the root of the qbXML
@@ -163,6 +164,17 @@ class ConnectionExists(Conflict):
     def __init__(self, name: str) -> None:
         super().__init__(f"a connection named {name!r} exists already")
         self.name = name
+
+
+class ConnectionBusy(Conflict):
+    """A connection that still has unfinished jobs (``unfinished``: their count by status) cannot be deleted
+    unless the caller forces it: they would never be sent, or their outcome never known."""
+
+    def __init__(self, name: str, unfinished: dict[str, int]) -> None:
+        counts = ", ".join(f"{count} {status}" for status, count in sorted(unfinished.items()))
+        super().__init__(f"connection {name!r} has {sum(unfinished.values())} unfinished jobs ({counts}); deleting "
+                         "it would drop them: let them finish or cancel them first, or force the deletion")
+        self.name, self.unfinished = name, unfinished
 
 
 class JobStateConflict(Conflict):

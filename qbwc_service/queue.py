@@ -17,7 +17,7 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from pydantic import BaseModel
-from sqlalchemy import Text, and_, bindparam, cast, exists, func, insert, or_, select, update
+from sqlalchemy import Text, and_, bindparam, cast, delete, exists, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased, defer
 
@@ -409,6 +409,12 @@ def list_jobs(
     if kind is not None:
         stmt = stmt.where(Job.kind == kind)
     return list(db.scalars(stmt))
+
+
+def delete_jobs_of(db: Session, connection_id: int) -> None:
+    """Delete every job of a connection, whatever its status (the connection is being deleted; the caller
+    decides whether unfinished ones may go)."""
+    db.execute(delete(Job).where(Job.connection_id == connection_id))
 
 
 def count_by_status(db: Session, connection_id: int | None = None) -> dict[str, int]:

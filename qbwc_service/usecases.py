@@ -15,15 +15,17 @@ from sqlalchemy.orm import Session
 
 from mappings.options import IntegrationOptions
 from qbwc_service import connections
-from qbwc_service.db.models import Job
-from qbwc_service.errors import InvalidJobPayload, InvalidOption, Refusal, Refused
+from qbwc_service.clock import SYSTEM_CLOCK, Clock
+from qbwc_service.connections import Holdings
+from qbwc_service.db.models import Connection, Job
+from qbwc_service.errors import ConnectionBusy, InvalidJobPayload, InvalidOption, Refusal, Refused
 from qbwc_service.kinds import REGISTRY
 from qbwc_service.kinds.flows import enqueue_flow as enqueue_flow_entity
 from qbwc_service.kinds.flows import options_of, refuse_non_us, refuse_stock_sync_off
 from qbwc_service.kinds.probe import prepare_probe
 from qbwc_service.kinds.pull import prepare_pull
 from qbwc_service.kinds.raw import Prepared, prepare_raw
-from qbwc_service.queue import Enqueued, JobQueue, get_job
+from qbwc_service.queue import PENDING, Enqueued, JobQueue, count_by_status, get_job
 
 PROBE_PRIORITY = 10
 
@@ -107,6 +109,36 @@ def send_stock_of(db: Session, job_queue: JobQueue, connection: str, product: st
     refuse_stock_sync_off(found, options_of(found))
     (made,) = enqueue_flow_entity(db, job_queue, found, "stock", chosen[0])
     return made
+
+
+# ---------------------------------------------------------------- connections: rename, delete
+
+
+def rename_connection(db: Session, connection: str, new_name: str, clock: Clock = SYSTEM_CLOCK) -> Connection:
+    """Give a connection a new name; its Web Connector username and token stay, so pairing is untouched."""
+    return connections.rename(db, connections.get_connection(db, connection), new_name, clock)
+
+
+def connection_holdings(db: Session, connection: str) -> tuple[Holdings, dict[str, int]]:
+    """What deleting a connection would delete, and its unfinished jobs by status."""
+    found = connections.get_connection(db, connection)
+    return connections.holdings(db, found), _unfinished(db, found.id)
+
+
+def delete_connection(db: Session, connection: str, *, force: bool = False,
+                      clock: Clock = SYSTEM_CLOCK) -> Holdings:
+    """Delete a connection with all it holds (jobs, sessions, events, links, pulled records), in the caller's
+    one transaction. Refused (ConnectionBusy) while it has unfinished jobs (queued, sent, failed, unknown),
+    unless ``force``: they would never be sent, or their outcome never known."""
+    found = connections.get_connection(db, connection)
+    unfinished = _unfinished(db, found.id)
+    if unfinished and not force:
+        raise ConnectionBusy(found.name, unfinished)
+    return connections.delete(db, found, clock)
+
+
+def _unfinished(db: Session, connection_id: int) -> dict[str, int]:
+    return {status: count for status, count in count_by_status(db, connection_id).items() if status in PENDING}
 
 
 # ---------------------------------------------------------------- options

@@ -420,3 +420,55 @@ def test_an_old_database_in_the_working_folder_is_pointed_out(
     assert f"set QBWC_DATABASE_URL=sqlite:///{(tmp_path / 'qbwc-service.db').as_posix()}" in err
     monkeypatch.setenv("QBWC_DATABASE_URL", f"sqlite:///{(tmp_path / 'qbwc-service.db').as_posix()}")
     assert json.loads(run(cli, "connection", "list", "--json"))[0]["name"] == "Shop"
+
+
+def test_connection_rename_keeps_the_pairing(
+    cli: CliRunner, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = json.loads(run(cli, "connection", "create", "Shop", "--json"))
+    run(cli, "connection", "create", "Plant")
+    run(cli, "enqueue", "probe", "Shop")
+    assert "unchanged" in run(cli, "connection", "rename", "Shop", "Main Shop")
+    listed = {c["name"]: c for c in json.loads(run(cli, "connection", "list", "--json"))}
+    assert set(listed) == {"Main Shop", "Plant"} and listed["Main Shop"]["username"] == made["username"]
+    assert listed["Main Shop"]["jobs"] == {"queued": 1}
+    assert "exists already" in run_failing(["connection", "rename", "Main Shop", "Plant"], capsys, monkeypatch)
+    assert "must start with a letter" in run_failing(["connection", "rename", "Plant", "A/B"], capsys, monkeypatch)
+    assert "no connection named 'Shop'" in run_failing(["connection", "rename", "Shop", "X"], capsys, monkeypatch)
+
+
+def test_connection_delete_asks_for_yes_refuses_unfinished_jobs_unless_forced(
+    cli: CliRunner, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(cli, "connection", "create", "Shop")
+    run(cli, "connection", "create", "Plant")
+    run(cli, "enqueue", "probe", "Shop")
+    run(cli, "enqueue", "probe", "Plant")
+    request = tmp_path / "customer.xml"
+    request.write_text("<CustomerAddRq><CustomerAdd><Name>Acme</Name></CustomerAdd></CustomerAddRq>")
+    run(cli, "enqueue", "raw", "Shop", str(request))
+    set_job(tmp_path, 1, status="done")  # the probe is done; the raw add still queued
+    with closing(sqlite3.connect(tmp_path / "cli.db")) as conn, conn:
+        conn.execute("UPDATE qbwc_jobs SET depends_on = 1 WHERE id = 3")  # jobs that refer to each other
+        conn.execute("INSERT INTO qbwc_links (connection_id, flow, fusion_id, qbd_type, qbd_id, job_id, created_at) "
+                     "VALUES (1, 'raw', 'x', 'Customer', '80000001-1', 1, '2026-01-01')")
+
+    message = run_failing(["connection", "delete", "Shop"], capsys, monkeypatch)
+    assert "holds 2 jobs, 0 sessions, 3 events, 1 links and 0 pulled records" in message
+    assert "1 of the jobs unfinished, 1 queued" in message and "--yes --force" in message
+    message = run_failing(["connection", "delete", "Shop", "--yes"], capsys, monkeypatch)
+    assert "has 1 unfinished jobs (1 queued)" in message and "(--force)" in message
+    assert len(json.loads(run(cli, "jobs", "list", "--json"))) == 3  # nothing was deleted
+
+    deleted = json.loads(run(cli, "connection", "delete", "Shop", "--yes", "--force", "--json"))
+    assert deleted == {"name": "Shop", "deleted": {"jobs": 2, "sessions": 0, "events": 3, "links": 1,
+                                                   "deliveries": 0}}
+    assert [c["name"] for c in json.loads(run(cli, "connection", "list", "--json"))] == ["Plant"]
+    assert [(j["connection"], j["kind"]) for j in json.loads(run(cli, "jobs", "list", "--json"))] == [
+        ("Plant", "probe")]
+    with closing(sqlite3.connect(tmp_path / "cli.db")) as conn:
+        assert conn.execute("SELECT count(*) FROM qbwc_links").fetchone() == (0,)
+        assert conn.execute("SELECT kind, detail FROM qbwc_events WHERE connection_id IS NULL").fetchall() == [
+            ("connection-deleted", "Shop (shop): 2 jobs, 0 sessions, 3 events, 1 links, 0 pulled records")]
+    assert "and its 2 jobs" not in run(cli, "connection", "delete", "Plant", "--yes", "--force")
+    assert json.loads(run(cli, "connection", "list", "--json")) == []
