@@ -82,10 +82,12 @@ def connection_list(as_json: JsonOption = False) -> None:
     if as_json:
         print_json(rows)
         return
-    table = Table("name", "username", "token", "last contact", "last auth", "company file", "QuickBooks", "jobs")
+    table = Table("name", "username", "token", "last contact", "last auth", "Web Connector", "company file",
+                  "QuickBooks", "jobs")
     for row in rows:
         table.add_row(row["name"], row["username"], row["token"], str(row["last_contact_at"] or "never"),
-                      row["last_auth_outcome"] or "never seen", row["company_file"] or "",
+                      row["last_auth_outcome"] or "never seen", row["client_version"] or "",
+                      row["company_file"] or "",
                       row["qb_product"] or "", " ".join(f"{k}={v}" for k, v in sorted(row["jobs"].items())))
     out.print(table, markup=False, highlight=False)
 

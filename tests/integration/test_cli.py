@@ -472,3 +472,13 @@ def test_connection_delete_asks_for_yes_refuses_unfinished_jobs_unless_forced(
             ("connection-deleted", "Shop (shop): 2 jobs, 0 sessions, 3 events, 1 links, 0 pulled records")]
     assert "and its 2 jobs" not in run(cli, "connection", "delete", "Plant", "--yes", "--force")
     assert json.loads(run(cli, "connection", "list", "--json")) == []
+
+
+def test_connection_list_shows_the_web_connector_version(cli: CliRunner, tmp_path: Path) -> None:
+    run(cli, "connection", "create", "Shop")
+    with closing(sqlite3.connect(tmp_path / "cli.db")) as conn, conn:
+        conn.execute("UPDATE qbwc_connections SET client_version = '2.3.0.215', last_auth_outcome = 'ok'")
+    header, row = [line for line in run(cli, "connection", "list").splitlines() if "Web Connector" in line
+                   or "Shop" in line]
+    assert header.index("Web Connector") == row.index("2.3.0.215")
+    assert json.loads(run(cli, "connection", "list", "--json"))[0]["client_version"] == "2.3.0.215"
