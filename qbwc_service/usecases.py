@@ -5,12 +5,13 @@ it is about."""
 from __future__ import annotations
 
 import copy
+import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
 from mappings.options import IntegrationOptions
@@ -148,6 +149,8 @@ def update_options(db: Session, connection: str, *, set_values: Sequence[tuple[s
                    unset: Sequence[str] = ()) -> IntegrationOptions:
     """Change a connection's integration options (dotted keys for nested ones: sales_orders.automatic);
     the result is validated as a whole before it is saved."""
+    for dotted in [*(key for key, _value in set_values), *unset]:
+        _check_option_name(dotted)
     found = connections.get_connection(db, connection)
     stored: dict[str, Any] = copy.deepcopy(found.options or {})
     for dotted, value in set_values:
@@ -161,6 +164,24 @@ def update_options(db: Session, connection: str, *, set_values: Sequence[tuple[s
         raise InvalidOption(".".join(str(p) for p in first["loc"]), first["msg"]) from exc
     found.options = options.model_dump(mode="json", exclude_defaults=True)
     return options
+
+
+def _check_option_name(dotted: str) -> None:
+    """A dotted key names an option (sales_orders.automatic: a group's option), else InvalidOption: an unknown
+    key is never silently set or unset."""
+    model: type[BaseModel] = IntegrationOptions
+    parts = dotted.split(".")
+    for depth, part in enumerate(parts):
+        known = model.model_fields
+        if part not in known:
+            close = difflib.get_close_matches(part, known, n=1)
+            hint = f"did you mean {'.'.join([*parts[:depth], close[0]])}?" if close else f"known: {', '.join(known)}"
+            raise InvalidOption(dotted, f"no such option ({hint})")
+        annotation = known[part].annotation
+        if depth < len(parts) - 1:
+            if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+                raise InvalidOption(dotted, f"{'.'.join(parts[:depth + 1])} is not a group of options")
+            model = annotation
 
 
 def _assign(target: dict[str, Any], dotted: str, value: Any) -> None:

@@ -482,3 +482,22 @@ def test_connection_list_shows_the_web_connector_version(cli: CliRunner, tmp_pat
                    or "Shop" in line]
     assert header.index("Web Connector") == row.index("2.3.0.215")
     assert json.loads(run(cli, "connection", "list", "--json"))[0]["client_version"] == "2.3.0.215"
+
+
+def test_unsetting_an_unknown_option_is_refused(
+    cli: CliRunner, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(cli, "connection", "create", "Shop")
+    run(cli, "connection", "options", "Shop", "--set", "document_number=fusion_code")
+    message = run_failing(["connection", "options", "Shop", "--unset", "document_numbr"], capsys, monkeypatch)
+    assert "invalid option document_numbr: no such option (did you mean document_number?)" in message
+    message = run_failing(["connection", "options", "Shop", "--unset", "sales_orders.automatik", "--unset",
+                           "document_number"], capsys, monkeypatch)
+    assert "did you mean sales_orders.automatic?" in message
+    assert "is not a group of options" in run_failing(["connection", "options", "Shop", "--unset", "stock_sync.on"],
+                                                      capsys, monkeypatch)
+    assert "known: sales_orders, purchase_orders" in run_failing(["connection", "options", "Shop", "--unset", "x"],
+                                                                 capsys, monkeypatch)
+    assert json.loads(run(cli, "connection", "options", "Shop"))["document_number"] == "fusion_code"  # unchanged
+    reset = json.loads(run(cli, "connection", "options", "Shop", "--unset", "sales_orders.automatic"))
+    assert reset["sales_orders"] == {"manual": True, "automatic": False}
