@@ -59,7 +59,7 @@ def show(db: Session, job_id: int, fields: dict[str, Any], *, as_json: bool, ful
         return
     _print_fields(fields)
     warnings = cut["warnings"]
-    write(f"warnings: {warnings.text or 'null'}\n")
+    write(f"warnings: {_value('warnings', warnings)}\n")
     if warnings.left_out:
         write(_left_out_note(job_id, "warnings", warnings))
     for column, (title, absent) in SECTIONS.items():
@@ -96,7 +96,7 @@ def _left_out_note(job_id: int, what: str, head: Head) -> str:
 
 def _stream_text(db: Session, job_id: int, fields: dict[str, Any]) -> None:
     _print_fields(fields)
-    _stream_column(db, job_id, "warnings", before="warnings: ", after="\n", absent="warnings: null\n")
+    _stream_column(db, job_id, "warnings", before="warnings: ", after="\n", absent="warnings: None\n")
     for column, (title, absent) in SECTIONS.items():
         write(f"--- {title}\n")
         _stream_column(db, job_id, column, after="\n", absent=f"{absent}\n")
