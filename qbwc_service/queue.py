@@ -7,20 +7,19 @@ kinds return, counting what it applied on the session's tally.
 
 from __future__ import annotations
 
-import codecs
 import logging
 import secrets
-from collections.abc import Generator, Iterable, Iterator
-from contextlib import closing, contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
 from pydantic import BaseModel
-from sqlalchemy import Text, and_, bindparam, cast, delete, exists, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased, defer
 
+from qbwc_service import job_columns
 from qbwc_service.clock import Clock
 from qbwc_service.db.enums import EventKind, JobStatus
 from qbwc_service.db.models import Event, Job
@@ -321,76 +320,6 @@ def get_job(db: Session, job_id: int) -> Job:
     return job
 
 
-LARGE_COLUMNS = ("payload", "warnings", "request_xml", "response_xml")
-"""The columns of a job whose size has no bound (a sales order of 260,000 lines makes hundreds of megabytes):
-what shows jobs never loads them whole."""
-
-
-def get_job_summary(db: Session, job_id: int) -> Job:
-    """A job without its large columns (reading one raises): see :func:`large_column_size` and
-    :func:`read_large_column` for those."""
-    job = db.scalar(select(Job).where(Job.id == job_id)
-                    .options(*(defer(getattr(Job, name), raiseload=True) for name in LARGE_COLUMNS)))
-    if job is None:
-        raise JobNotFound(job_id)
-    return job
-
-
-def large_column_size(db: Session, job_id: int, column: str) -> int | None:
-    """The size in bytes (UTF-8) of one of a job's large columns, without reading it; None when it is NULL."""
-    if db.get_bind().dialect.name == "sqlite":
-        with _sqlite_blob(db, job_id, column) as blob:
-            return None if blob is None else len(blob)
-    return db.scalar(select(func.octet_length(_as_text(column))).where(Job.id == job_id))
-
-
-def read_large_column(db: Session, job_id: int, column: str, chunk_bytes: int) -> Generator[str, None, None]:
-    """One of a job's large columns as text, in chunks of about ``chunk_bytes``, never whole in memory: SQLite
-    reads the stored value a piece at a time, PostgreSQL sends substrings (of ``chunk_bytes`` characters)."""
-    if db.get_bind().dialect.name == "sqlite":
-        decoder = codecs.getincrementaldecoder("utf-8")()
-        with _sqlite_blob(db, job_id, column) as blob:
-            while blob is not None and (data := blob.read(chunk_bytes)):
-                if text := decoder.decode(data):
-                    yield text
-        if rest := decoder.decode(b"", final=True):
-            yield rest
-        return
-    start = 1
-    while part := db.scalar(select(func.substr(_as_text(column), start, chunk_bytes)).where(Job.id == job_id)):
-        yield part
-        if len(part) < chunk_bytes:
-            return
-        start += chunk_bytes
-
-
-def read_large_column_head(db: Session, job_id: int, column: str, max_bytes: int) -> str | None:
-    """The start of one of a job's large columns: about ``max_bytes`` (``max_bytes`` characters in PostgreSQL);
-    None when it is NULL."""
-    if large_column_size(db, job_id, column) is None:
-        return None
-    with closing(read_large_column(db, job_id, column, max_bytes)) as chunks:
-        return next(chunks, "")
-
-
-def _as_text(column: str) -> Any:
-    return cast(getattr(Job, column), Text)
-
-
-@contextmanager
-def _sqlite_blob(db: Session, job_id: int, column: str) -> Iterator[Any]:
-    """SQLite's incremental reader of one stored value (bytes, in the session's transaction); None for NULL."""
-    assert column in LARGE_COLUMNS
-    # typeof() reads the stored value's type alone; IS NULL would read the whole value.
-    if db.scalar(select(func.typeof(getattr(Job, column))).where(Job.id == job_id)) == "null":
-        yield None
-        return
-    raw = db.connection().connection.driver_connection
-    assert raw is not None
-    with raw.blobopen(Job.__tablename__, column, job_id, readonly=True) as blob:
-        yield blob
-
-
 def list_jobs(
     db: Session,
     *,
@@ -401,7 +330,7 @@ def list_jobs(
 ) -> list[Job]:
     """Newest first, their large columns left unloaded until read."""
     stmt = (select(Job).order_by(Job.id.desc()).limit(limit)
-            .options(*(defer(getattr(Job, name)) for name in LARGE_COLUMNS)))
+            .options(*(defer(getattr(Job, name)) for name in job_columns.LARGE_COLUMNS)))
     if connection_id is not None:
         stmt = stmt.where(Job.connection_id == connection_id)
     if status is not None:

@@ -1,6 +1,6 @@
 """`jobs show`: one job, in bounded time and memory whatever its size.
 
-A job's large columns (queue.LARGE_COLUMNS: its payload, warnings, request and response XML) can hold hundreds
+A job's large columns (job_columns.LARGE_COLUMNS: its payload, warnings, request and response XML) can hold hundreds
 of megabytes. They are never loaded whole: the first HEAD_BYTES of each are shown, with a note saying how many
 bytes were left out and that --full prints all; --full streams them in chunks of CHUNK_BYTES.
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from qbwc_service import queue
+from qbwc_service import job_columns
 from qbwc_service.cli._common import out, print_json, write
 
 HEAD_BYTES = 64 * 1024
@@ -39,9 +39,9 @@ class Head:
 def heads(db: Session, job_id: int) -> dict[str, Head]:
     """The first HEAD_BYTES of each large column."""
     found = {}
-    for column in queue.LARGE_COLUMNS:
-        found[column] = Head(queue.read_large_column_head(db, job_id, column, HEAD_BYTES),
-                             queue.large_column_size(db, job_id, column) or 0)
+    for column in job_columns.LARGE_COLUMNS:
+        found[column] = Head(job_columns.read_large_column_head(db, job_id, column, HEAD_BYTES),
+                             job_columns.large_column_size(db, job_id, column) or 0)
     return found
 
 
@@ -108,7 +108,7 @@ def _stream_json(db: Session, job_id: int, fields: dict[str, Any]) -> None:
     write("{\n")
     for key, value in fields.items():
         write(f"  {json.dumps(key)}: {json.dumps(value, default=str)},\n")
-    for column in queue.LARGE_COLUMNS:
+    for column in job_columns.LARGE_COLUMNS:
         write(f"  {json.dumps(column)}: ")
         if column in JSON_COLUMNS:
             _stream_column(db, job_id, column, absent="null")
@@ -127,10 +127,10 @@ def _json_string_body(text: str) -> str:
 def _stream_column(db: Session, job_id: int, column: str, *, escape: Callable[[str], str] = str, before: str = "",
                    after: str = "", absent: str) -> None:
     """Write one large column a chunk at a time, between ``before`` and ``after``; ``absent`` alone when NULL."""
-    if queue.large_column_size(db, job_id, column) is None:
+    if job_columns.large_column_size(db, job_id, column) is None:
         write(absent)
         return
     write(before)
-    for chunk in queue.read_large_column(db, job_id, column, CHUNK_BYTES):
+    for chunk in job_columns.read_large_column(db, job_id, column, CHUNK_BYTES):
         write(escape(chunk))
     write(after)

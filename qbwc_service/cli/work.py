@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from qbwc_service import connections, queue, usecases
+from qbwc_service import connections, job_columns, queue, usecases
 from qbwc_service.cli import job_view
 from qbwc_service.cli._common import JsonOption, err, fail, job_queue, open_db, out, print_json, read_json
 from qbwc_service.db.enums import JobStatus
@@ -165,7 +165,7 @@ def jobs_show(
 ) -> None:
     """One job with its request and response XML (the first 64 KB of each, saying how much was left out)."""
     with open_db(read_only=True) as db:
-        job = queue.get_job_summary(db, job_id)
+        job = job_columns.get_job_summary(db, job_id)
         names = {c.id: c.name for c in connections.list_connections(db)}
         fields = {**_job_dict(job, connection=names.get(job.connection_id)),
                   "ticket": job.ticket, "depends_on": job.depends_on, "cursor": job.cursor}
