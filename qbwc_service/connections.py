@@ -16,13 +16,15 @@ from string import Template
 from xml.sax.saxutils import escape
 from zoneinfo import ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import delete as delete_rows
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from qbwc_service import deliveries, links, queue
 from qbwc_service.clock import SYSTEM_CLOCK, Clock, local_date
 from qbwc_service.db.enums import EventKind
-from qbwc_service.db.models import Connection, Event
+from qbwc_service.db.models import Connection, Delivery, Event, Job, Link, WebConnectorSession
 from qbwc_service.errors import ConnectionExists, ConnectionNotFound, InvalidName, SettingsError
 from qbwc_service.settings import Settings
 
@@ -55,12 +57,17 @@ def token_matches(token: str, stored: str | None) -> bool:
     return same and stored is not None
 
 
-def create_connection(db: Session, name: str, clock: Clock = SYSTEM_CLOCK) -> NewToken:
+def check_name(name: str) -> None:
+    """A connection name: a letter or digit, then letters, digits, spaces, '.', '_' or '-' (at most 100)."""
     if not _NAME.match(name):
         raise InvalidName(name,
             f"connection name {name!r} must start with a letter or digit and hold only letters, "
             "digits, spaces, '.', '_' or '-' (at most 100)"
         )
+
+
+def create_connection(db: Session, name: str, clock: Clock = SYSTEM_CLOCK) -> NewToken:
+    check_name(name)
     username = re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-") or "connection"
     if db.scalar(select(Connection.id).where(Connection.name == name)) is not None:
         raise ConnectionExists(name)
@@ -137,6 +144,62 @@ def list_connections(db: Session) -> list[Connection]:
 
 def find_by_username(db: Session, username: str) -> Connection | None:
     return db.scalar(select(Connection).where(Connection.username == username))
+
+
+# ---------------------------------------------------------------- renaming and deleting
+
+
+@dataclass(frozen=True)
+class Holdings:
+    """What a connection holds: its rows in each table (deliveries with the stream marks of its pulls)."""
+
+    jobs: int
+    sessions: int
+    events: int
+    links: int
+    deliveries: int
+
+
+def holdings(db: Session, connection: Connection) -> Holdings:
+    def count(model: type[Job | WebConnectorSession | Event | Link | Delivery]) -> int:
+        return db.scalar(select(func.count()).select_from(model).where(model.connection_id == connection.id)) or 0
+
+    return Holdings(jobs=count(Job), sessions=count(WebConnectorSession), events=count(Event), links=count(Link),
+                    deliveries=count(Delivery))
+
+
+def rename(db: Session, connection: Connection, new_name: str, clock: Clock = SYSTEM_CLOCK) -> Connection:
+    """A new name for the connection. Its Web Connector username, token and company file stay as they are, so
+    the Web Connector goes on working."""
+    check_name(new_name)
+    if new_name == connection.name:
+        return connection
+    if db.scalar(select(Connection.id).where(Connection.name == new_name)) is not None:
+        raise ConnectionExists(new_name)
+    old_name, connection.name = connection.name, new_name
+    db.add(Event(at=clock.now(), connection_id=connection.id, kind=EventKind.CONNECTION_RENAMED,
+                 detail=f"{old_name} -> {new_name}"))
+    log.info("connection renamed", extra={"connection": new_name, "old_name": old_name})
+    return connection
+
+
+def delete(db: Session, connection: Connection, clock: Clock = SYSTEM_CLOCK) -> Holdings:
+    """Delete a connection and all it holds (jobs, sessions, events, links, pulled records and stream marks) in
+    the caller's transaction, leaving one event (with no connection) that says so. Whether its unfinished jobs
+    may go is the caller's decision. Returns what was deleted."""
+    held = holdings(db, connection)
+    deliveries.forget_all(db, connection.id)
+    links.forget_all(db, connection.id)
+    queue.delete_jobs_of(db, connection.id)
+    db.execute(delete_rows(Event).where(Event.connection_id == connection.id))
+    db.execute(delete_rows(WebConnectorSession).where(WebConnectorSession.connection_id == connection.id))
+    db.delete(connection)
+    db.flush()
+    db.add(Event(at=clock.now(), connection_id=None, kind=EventKind.CONNECTION_DELETED,
+                 detail=f"{connection.name} ({connection.username}): {held.jobs} jobs, {held.sessions} sessions, "
+                 f"{held.events} events, {held.links} links, {held.deliveries} pulled records"))
+    log.info("connection deleted", extra={"connection": connection.name})
+    return held
 
 
 def render_qwc(connection: Connection, settings: Settings) -> str:

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from lxml import etree
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -88,3 +88,9 @@ def advance(db: Session, connection_id: int, stream: str, mark: str | None, now:
     if mark is not None and (state.high_water is None or mark[:19] > state.high_water[:19]):
         state.high_water = mark
     state.last_run_at = now
+
+
+def forget_all(db: Session, connection_id: int) -> None:
+    """Drop a connection's pulled records and stream marks (the connection is being deleted)."""
+    db.execute(delete(Delivery).where(Delivery.connection_id == connection_id))
+    db.execute(delete(SyncState).where(SyncState.connection_id == connection_id))

@@ -5,6 +5,10 @@ The tree::
 
     QbwcError                      anything this service raises on purpose
     ├── SettingsError              the settings file or environment is invalid
+    ├── DatabaseProblem            the database cannot be used as it is (.url, its password hidden)
+    │   ├── DatabaseUnavailable    unreachable, refused, damaged or not a database (.reason)
+    │   ├── DatabaseMissing        no SQLite file where the settings point, for a command that only reads (.path)
+    │   └── SchemaNotCurrent       its schema is not the one this version uses (.current, .head)
     ├── NotFound                   a connection or job that does not exist (.what, .key)
     │   ├── ConnectionNotFound
     │   └── JobNotFound
@@ -16,6 +20,7 @@ The tree::
     │       └── NonUsCompany       a sign says the company is not a US edition (.client_country, .host_country)
     └── Conflict                   the request clashes with the current state
         ├── ConnectionExists       (.name)
+        ├── ConnectionBusy         deleting a connection whose jobs are not finished (.name, .unfinished)
         └── JobStateConflict       e.g. retrying a job that is already done (.job_id, .status, .action)
 
 Not in this tree: ``qbwc_service.qbxml.errors.QbxmlError`` (building or reading qbXML), the root of the qbXML
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import StrEnum
+from pathlib import Path
 
 
 class QbwcError(Exception):
@@ -42,6 +48,48 @@ class QbwcError(Exception):
 
 class SettingsError(QbwcError):
     """The settings file or the QBWC_* environment holds an invalid value."""
+
+
+class DatabaseProblem(QbwcError):
+    """The database named by the settings cannot be used as it is; ``url`` names it, password hidden."""
+
+    def __init__(self, url: str, message: str) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class DatabaseUnavailable(DatabaseProblem):
+    """The database does not answer, refuses the connection, or is not a database; ``reason`` is the driver's
+    word for it, on one line."""
+
+    def __init__(self, url: str, reason: str, message: str) -> None:
+        super().__init__(url, message)
+        self.reason = reason
+
+
+class DatabaseMissing(DatabaseProblem):
+    """A command that only reads found no SQLite file at ``path``; it does not create one."""
+
+    def __init__(self, url: str, path: Path) -> None:
+        super().__init__(url, f"no database at {path}: `qbwc-service connection create NAME` or `qbwc-service db "
+                         "upgrade` creates it; or set QBWC_DATABASE_URL to the database you meant")
+        self.path = path
+
+
+class SchemaNotCurrent(DatabaseProblem):
+    """The database's schema revision (``current``; None: no tables yet) is not this version's (``head``)."""
+
+    def __init__(self, url: str, current: str | None, head: str | None, *, known: bool) -> None:
+        if current is None:
+            message = f"the database at {url} has no qbwc-service tables yet; run `qbwc-service db upgrade` first"
+        elif known:
+            message = (f"the database at {url} is at schema revision {current} and this version needs {head}; "
+                       "run `qbwc-service db upgrade` first")
+        else:
+            message = (f"the database at {url} is at schema revision {current}, which this version of qbwc-service "
+                       "does not know: a newer version made it; upgrade qbwc-service")
+        super().__init__(url, message)
+        self.current, self.head = current, head
 
 
 class NotFound(QbwcError):
@@ -128,6 +176,17 @@ class ConnectionExists(Conflict):
     def __init__(self, name: str) -> None:
         super().__init__(f"a connection named {name!r} exists already")
         self.name = name
+
+
+class ConnectionBusy(Conflict):
+    """A connection that still has unfinished jobs (``unfinished``: their count by status) cannot be deleted
+    unless the caller forces it: they would never be sent, or their outcome never known."""
+
+    def __init__(self, name: str, unfinished: dict[str, int]) -> None:
+        counts = ", ".join(f"{count} {status}" for status, count in sorted(unfinished.items()))
+        super().__init__(f"connection {name!r} has {sum(unfinished.values())} unfinished jobs ({counts}); deleting "
+                         "it would drop them: let them finish or cancel them first, or force the deletion")
+        self.name, self.unfinished = name, unfinished
 
 
 class JobStateConflict(Conflict):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from qbwc_service.db.models import Link
@@ -42,3 +42,8 @@ def record(
     db.flush()
     return link
 
+
+
+def forget_all(db: Session, connection_id: int) -> None:
+    """Drop a connection's whole id map (the connection is being deleted)."""
+    db.execute(delete(Link).where(Link.connection_id == connection_id))

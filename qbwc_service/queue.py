@@ -14,10 +14,11 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from pydantic import BaseModel
-from sqlalchemy import and_, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session, aliased, defer
 
+from qbwc_service import job_columns
 from qbwc_service.clock import Clock
 from qbwc_service.db.enums import EventKind, JobStatus
 from qbwc_service.db.models import Event, Job
@@ -365,7 +366,9 @@ def list_jobs(
     kind: str | None = None,
     limit: int = 100,
 ) -> list[Job]:
-    stmt = select(Job).order_by(Job.id.desc()).limit(limit)
+    """Newest first, their large columns left unloaded until read."""
+    stmt = (select(Job).order_by(Job.id.desc()).limit(limit)
+            .options(*(defer(getattr(Job, name)) for name in job_columns.LARGE_COLUMNS)))
     if connection_id is not None:
         stmt = stmt.where(Job.connection_id == connection_id)
     if status is not None:
@@ -373,6 +376,12 @@ def list_jobs(
     if kind is not None:
         stmt = stmt.where(Job.kind == kind)
     return list(db.scalars(stmt))
+
+
+def delete_jobs_of(db: Session, connection_id: int) -> None:
+    """Delete every job of a connection, whatever its status (the connection is being deleted; the caller
+    decides whether unfinished ones may go)."""
+    db.execute(delete(Job).where(Job.connection_id == connection_id))
 
 
 def count_by_status(db: Session, connection_id: int | None = None) -> dict[str, int]:

@@ -1,5 +1,8 @@
 """Settings: a TOML file (``QBWC_CONFIG``, default ``config/qbwc-service.toml`` when present) overlaid
-by ``QBWC_*`` environment variables. Built by :func:`load_settings`, never at import time."""
+by ``QBWC_*`` environment variables. Built by :func:`load_settings`, never at import time.
+
+The default database is a SQLite file in the user's data folder (:func:`data_dir`), the same whatever folder
+a command runs from."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import platformdirs
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -18,14 +22,26 @@ from pydantic_settings import (
 from qbwc_service.errors import SettingsError
 
 DEFAULT_CONFIG_FILE = Path("config/qbwc-service.toml")
+DATABASE_FILE_NAME = "qbwc-service.db"
+
+
+def data_dir() -> Path:
+    """The user's data folder for the service: ~/.local/share/qbwc-service on Linux,
+    %LOCALAPPDATA%\\qbwc-service on Windows, ~/Library/Application Support/qbwc-service on macOS."""
+    return Path(platformdirs.user_data_dir("qbwc-service", appauthor=False))
+
+
+def default_database_url() -> str:
+    """A SQLite file in :func:`data_dir`."""
+    return f"sqlite:///{(data_dir() / DATABASE_FILE_NAME).as_posix()}"
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="QBWC_", extra="forbid", validate_default=True)
 
     database_url: str = Field(
-        default="sqlite:///qbwc-service.db",
-        description="SQLAlchemy URL. Default: a SQLite file in the working directory.",
+        default_factory=default_database_url,
+        description="SQLAlchemy URL. Default: qbwc-service.db in the user's data folder (data_dir()).",
     )
     host: str = Field(default="127.0.0.1", description="Address `serve` listens on.")
     port: int = Field(default=8080, ge=1, le=65535, description="Port `serve` listens on.")
@@ -130,7 +146,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        path = _config_path()
+        path = config_file()
         if path is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
@@ -144,7 +160,8 @@ class Settings(BaseSettings):
         return f"{self.public_url}/support"
 
 
-def _config_path() -> Path | None:
+def config_file() -> Path | None:
+    """The settings file read, if any: the one QBWC_CONFIG names, else config/qbwc-service.toml when present."""
     named = os.environ.get("QBWC_CONFIG")
     if named:
         path = Path(named)

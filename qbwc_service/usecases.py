@@ -5,27 +5,29 @@ it is about."""
 from __future__ import annotations
 
 import copy
+import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
 from mappings.options import IntegrationOptions
 from qbwc_service import connections
 from qbwc_service.clock import SYSTEM_CLOCK, Clock
+from qbwc_service.connections import Holdings
 from qbwc_service.db.enums import JobStatus
 from qbwc_service.db.models import Connection, Job
-from qbwc_service.errors import InvalidJobPayload, InvalidOption, Refusal, Refused
+from qbwc_service.errors import ConnectionBusy, InvalidJobPayload, InvalidOption, Refusal, Refused
 from qbwc_service.kinds import REGISTRY
 from qbwc_service.kinds.flows import enqueue_flow as enqueue_flow_entity
 from qbwc_service.kinds.flows import options_of, refuse_non_us, refuse_stock_sync_off
 from qbwc_service.kinds.probe import prepare_probe
 from qbwc_service.kinds.pull import prepare_pull
 from qbwc_service.kinds.raw import Prepared, prepare_raw
-from qbwc_service.queue import Enqueued, JobQueue, get_job
+from qbwc_service.queue import PENDING, Enqueued, JobQueue, count_by_status, get_job
 
 PROBE_PRIORITY = 10
 
@@ -146,6 +148,36 @@ def send_stock_of(db: Session, job_queue: JobQueue, connection: str, product: st
     return made
 
 
+# ---------------------------------------------------------------- connections: rename, delete
+
+
+def rename_connection(db: Session, connection: str, new_name: str, clock: Clock = SYSTEM_CLOCK) -> Connection:
+    """Give a connection a new name; its Web Connector username and token stay, so pairing is untouched."""
+    return connections.rename(db, connections.get_connection(db, connection), new_name, clock)
+
+
+def connection_holdings(db: Session, connection: str) -> tuple[Holdings, dict[str, int]]:
+    """What deleting a connection would delete, and its unfinished jobs by status."""
+    found = connections.get_connection(db, connection)
+    return connections.holdings(db, found), _unfinished(db, found.id)
+
+
+def delete_connection(db: Session, connection: str, *, force: bool = False,
+                      clock: Clock = SYSTEM_CLOCK) -> Holdings:
+    """Delete a connection with all it holds (jobs, sessions, events, links, pulled records), in the caller's
+    one transaction. Refused (ConnectionBusy) while it has unfinished jobs (queued, sent, failed, unknown),
+    unless ``force``: they would never be sent, or their outcome never known."""
+    found = connections.get_connection(db, connection)
+    unfinished = _unfinished(db, found.id)
+    if unfinished and not force:
+        raise ConnectionBusy(found.name, unfinished)
+    return connections.delete(db, found, clock)
+
+
+def _unfinished(db: Session, connection_id: int) -> dict[str, int]:
+    return {status: count for status, count in count_by_status(db, connection_id).items() if status in PENDING}
+
+
 # ---------------------------------------------------------------- options
 
 
@@ -153,6 +185,8 @@ def update_options(db: Session, connection: str, *, set_values: Sequence[tuple[s
                    unset: Sequence[str] = ()) -> IntegrationOptions:
     """Change a connection's integration options (dotted keys for nested ones: sales_orders.automatic);
     the result is validated as a whole before it is saved."""
+    for dotted in [*(key for key, _value in set_values), *unset]:
+        _check_option_name(dotted)
     found = connections.get_connection(db, connection)
     stored: dict[str, Any] = copy.deepcopy(found.options or {})
     for dotted, value in set_values:
@@ -166,6 +200,24 @@ def update_options(db: Session, connection: str, *, set_values: Sequence[tuple[s
         raise InvalidOption(".".join(str(p) for p in first["loc"]), first["msg"]) from exc
     found.options = options.model_dump(mode="json", exclude_defaults=True)
     return options
+
+
+def _check_option_name(dotted: str) -> None:
+    """A dotted key names an option (sales_orders.automatic: a group's option), else InvalidOption: an unknown
+    key is never silently set or unset."""
+    model: type[BaseModel] = IntegrationOptions
+    parts = dotted.split(".")
+    for depth, part in enumerate(parts):
+        known = model.model_fields
+        if part not in known:
+            close = difflib.get_close_matches(part, known, n=1)
+            hint = f"did you mean {'.'.join([*parts[:depth], close[0]])}?" if close else f"known: {', '.join(known)}"
+            raise InvalidOption(dotted, f"no such option ({hint})")
+        annotation = known[part].annotation
+        if depth < len(parts) - 1:
+            if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+                raise InvalidOption(dotted, f"{'.'.join(parts[:depth + 1])} is not a group of options")
+            model = annotation
 
 
 def _assign(target: dict[str, Any], dotted: str, value: Any) -> None:

@@ -26,6 +26,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+import platformdirs
 import pytest
 import uvicorn
 from lxml import etree
@@ -50,6 +51,15 @@ def shared_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent: Intuit's reference files in ../shared are needed for this test")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _own_user_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test touches the user's own data folder, where the default database lives: the folder platformdirs
+    gives each test is one of its own (not created until something writes there)."""
+    folder = tmp_path_factory.mktemp("user-data")
+    monkeypatch.setattr(platformdirs, "user_data_dir",
+                        lambda appname=None, *args, **kwargs: str(folder / "data" / (appname or "")))
 
 
 @pytest.fixture(scope="session")

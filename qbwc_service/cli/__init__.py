@@ -1,21 +1,27 @@
 """The command line: serve, db upgrade, connections, enqueue, stock, jobs, simulate.
 
-Each group lives in its own module; this one composes them and is the console script's entry point.
+Each group lives in its own module; this one composes them and is the console script's entry point, the one
+edge where every error becomes one line on stderr and a non-zero exit code (``--debug`` adds the traceback).
 """
 
 from __future__ import annotations
 
 import sys
+import traceback
+from dataclasses import dataclass
+from typing import Annotated
 
 import typer
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from qbwc_service.cli import connection, server, work
+from qbwc_service.cli import about, connection, server, work
 from qbwc_service.cli._common import err
 from qbwc_service.errors import QbwcError
 from qbwc_service.qbxml.errors import QbxmlError
 
 app = typer.Typer(help="qbwc-service: Fusion Operations <-> QuickBooks Desktop over the Web Connector.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
+app.command()(about.info)
 app.command()(server.serve)
 app.command()(server.simulate)
 app.add_typer(server.db_app, name="db")
@@ -25,9 +31,70 @@ app.add_typer(work.stock_app, name="stock")
 app.add_typer(work.jobs_app, name="jobs")
 
 
+@dataclass
+class RunOptions:
+    """What the options before the command ask of this run, read by :func:`main` once the command ends."""
+
+    debug: bool = False
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        about.print_version()
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    ctx: typer.Context,
+    debug: Annotated[bool, typer.Option("--debug", help="On an error, print its traceback too.")] = False,
+    _version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                           help="Print the version and the database, and exit.")] = False,
+) -> None:
+    if isinstance(ctx.obj, RunOptions):
+        ctx.obj.debug = debug
+
+
 def main() -> None:
+    """The console script. An error of any kind ends the run with one line on stderr saying what to do, exit
+    code 2 for a command line that does not parse and 1 for the rest; ``--debug`` prints the traceback first."""
+    options = RunOptions()
     try:
-        app()
-    except (QbwcError, QbxmlError) as exc:
-        err.print(f"error: {exc}", markup=False, highlight=False)
-        sys.exit(1)
+        code = app(prog_name="qbwc-service", standalone_mode=False, obj=options)
+    except typer.TyperException as exc:  # the command line did not parse
+        if type(exc).__name__ == "NoArgsIsHelpError":  # the help is printed already
+            sys.exit(exc.exit_code)
+        ctx = getattr(exc, "ctx", None)
+        _fail(f"{_flat(exc.format_message())}{f' (see `{ctx.command_path} --help`)' if ctx else ''}", exc.exit_code)
+    except typer.Abort:
+        _fail("aborted", 1)
+    except Exception as exc:  # noqa: BLE001 - the one edge where every error becomes a line
+        if options.debug:
+            traceback.print_exception(exc, file=sys.stderr)
+        _fail(one_line(exc), 1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int) -> None:
+    err.print(f"error: {message}", markup=False, highlight=False)
+    sys.exit(code)
+
+
+def one_line(exc: Exception) -> str:
+    """What went wrong, on one line: our own errors say what to do; the rest say what failed."""
+    if isinstance(exc, QbwcError | QbxmlError):
+        return _flat(str(exc))
+    if isinstance(exc, DBAPIError):
+        text = f"the database refused the command: {_flat(str(exc.orig))}"
+    elif isinstance(exc, SQLAlchemyError):
+        text = f"database error: {_flat(str(exc))}"
+    elif isinstance(exc, OSError):
+        text = f"{exc.strerror or exc}{f': {exc.filename}' if exc.filename else ''}"
+    else:
+        text = f"unexpected {type(exc).__name__}: {_flat(str(exc))}"
+    return f"{text} (`qbwc-service --debug ...` prints the traceback)"
+
+
+def _flat(text: str) -> str:
+    """Lines joined into one (a driver's message may hold several)."""
+    return "; ".join(line.strip() for line in text.splitlines() if line.strip())

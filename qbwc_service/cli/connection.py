@@ -1,7 +1,8 @@
-"""connection create / token / revoke / qwc / list / options."""
+"""connection create / token / revoke / qwc / list / options / rename / delete."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,7 +11,9 @@ import typer
 from rich.table import Table
 
 from qbwc_service import connections, queue, usecases
-from qbwc_service.cli._common import current_settings, err, fail, open_db, out, print_json
+from qbwc_service.cli._common import JsonOption, current_settings, err, fail, open_db, out, print_json
+from qbwc_service.connections import Holdings
+from qbwc_service.errors import ConnectionBusy
 
 app = typer.Typer(help="Connections (one QuickBooks company file each) and their tokens.", no_args_is_help=True)
 
@@ -32,7 +35,7 @@ def connection_create(
     name: str, as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False
 ) -> None:
     """Create a connection; prints its Web Connector username and token once."""
-    with open_db() as db:
+    with open_db(create=True) as db:
         made = connections.create_connection(db, name)
         _token_output(made.connection.name, made.connection.username, made.token, as_json)
 
@@ -76,10 +79,13 @@ def connection_qwc(
 ) -> None:
     """Write the .qwc file to open in the Web Connector."""
     settings = current_settings()
-    with open_db() as db:
+    with open_db(read_only=True) as db:
         text = connections.render_qwc(connections.get_connection(db, name), settings)
     path = output or Path(f"{name}.qwc")
-    path.write_text(text, encoding="utf-8")
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror or exc}; choose another file with --output")
     out.print(f"wrote {path}")
     if not settings.qbwc_url.startswith("https://") and "localhost" not in settings.qbwc_url:
         err.print("warning: the Web Connector refuses plain http except for localhost; set QBWC_PUBLIC_URL "
@@ -87,19 +93,21 @@ def connection_qwc(
 
 
 @app.command("list")
-def connection_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def connection_list(as_json: JsonOption = False) -> None:
     """Connections and what the service knows of their Web Connector and QuickBooks."""
-    with open_db() as db:
+    with open_db(read_only=True) as db:
         rows = [_connection_row(c, queue.count_by_status(db, c.id)) for c in connections.list_connections(db)]
     if as_json:
         print_json(rows)
         return
-    table = Table("name", "username", "token", "last contact", "last auth", "company file", "QuickBooks", "jobs")
+    table = Table("name", "username", "token", "last contact", "last auth", "Web Connector", "company file",
+                  "QuickBooks", "jobs")
     for row in rows:
         table.add_row(row["name"], row["username"], row["token"], str(row["last_contact_at"] or "never"),
-                      row["last_auth_outcome"] or "never seen", row["company_file"] or "",
+                      row["last_auth_outcome"] or "never seen", row["client_version"] or "",
+                      row["company_file"] or "",
                       row["qb_product"] or "", " ".join(f"{k}={v}" for k, v in sorted(row["jobs"].items())))
-    out.print(table)
+    out.print(table, markup=False, highlight=False)
 
 
 def _connection_row(c: Any, jobs: dict[str, int]) -> dict[str, Any]:
@@ -137,3 +145,54 @@ def _parse_value(raw: str) -> Any:
         return json.loads(raw)
     except json.JSONDecodeError:
         return raw
+
+
+@app.command("rename")
+def connection_rename(old: str, new: str, as_json: JsonOption = False) -> None:
+    """Give a connection a new name; the Web Connector goes on working (same username and token)."""
+    with open_db() as db:
+        renamed = usecases.rename_connection(db, old, new)
+        if as_json:
+            print_json({"name": renamed.name, "old_name": old, "username": renamed.username})
+            return
+    out.print(f"connection {old!r} is now {new!r}; its Web Connector username ({renamed.username}) and token "
+              "are unchanged", markup=False, highlight=False)
+
+
+@app.command("delete")
+def connection_delete(
+    name: str,
+    yes: Annotated[bool, typer.Option("--yes", help="Delete it: without this, only say what would be deleted.")]
+    = False,
+    force: Annotated[bool, typer.Option("--force", help="Delete it even with unfinished jobs (queued, sent, failed "
+                                        "or unknown), which are then never sent or settled.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete a connection with its jobs, sessions, events, links and pulled records, in one transaction."""
+    with open_db() as db:
+        held, unfinished = usecases.connection_holdings(db, name)
+        if not yes:
+            flags = "--yes" if force or not unfinished else "--yes --force"
+            fail(f"connection {name!r} holds {_holdings(held)}, all deleted with it{_unfinished_note(unfinished)}; "
+                 f"run again with {flags} to delete it")
+        try:
+            deleted = usecases.delete_connection(db, name, force=force)
+        except ConnectionBusy as exc:
+            fail(f"{exc} (--force)")
+    if as_json:
+        print_json({"name": name, "deleted": dataclasses.asdict(deleted)})
+        return
+    out.print(f"deleted connection {name!r} and its {_holdings(deleted)}; remove its application from the Web "
+              "Connector too", markup=False, highlight=False)
+
+
+def _holdings(held: Holdings) -> str:
+    return (f"{held.jobs} jobs, {held.sessions} sessions, {held.events} events, {held.links} links and "
+            f"{held.deliveries} pulled records")
+
+
+def _unfinished_note(unfinished: dict[str, int]) -> str:
+    if not unfinished:
+        return ""
+    counts = ", ".join(f"{count} {status}" for status, count in sorted(unfinished.items()))
+    return f" ({sum(unfinished.values())} of the jobs unfinished, {counts}: they would never be sent or settled)"

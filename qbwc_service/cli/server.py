@@ -12,9 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
-from qbwc_service.cli._common import current_settings, engine_for, fail, out
-from qbwc_service.db.engine import make_engine
-from qbwc_service.db.migrate import current_revision, upgrade
+from qbwc_service.cli._common import JsonOption, current_settings, engine_for, fail, out, print_json
+from qbwc_service.db.migrate import current_revision
 from qbwc_service.logs import configure_logging
 
 log = logging.getLogger(__name__)
@@ -28,7 +27,7 @@ ends (a Web Connector whose answer was cut off sees a failed call, as with any n
 
 def serve(
     host: Annotated[str | None, typer.Option(help="Overrides QBWC_HOST.")] = None,
-    port: Annotated[int | None, typer.Option(help="Overrides QBWC_PORT.")] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Overrides QBWC_PORT.")] = None,
 ) -> None:
     """Run the service: SOAP for the Web Connector at /qbwc, health at /healthz."""
     import uvicorn
@@ -37,12 +36,7 @@ def serve(
 
     settings = current_settings()
     configure_logging(settings.log_level)
-    engine = engine_for(settings)
-    if engine.dialect.name != "sqlite":
-        from qbwc_service.db.migrate import head_revision
-
-        if current_revision(engine) != head_revision():
-            fail("the database schema is not up to date; run `qbwc-service db upgrade` first")
+    engine = engine_for(settings, create=True)
     with _stop_signals_end_cleanly():
         uvicorn.run(create_app(settings, engine), host=host or settings.host, port=port or settings.port,
                     log_level=settings.log_level.lower(), proxy_headers=True,
@@ -74,13 +68,15 @@ def _stop_signals_end_cleanly() -> Iterator[None]:
 
 
 @db_app.command("upgrade")
-def db_upgrade() -> None:
+def db_upgrade(as_json: JsonOption = False) -> None:
     """Create or migrate the schema to the newest revision."""
-    settings = current_settings()
-    engine = make_engine(settings.database_url)
-    upgrade(engine)
-    out.print(f"database at revision {current_revision(engine)}")
+    engine = engine_for(current_settings(), create=True, migrate=True)
+    revision = current_revision(engine)
     engine.dispose()
+    if as_json:
+        print_json({"revision": revision})
+    else:
+        out.print(f"database at revision {revision}")
 
 
 
@@ -95,6 +91,7 @@ def simulate(
     seed: Annotated[Path | None, typer.Option(help="A JSON company file to start from (default: a small "
                                               "manufacturer shipped with the simulator).")] = None,
     state: Annotated[Path | None, typer.Option(help="Keep the simulated company in this file between runs.")] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Run one Web Connector session against a simulated QuickBooks company (a test double: no
     QuickBooks is involved) and print what happened."""
@@ -113,11 +110,17 @@ def simulate(
         report = client.run_session()
     except WebConnectorError as exc:
         fail(str(exc))
-    for method, summary in report.calls:
-        out.print(f"{method:<20} {summary}", markup=False, highlight=False)
-    out.print(f"outcome: {report.outcome}; message sets: {report.message_sets}; "
-              f"last percent: {report.last_percent}", markup=False)
-    if report.last_error:
-        out.print(f"last error: {report.last_error}", markup=False)
+    if as_json:
+        print_json({"outcome": report.outcome, "message_sets": report.message_sets,
+                    "last_percent": report.last_percent, "last_error": report.last_error or None,
+                    "warnings": report.warnings,
+                    "calls": [{"method": method, "summary": summary} for method, summary in report.calls]})
+    else:
+        for method, summary in report.calls:
+            out.print(f"{method:<20} {summary}", markup=False, highlight=False)
+        out.print(f"outcome: {report.outcome}; message sets: {report.message_sets}; "
+                  f"last percent: {report.last_percent}", markup=False)
+        if report.last_error:
+            out.print(f"last error: {report.last_error}", markup=False)
     if report.outcome not in ("done", "nothing-to-do"):
         raise typer.Exit(1)

@@ -10,15 +10,23 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from qbwc_service import connections, queue, usecases
-from qbwc_service.cli._common import err, fail, job_queue, open_db, out, print_json, read_json
+from qbwc_service import connections, job_columns, queue, usecases
+from qbwc_service.cli import job_view
+from qbwc_service.cli._common import JsonOption, err, fail, job_queue, open_db, out, print_json, read_json
 from qbwc_service.db.enums import JobStatus
 from qbwc_service.db.models import Job
+from qbwc_service.kinds import REGISTRY
 from qbwc_service.queue import Enqueued
 
 enqueue_app = typer.Typer(help="Put work on a connection's queue.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Inspect and steer the job queue.", no_args_is_help=True)
 stock_app = typer.Typer(help="Stock (quantity on hand) sync, manual only.", no_args_is_help=True)
+
+MAX_ID = 2**31 - 1
+"""Ids and priorities are INTEGER columns: 32 bits in PostgreSQL."""
+JobId = Annotated[int, typer.Argument(min=1, max=MAX_ID, help="The job's id, as `jobs list` shows it.")]
+MESSAGE_ON_TERMINAL = 80
+"""A job's message in `jobs list` on a terminal is cut to this many characters (`jobs show` has it whole)."""
 
 
 @enqueue_app.command("raw")
@@ -26,7 +34,8 @@ def enqueue_raw(
     connection: str,
     file: Annotated[Path, typer.Argument(help="A file holding one qbXML request element, e.g. <CustomerAddRq>.")],
     key: Annotated[str | None, typer.Option(help="Idempotency key: the same key never makes a second job.")] = None,
-    priority: Annotated[int, typer.Option(help="Higher runs first.")] = 0,
+    priority: Annotated[int, typer.Option(min=-MAX_ID, max=MAX_ID, help="Higher runs first.")] = 0,
+    as_json: JsonOption = False,
 ) -> None:
     """Queue an operator-supplied qbXML request."""
     try:
@@ -34,14 +43,15 @@ def enqueue_raw(
     except (OSError, UnicodeDecodeError) as exc:
         fail(f"cannot read {file}: {exc}")
     with open_db() as db:
-        _report(usecases.enqueue_raw(db, job_queue(), connection, text, key=key, priority=priority), "same key")
+        _report(usecases.enqueue_raw(db, job_queue(), connection, text, key=key, priority=priority), "same key",
+                as_json)
 
 
 @enqueue_app.command("probe")
-def enqueue_probe(connection: str) -> None:
+def enqueue_probe(connection: str, as_json: JsonOption = False) -> None:
     """Queue the read-only "test access" probe (HostQuery + CompanyQuery)."""
     with open_db() as db:
-        _report(usecases.enqueue_probe(db, job_queue(), connection), "same key")
+        _report(usecases.enqueue_probe(db, job_queue(), connection), "same key", as_json)
 
 
 @enqueue_app.command("pull")
@@ -51,11 +61,12 @@ def enqueue_pull(
     since: Annotated[str | None, typer.Option(help="Read what changed since this date-time (YYYY-MM-DDTHH:MM:SS) "
                                               "instead of since the last completed pull.")] = None,
     max_returned: Annotated[int, typer.Option(min=1, max=10000, help="Records per page.")] = 100,
+    as_json: JsonOption = False,
 ) -> None:
     """Queue a read of QuickBooks records, paged with an iterator, into the delivery outbox."""
     with open_db() as db:
         _report(usecases.enqueue_pull(db, job_queue(), connection, entity, since=since, max_returned=max_returned),
-                "same key")
+                "same key", as_json)
 
 
 FLOW_COMMANDS = {
@@ -71,11 +82,16 @@ def _enqueue_entity(flow: str) -> Callable[..., None]:
     def command(
         connection: str,
         entity: Annotated[Path, typer.Argument(help="The Fusion entity as JSON (see examples/).")],
+        as_json: JsonOption = False,
     ) -> None:
         data = read_json(entity)
         with open_db() as db:
-            for made in usecases.enqueue_flow(db, job_queue(), connection, flow, data):
-                _report(made, "same entity")
+            made = usecases.enqueue_flow(db, job_queue(), connection, flow, data)
+            if as_json:
+                print_json([_enqueued(one) for one in made])
+                return
+            for one in made:
+                _report(one, "same entity")
 
     return command
 
@@ -85,7 +101,10 @@ for _name, _flow in FLOW_COMMANDS.items():
                         f"({'time entries' if _flow == 'time_tracking' else 'one document'}).")(_enqueue_entity(_flow))
 
 
-def _report(made: Enqueued, same: str) -> None:
+def _report(made: Enqueued, same: str, as_json: bool = False) -> None:
+    if as_json:
+        print_json(_enqueued(made))
+        return
     if made.changed:
         verb = "queued to change the document in QuickBooks" if made.created else "now carries the newer version"
     else:
@@ -93,16 +112,19 @@ def _report(made: Enqueued, same: str) -> None:
     out.print(f"job {made.job.id} {verb}: {made.job.kind} status={made.job.status}")
 
 
-def _job_dict(job: Job, full: bool = False) -> dict[str, Any]:
+def _enqueued(made: Enqueued) -> dict[str, Any]:
+    return {"id": made.job.id, "kind": made.job.kind, "status": made.job.status, "created": made.created,
+            "changed": made.changed}
+
+
+def _job_dict(job: Job, connection: str | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "id": job.id, "connection_id": job.connection_id, "kind": job.kind, "status": job.status,
+        "id": job.id, "connection": connection, "connection_id": job.connection_id, "kind": job.kind,
+        "status": job.status,
         "priority": job.priority, "attempts": job.attempts, "not_before": job.not_before,
         "status_code": job.status_code, "status_message": job.status_message, "result": job.result,
         "created_at": job.created_at, "updated_at": job.updated_at, "key": job.idempotency_key,
     }
-    if full:
-        data.update(payload=job.payload, request_xml=job.request_xml, response_xml=job.response_xml,
-                    ticket=job.ticket, depends_on=job.depends_on, warnings=job.warnings, cursor=job.cursor)
     return data
 
 
@@ -110,56 +132,68 @@ def _job_dict(job: Job, full: bool = False) -> dict[str, Any]:
 def jobs_list(
     connection: Annotated[str | None, typer.Option(help="Only this connection.")] = None,
     status: Annotated[str | None, typer.Option(help=f"One of {', '.join(JobStatus)}.")] = None,
+    kind: Annotated[str | None, typer.Option(help=f"One of {', '.join(REGISTRY.names())}.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10000)] = 50,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Newest jobs first."""
     if status is not None and status not in set(JobStatus):
         fail(f"unknown status {status!r}; use one of {', '.join(JobStatus)}")
-    with open_db() as db:
+    if kind is not None and kind not in REGISTRY.names():
+        fail(f"unknown kind {kind!r}; use one of {', '.join(REGISTRY.names())}")
+    with open_db(read_only=True) as db:
+        names = {c.id: c.name for c in connections.list_connections(db)}
         conn_id = connections.get_connection(db, connection).id if connection else None
-        rows = [_job_dict(j) for j in queue.list_jobs(db, connection_id=conn_id, status=JobStatus(status) if status
-                                                      else None, limit=limit)]
+        rows = [_job_dict(j, connection=names.get(j.connection_id))
+                for j in queue.list_jobs(db, connection_id=conn_id, status=JobStatus(status) if status else None,
+                                         kind=kind, limit=limit)]
     if as_json:
         print_json(rows)
         return
-    table = Table("id", "kind", "status", "attempts", "code", "message", "result")
+    table = Table("id", "connection", "kind", "status", "attempts", "code", "message", "result")
     for r in rows:
-        table.add_row(str(r["id"]), r["kind"], r["status"], str(r["attempts"]), r["status_code"] or "",
-                      (r["status_message"] or "")[:60], json.dumps(r["result"]) if r["result"] else "")
-    out.print(table)
+        message = r["status_message"] or ""
+        if out.is_terminal and len(message) > MESSAGE_ON_TERMINAL:
+            message = message[:MESSAGE_ON_TERMINAL - 1] + "…"
+        table.add_row(str(r["id"]), r["connection"], r["kind"], r["status"], str(r["attempts"]),
+                      r["status_code"] or "", message, json.dumps(r["result"]) if r["result"] else "")
+    out.print(table, markup=False, highlight=False)
 
 
 @jobs_app.command("show")
-def jobs_show(job_id: int, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """One job with its request and response XML."""
-    with open_db() as db:
-        data = _job_dict(queue.get_job(db, job_id), full=True)
-    if as_json:
-        print_json(data)
-        return
-    for key in ("id", "kind", "status", "attempts", "priority", "not_before", "status_code", "status_message",
-                "result", "warnings", "ticket", "key", "created_at", "updated_at"):
-        out.print(f"{key}: {data[key]}", markup=False, highlight=False)
-    out.print("--- request XML", markup=False)
-    out.print(data["request_xml"] or "(not sent yet)", markup=False, highlight=False)
-    out.print("--- response XML", markup=False)
-    out.print(data["response_xml"] or "(no response)", markup=False, highlight=False)
+def jobs_show(
+    job_id: JobId,
+    as_json: JsonOption = False,
+    full: Annotated[bool, typer.Option("--full", help="Print the payload, warnings and XML whole, however large "
+                                       "(streamed); without it, the first 64 KB of each.")] = False,
+) -> None:
+    """One job with its request and response XML (the first 64 KB of each, saying how much was left out)."""
+    with open_db(read_only=True) as db:
+        job = job_columns.get_job_summary(db, job_id)
+        names = {c.id: c.name for c in connections.list_connections(db)}
+        fields = {**_job_dict(job, connection=names.get(job.connection_id)),
+                  "ticket": job.ticket, "depends_on": job.depends_on, "cursor": job.cursor}
+        job_view.show(db, job.id, fields, as_json=as_json, full=full)
 
 
 @jobs_app.command("retry")
-def jobs_retry(job_id: int) -> None:
+def jobs_retry(job_id: JobId, as_json: JsonOption = False) -> None:
     """Put a failed, dead, unknown or cancelled job back on the queue."""
     with open_db() as db:
-        job = usecases.retry_job(db, job_queue(), job_id)
-        out.print(f"job {job.id} is {job.status}")
+        _job_is(usecases.retry_job(db, job_queue(), job_id), as_json)
 
 
 @jobs_app.command("cancel")
-def jobs_cancel(job_id: int) -> None:
+def jobs_cancel(job_id: JobId, as_json: JsonOption = False) -> None:
     """Cancel a job that has not been done."""
     with open_db() as db:
-        job = usecases.cancel_job(db, job_queue(), job_id)
+        _job_is(usecases.cancel_job(db, job_queue(), job_id), as_json)
+
+
+def _job_is(job: Job, as_json: bool) -> None:
+    if as_json:
+        print_json({"id": job.id, "kind": job.kind, "status": job.status})
+    else:
         out.print(f"job {job.id} is {job.status}")
 
 
@@ -177,6 +211,7 @@ def stock_send_all(
     connection: str,
     file: Annotated[Path, typer.Option("--file", help="Stock levels as JSON: a list of {product, quantityInStock, "
                                        "quantityOnOrders | salesOrders}.")],
+    as_json: JsonOption = False,
 ) -> None:
     """Send the stock of every product (labelled products only when that option is on)."""
     from rich.progress import track
@@ -185,6 +220,11 @@ def stock_send_all(
     with open_db() as db:
         sent = usecases.send_stock(db, job_queue(), connection, track(
             levels, description="queueing stock", console=err, disable=not err.is_terminal))
+        if as_json:
+            print_json({"queued": [_enqueued(made) for made in sent.queued],
+                        "already_queued": [_enqueued(made) for made in sent.already_queued],
+                        "not_labelled": sent.not_labelled})
+            return
     out.print(f"{len(sent.queued)} stock updates queued, {len(sent.not_labelled)} products skipped "
               "(no QuickBooks label)")
 
@@ -194,9 +234,13 @@ def stock_send(
     connection: str,
     product: Annotated[str, typer.Argument(help="The Fusion product code.")],
     file: Annotated[Path, typer.Option("--file", help="Stock levels as JSON (the product is picked by code).")],
+    as_json: JsonOption = False,
 ) -> None:
     """Update one product's quantity on hand in QuickBooks."""
     levels = _stock_levels(file)
     with open_db() as db:
         made = usecases.send_stock_of(db, job_queue(), connection, product, levels)
+        if as_json:
+            print_json(_enqueued(made))
+            return
         out.print(f"job {made.job.id} {'queued' if made.created else 'already queued'}: stock {product}")

@@ -42,6 +42,8 @@ class EventKind(StrEnum):
     """What the audit trail records."""
 
     CONNECTION_CREATED = "connection-created"
+    CONNECTION_RENAMED = "connection-renamed"
+    CONNECTION_DELETED = "connection-deleted"
     TOKEN_ROTATED = "token-rotated"
     TOKEN_REVOKED = "token-revoked"
     COMPANY_FILE_PINNED = "company-file-pinned"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,7 @@ from lxml import etree
 from typer.testing import CliRunner
 
 from qbwc_service.cli import app, main
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, free_port
 
 
 @pytest.fixture
@@ -20,24 +22,41 @@ def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     monkeypatch.delenv("QBWC_CONFIG", raising=False)
     monkeypatch.setenv("QBWC_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     monkeypatch.setenv("QBWC_PUBLIC_URL", "https://qb.example.com")
-    monkeypatch.setenv("COLUMNS", "200")
     return CliRunner()
 
 
+def set_job(tmp_path: Path, job_id: int, **columns: str) -> None:
+    """Write columns of a job straight into the CLI's database, as a session would have."""
+    with closing(sqlite3.connect(tmp_path / "cli.db")) as conn, conn:
+        for column, value in columns.items():
+            conn.execute(f"UPDATE qbwc_jobs SET {column} = ? WHERE id = ?", (value, job_id))
+
+
 def run(cli: CliRunner, *args: str) -> str:
+    """Run a command that must succeed; its stdout."""
     result = cli.invoke(app, list(args), catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    return result.output
+    return result.stdout
 
 
-def run_failing(args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> str:
+def run_failing(args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+                code: int = 1) -> str:
+    """Run the console script as a user would; it must fail with exit code ``code`` (2: a command line that does
+    not parse) and one line on stderr, which is returned."""
+    err = run_main(args, capsys, monkeypatch, code).err
+    assert err.count("\n") == 1 and err.startswith("error: "), err  # one clear line
+    return err
+
+
+def run_main(args: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+             code: int = 0) -> pytest.CaptureResult[str]:
+    """Run the console script, expecting exit code ``code``; its stdout and stderr."""
+    capsys.readouterr()
     monkeypatch.setattr("sys.argv", ["qbwc-service", *args])
     with pytest.raises(SystemExit) as exit_info:
         main()
-    assert exit_info.value.code == 1
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1, err  # one clear line
-    return err
+    assert exit_info.value.code == code
+    return capsys.readouterr()
 
 
 def test_first_run_needs_no_setup_and_pairing_works(cli: CliRunner, tmp_path: Path) -> None:
@@ -101,6 +120,7 @@ def test_errors_are_one_line_and_exit_1(
 def test_a_qbxml_error_is_one_line_and_exit_1_too(
     cli: CliRunner, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    run(cli, "db", "upgrade")  # else serve creates the database first, and says so
     empty = tmp_path / "no-schema"
     empty.mkdir()
     monkeypatch.setenv("QBWC_QBXML_SCHEMA_DIR", str(empty))
@@ -247,3 +267,279 @@ def test_stock_send_all_and_send_one(
     assert "is not in" in run_failing(["stock", "send", "Shop", "Nope", "--file", stock], capsys, monkeypatch)
     rows = json.loads(run(cli, "jobs", "list", "--json"))
     assert [r["kind"] for r in rows] == ["stock", "stock"]
+
+
+def test_database_problems_are_one_line_saying_what_to_do(
+    cli: CliRunner, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    damaged = tmp_path / "damaged.db"
+    damaged.write_bytes(b"this is not a database\n" * 1000)
+    monkeypatch.setenv("QBWC_DATABASE_URL", f"sqlite:///{damaged}")
+    message = run_failing(["jobs", "list"], capsys, monkeypatch)
+    assert f"cannot read the database {damaged}" in message and "restore it from a backup" in message
+    # Nothing listens on this port of the loopback: the connection is refused at once.
+    monkeypatch.setenv("QBWC_DATABASE_URL", f"postgresql+psycopg://qbwc:secret-pw@127.0.0.1:{free_port()}/qbwc")
+    message = run_failing(["connection", "list"], capsys, monkeypatch)
+    assert "cannot reach the database at postgresql+psycopg://qbwc:***@127.0.0.1" in message
+    assert "QBWC_DATABASE_URL" in message and "secret-pw" not in message
+
+
+def test_a_database_made_by_a_newer_version_is_refused(
+    cli: CliRunner, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(cli, "connection", "create", "Shop")
+    with closing(sqlite3.connect(tmp_path / "cli.db")) as conn, conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    for args in (["jobs", "list"], ["db", "upgrade"]):
+        message = run_failing(args, capsys, monkeypatch)
+        assert "schema revision 9999, which this version of qbwc-service does not know" in message
+
+
+def test_other_failures_are_one_line_and_debug_shows_the_traceback(
+    cli: CliRunner, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(cli, "connection", "create", "Shop")
+    message = run_failing(["connection", "qwc", "Shop", "-o", str(tmp_path / "absent" / "x.qwc")], capsys, monkeypatch)
+    assert "cannot write" in message and "--output" in message
+    message = run_failing(["jobs", "show", "99999999999999999999"], capsys, monkeypatch, code=2)
+    assert "2147483647" in message and "jobs show --help" in message
+    assert "No such option" in run_failing(["jobs", "list", "--colour"], capsys, monkeypatch, code=2)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the disk\nis on fire")
+
+    monkeypatch.setattr("qbwc_service.queue.list_jobs", broken)
+    message = run_failing(["jobs", "list"], capsys, monkeypatch)
+    assert "unexpected RuntimeError: the disk; is on fire" in message and "--debug" in message
+    debugged = run_main(["--debug", "jobs", "list"], capsys, monkeypatch, code=1).err
+    assert "Traceback (most recent call last)" in debugged and "RuntimeError: the disk" in debugged
+    assert debugged.splitlines()[-1].startswith("error: unexpected RuntimeError")
+
+
+def test_version(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib.metadata import version
+
+    assert run_main(["--version"], capsys, monkeypatch).out.startswith(f"qbwc-service {version('qbwc-service')}\n")
+
+
+def test_serve_refuses_a_port_that_does_not_exist(
+    cli: CliRunner, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("qbwc_service.cli.server.configure_logging", lambda level: None)
+    monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: pytest.fail("serve started on a port that cannot be"))
+    assert "65535" in run_failing(["serve", "--port", "70000"], capsys, monkeypatch, code=2)
+    assert "greater than or equal to 1" in run_failing(["serve", "--port", "0"], capsys, monkeypatch, code=2)
+    monkeypatch.setenv("QBWC_PORT", "70000")
+    assert "invalid setting port" in run_failing(["serve"], capsys, monkeypatch)
+
+
+LONG_NAME = "Fabrication and Assembly " * 20
+
+
+def test_redirected_output_is_never_wrapped_or_cut(
+    cli: CliRunner, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")  # what a redirected run gets
+    run(cli, "connection", "create", "Shop")
+    request = tmp_path / "customer.xml"
+    request.write_text(f"<CustomerAddRq><CustomerAdd><Name>{LONG_NAME}</Name></CustomerAdd></CustomerAddRq>")
+    run(cli, "enqueue", "raw", "Shop", str(request))
+    response = (f'<?xml version="1.0" ?><QBXML><QBXMLMsgsRs><CustomerAddRs requestID="1" statusCode="3100" '
+                f'statusMessage="The name &quot;{LONG_NAME}&quot; of the list element is already in use."/>'
+                "</QBXMLMsgsRs></QBXML>")
+    message = f"The name {LONG_NAME} of the list element is already in use."
+    set_job(tmp_path, 1, response_xml=response, status_message=message, status="dead")
+    shown = run_main(["jobs", "show", "1"], capsys, monkeypatch).out
+    assert response in shown.splitlines()  # the XML line whole, not split mid-tag
+    assert f"status_message: {message}" in shown.splitlines()
+    listed = run_main(["jobs", "list"], capsys, monkeypatch).out
+    assert any(message in line and "Shop" in line for line in listed.splitlines())  # one row, nothing cut
+    connections = run_main(["connection", "list"], capsys, monkeypatch).out
+    assert any("Shop" in line and "never seen" in line and "dead=1" in line for line in connections.splitlines())
+
+
+def test_jobs_list_names_the_connection_and_filters_by_kind(
+    cli: CliRunner, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(cli, "connection", "create", "Shop")
+    run(cli, "connection", "create", "Plant")
+    run(cli, "enqueue", "probe", "Shop")
+    run(cli, "enqueue", "pull", "Plant", "Customer")
+    rows = json.loads(run(cli, "jobs", "list", "--json"))
+    assert [(r["connection"], r["kind"]) for r in rows] == [("Plant", "pull"), ("Shop", "probe")]
+    assert [r["id"] for r in json.loads(run(cli, "jobs", "list", "--kind", "probe", "--json"))] == [1]
+    assert "| Plant" in run(cli, "jobs", "list").replace("│", "|")
+    message = run_failing(["jobs", "list", "--kind", "probes"], capsys, monkeypatch)
+    assert "unknown kind 'probes'" in message and "probe" in message
+
+
+def test_every_command_that_prints_data_has_json(cli: CliRunner, tmp_path: Path) -> None:
+    assert json.loads(run(cli, "db", "upgrade", "--json"))["revision"]
+    run(cli, "connection", "create", "Shop")
+    request = tmp_path / "customer.xml"
+    request.write_text("<CustomerAddRq><CustomerAdd><Name>Acme</Name></CustomerAdd></CustomerAddRq>")
+    assert json.loads(run(cli, "enqueue", "raw", "Shop", str(request), "--json")) == {
+        "id": 1, "kind": "raw", "status": "queued", "created": True, "changed": False}
+    assert json.loads(run(cli, "enqueue", "probe", "Shop", "--json"))["kind"] == "probe"
+    assert json.loads(run(cli, "enqueue", "pull", "Shop", "Invoice", "--json"))["kind"] == "pull"
+    made = json.loads(run(cli, "enqueue", "production-order", "Shop", str(EXAMPLES / "production-order.json"),
+                          "--json"))
+    assert [job["kind"] for job in made] == ["time_tracking", "time_tracking"]
+    assert json.loads(run(cli, "jobs", "cancel", "1", "--json")) == {"id": 1, "kind": "raw", "status": "cancelled"}
+    assert json.loads(run(cli, "jobs", "retry", "1", "--json"))["status"] == "queued"
+    run(cli, "connection", "options", "Shop", "--set", "stock_sync=true",
+        "--set", "stock_adjustment_account=Inventory Adjustment", "--set", "stock_only_quickbooks_label=true")
+    stock = str(EXAMPLES / "stock.json")
+    sent = json.loads(run(cli, "stock", "send-all", "Shop", "--file", stock, "--json"))
+    assert len(sent["queued"]) == 2 and len(sent["not_labelled"]) == 1
+    assert json.loads(run(cli, "stock", "send", "Shop", "Gripper Frame GF-20", "--file", stock, "--json"))[
+        "created"] is False
+
+
+def test_showing_a_huge_job_is_bounded_and_full_prints_all(
+    cli: CliRunner, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(cli, "connection", "create", "Shop")
+    run(cli, "enqueue", "probe", "Shop")
+    line = "<SalesOrderLineRet><TxnLineID>1-2</TxnLineID><Desc>Gripper frame, machined</Desc></SalesOrderLineRet>\n"
+    response = "<QBXML><QBXMLMsgsRs><SalesOrderAddRs>" + line * 60_000 + "</SalesOrderAddRs></QBXMLMsgsRs></QBXML>"
+    assert len(response) > 5_000_000
+    set_job(tmp_path, 1, response_xml=response, request_xml="<QBXML><HostQueryRq/></QBXML>")
+
+    shown = run_main(["jobs", "show", "1"], capsys, monkeypatch).out
+    assert len(shown) < 100_000  # the first 64 KB, not 5 MB
+    head, left_out = response[:64 * 1024], len(response) - 64 * 1024
+    assert (f"--- response XML ({len(response):,} bytes; the first 65,536 shown)\n{head}\n"
+            f"--- [{left_out:,} bytes of the response XML left out: `qbwc-service jobs show 1 --full` prints all]\n"
+            ) in shown
+    assert "--- request XML\n<QBXML><HostQueryRq/></QBXML>\n" in shown  # a small column is whole, with no note
+
+    as_json = json.loads(run_main(["jobs", "show", "1", "--json"], capsys, monkeypatch).out)
+    assert len(as_json["response_xml"]) <= 64 * 1024 and response.startswith(as_json["response_xml"])
+    assert as_json["cut"] == {"response_xml": {"bytes": len(response), "left_out": left_out}}
+    assert as_json["payload"] == {} and as_json["connection"] == "Shop" and as_json["warnings"] is None
+
+    full = run_main(["jobs", "show", "1", "--full"], capsys, monkeypatch).out
+    assert f"--- response XML\n{response}\n" in full and "left out" not in full
+    full_json = json.loads(run_main(["jobs", "show", "1", "--full", "--json"], capsys, monkeypatch).out)
+    assert full_json["response_xml"] == response and full_json["cut"] == {}
+    assert {k: v for k, v in full_json.items() if k not in ("response_xml", "cut")} == {
+        k: v for k, v in as_json.items() if k not in ("response_xml", "cut")}
+
+
+def test_the_default_database_is_the_same_from_any_folder_and_a_read_never_creates_one(
+    cli: CliRunner, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import platformdirs
+
+    monkeypatch.delenv("QBWC_DATABASE_URL")
+    database = Path(platformdirs.user_data_dir("qbwc-service", appauthor=False)) / "qbwc-service.db"
+    assert f"database: {database} (not created yet;" in run_main(["--version"], capsys, monkeypatch).out
+    for read in (["jobs", "list"], ["jobs", "show", "1"], ["connection", "list"], ["connection", "qwc", "Shop"],
+                 ["enqueue", "probe", "Shop"]):
+        message = run_failing(read, capsys, monkeypatch)
+        assert f"no database at {database}: `qbwc-service connection create NAME`" in message
+    assert not database.parent.exists()
+
+    created = run_main(["connection", "create", "Shop"], capsys, monkeypatch)
+    assert created.err == f"note: created a new database at {database}\n" and database.is_file()
+    elsewhere = tmp_path / "another" / "folder"
+    elsewhere.mkdir(parents=True)
+    monkeypatch.chdir(elsewhere)
+    assert json.loads(run(cli, "connection", "list", "--json"))[0]["name"] == "Shop"
+    info = json.loads(run(cli, "info", "--json"))
+    assert info["database_file"] == str(database) and info["database_is_default"] and info["database_file_exists"]
+    assert not (elsewhere / "qbwc-service.db").exists()
+
+
+def test_an_old_database_in_the_working_folder_is_pointed_out(
+    cli: CliRunner, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(cli, "connection", "create", "Shop")
+    (tmp_path / "cli.db").rename(tmp_path / "qbwc-service.db")  # where the default was before
+    monkeypatch.delenv("QBWC_DATABASE_URL")
+    err = run_main(["jobs", "list"], capsys, monkeypatch, code=1).err
+    assert f"set QBWC_DATABASE_URL=sqlite:///{(tmp_path / 'qbwc-service.db').as_posix()}" in err
+    monkeypatch.setenv("QBWC_DATABASE_URL", f"sqlite:///{(tmp_path / 'qbwc-service.db').as_posix()}")
+    assert json.loads(run(cli, "connection", "list", "--json"))[0]["name"] == "Shop"
+
+
+def test_connection_rename_keeps_the_pairing(
+    cli: CliRunner, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = json.loads(run(cli, "connection", "create", "Shop", "--json"))
+    run(cli, "connection", "create", "Plant")
+    run(cli, "enqueue", "probe", "Shop")
+    assert "unchanged" in run(cli, "connection", "rename", "Shop", "Main Shop")
+    listed = {c["name"]: c for c in json.loads(run(cli, "connection", "list", "--json"))}
+    assert set(listed) == {"Main Shop", "Plant"} and listed["Main Shop"]["username"] == made["username"]
+    assert listed["Main Shop"]["jobs"] == {"queued": 1}
+    assert "exists already" in run_failing(["connection", "rename", "Main Shop", "Plant"], capsys, monkeypatch)
+    assert "must start with a letter" in run_failing(["connection", "rename", "Plant", "A/B"], capsys, monkeypatch)
+    assert "no connection named 'Shop'" in run_failing(["connection", "rename", "Shop", "X"], capsys, monkeypatch)
+
+
+def test_connection_delete_asks_for_yes_refuses_unfinished_jobs_unless_forced(
+    cli: CliRunner, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(cli, "connection", "create", "Shop")
+    run(cli, "connection", "create", "Plant")
+    run(cli, "enqueue", "probe", "Shop")
+    run(cli, "enqueue", "probe", "Plant")
+    request = tmp_path / "customer.xml"
+    request.write_text("<CustomerAddRq><CustomerAdd><Name>Acme</Name></CustomerAdd></CustomerAddRq>")
+    run(cli, "enqueue", "raw", "Shop", str(request))
+    set_job(tmp_path, 1, status="done")  # the probe is done; the raw add still queued
+    with closing(sqlite3.connect(tmp_path / "cli.db")) as conn, conn:
+        conn.execute("UPDATE qbwc_jobs SET depends_on = 1 WHERE id = 3")  # jobs that refer to each other
+        conn.execute("INSERT INTO qbwc_links (connection_id, flow, fusion_id, qbd_type, qbd_id, job_id, created_at) "
+                     "VALUES (1, 'raw', 'x', 'Customer', '80000001-1', 1, '2026-01-01')")
+
+    message = run_failing(["connection", "delete", "Shop"], capsys, monkeypatch)
+    assert "holds 2 jobs, 0 sessions, 3 events, 1 links and 0 pulled records" in message
+    assert "1 of the jobs unfinished, 1 queued" in message and "--yes --force" in message
+    message = run_failing(["connection", "delete", "Shop", "--yes"], capsys, monkeypatch)
+    assert "has 1 unfinished jobs (1 queued)" in message and "(--force)" in message
+    assert len(json.loads(run(cli, "jobs", "list", "--json"))) == 3  # nothing was deleted
+
+    deleted = json.loads(run(cli, "connection", "delete", "Shop", "--yes", "--force", "--json"))
+    assert deleted == {"name": "Shop", "deleted": {"jobs": 2, "sessions": 0, "events": 3, "links": 1,
+                                                   "deliveries": 0}}
+    assert [c["name"] for c in json.loads(run(cli, "connection", "list", "--json"))] == ["Plant"]
+    assert [(j["connection"], j["kind"]) for j in json.loads(run(cli, "jobs", "list", "--json"))] == [
+        ("Plant", "probe")]
+    with closing(sqlite3.connect(tmp_path / "cli.db")) as conn:
+        assert conn.execute("SELECT count(*) FROM qbwc_links").fetchone() == (0,)
+        assert conn.execute("SELECT kind, detail FROM qbwc_events WHERE connection_id IS NULL").fetchall() == [
+            ("connection-deleted", "Shop (shop): 2 jobs, 0 sessions, 3 events, 1 links, 0 pulled records")]
+    assert "and its 2 jobs" not in run(cli, "connection", "delete", "Plant", "--yes", "--force")
+    assert json.loads(run(cli, "connection", "list", "--json")) == []
+
+
+def test_connection_list_shows_the_web_connector_version(cli: CliRunner, tmp_path: Path) -> None:
+    run(cli, "connection", "create", "Shop")
+    with closing(sqlite3.connect(tmp_path / "cli.db")) as conn, conn:
+        conn.execute("UPDATE qbwc_connections SET client_version = '2.3.0.215', last_auth_outcome = 'ok'")
+    header, row = [line for line in run(cli, "connection", "list").splitlines() if "Web Connector" in line
+                   or "Shop" in line]
+    assert header.index("Web Connector") == row.index("2.3.0.215")
+    assert json.loads(run(cli, "connection", "list", "--json"))[0]["client_version"] == "2.3.0.215"
+
+
+def test_unsetting_an_unknown_option_is_refused(
+    cli: CliRunner, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(cli, "connection", "create", "Shop")
+    run(cli, "connection", "options", "Shop", "--set", "document_number=fusion_code")
+    message = run_failing(["connection", "options", "Shop", "--unset", "document_numbr"], capsys, monkeypatch)
+    assert "invalid option document_numbr: no such option (did you mean document_number?)" in message
+    message = run_failing(["connection", "options", "Shop", "--unset", "sales_orders.automatik", "--unset",
+                           "document_number"], capsys, monkeypatch)
+    assert "did you mean sales_orders.automatic?" in message
+    assert "is not a group of options" in run_failing(["connection", "options", "Shop", "--unset", "stock_sync.on"],
+                                                      capsys, monkeypatch)
+    assert "known: sales_orders, purchase_orders" in run_failing(["connection", "options", "Shop", "--unset", "x"],
+                                                                 capsys, monkeypatch)
+    assert json.loads(run(cli, "connection", "options", "Shop"))["document_number"] == "fusion_code"  # unchanged
+    reset = json.loads(run(cli, "connection", "options", "Shop", "--unset", "sales_orders.automatic"))
+    assert reset["sales_orders"] == {"manual": True, "automatic": False}

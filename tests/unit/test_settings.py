@@ -7,15 +7,24 @@ from pathlib import Path
 import pytest
 
 from qbwc_service.errors import SettingsError
-from qbwc_service.settings import load_settings
+from qbwc_service.settings import default_database_url, load_settings
 
 
-def test_defaults_use_a_sqlite_file_in_the_working_directory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_the_default_database_is_a_sqlite_file_in_the_users_data_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    import platformdirs
+
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("QBWC_CONFIG", raising=False)
+    monkeypatch.delenv("QBWC_DATABASE_URL", raising=False)
+    folder = Path(platformdirs.user_data_dir("qbwc-service", appauthor=False))
+    assert folder.is_relative_to(tmp_path_factory.getbasetemp())  # tests/conftest.py: never the user's own
     settings = load_settings()
-    assert settings.database_url == "sqlite:///qbwc-service.db"
+    assert settings.database_url == f"sqlite:///{(folder / 'qbwc-service.db').as_posix()}"
     assert settings.qbwc_url == "http://localhost:8080/qbwc"
+    monkeypatch.setenv("QBWC_DATABASE_URL", "sqlite:///elsewhere.db")
+    assert load_settings().database_url == "sqlite:///elsewhere.db"
 
 
 def test_toml_file_then_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -31,7 +40,8 @@ def test_toml_file_then_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: P
 
 @pytest.mark.parametrize(
     ("name", "value", "words"),
-    [("QBWC_PORT", "http", "port"), ("QBWC_BATCH_SIZE", "0", "batch_size"),
+    [("QBWC_PORT", "http", "port"), ("QBWC_PORT", "70000", "port"), ("QBWC_PORT", "0", "port"),
+     ("QBWC_BATCH_SIZE", "0", "batch_size"),
      ("QBWC_DATABASE_URL", "mysql://x", "database_url"), ("QBWC_LOG_LEVEL", "LOUD", "log_level"),
      ("QBWC_NOT_A_SETTING", "1", "not_a_setting")],
 )
@@ -65,9 +75,11 @@ def test_config_file_that_is_missing_or_broken(monkeypatch: pytest.MonkeyPatch, 
 def test_the_example_settings_file_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     example = Path(__file__).resolve().parents[2] / "config" / "qbwc-service.example.toml"
     monkeypatch.setenv("QBWC_CONFIG", str(example))
+    monkeypatch.delenv("QBWC_DATABASE_URL", raising=False)
     settings = load_settings()
     assert settings.session_takeover_seconds == 120 and settings.batch_size == 50
     assert settings.qbxml_schema_gate and settings.qbxml_schema_dir is None
+    assert settings.database_url == default_database_url()  # a copy of it does not tie the database to a folder
 
 
 def test_the_schema_gate_is_on_by_default_and_a_setting_turns_it_off(
