@@ -155,16 +155,16 @@ class OnePerOrder:
     def applies(self, options: IntegrationOptions) -> bool:
         return not getattr(options, self.option)
 
-    def refusal(self, entity: Any, first: Job, label: str) -> str:
+    def refusal(self, entity: Any, order: Any, first: Job, label: str) -> str:
         first_code = (first.payload.get("entity") or {}).get("code") or f"job {first.id}"
-        return (f"{label} {entity.code!r} was not {self.billed}: {self.order} {entity_order(entity).code!r} is "
+        return (f"{label} {entity.code!r} was not {self.billed}: {self.order} {order.code!r} is "
                 f"already {self.billed} by {label} {first_code!r} (job {first.id}, {first.status}). With "
                 f"{self.option} off (the default), an order gets one {self.document}, for its ordered quantity; "
                 f"turn {self.option} on to give each {label} its own {self.document}.")
 
 
-def entity_order(entity: Any) -> Any:
-    return getattr(entity, "sales_order", None) or getattr(entity, "purchase_order", None)
+def _document_lines(entity: Any) -> int:
+    return len(entity.lines)
 
 
 @dataclass(frozen=True)
@@ -189,6 +189,7 @@ class Flow:
     missing: Callable[[Any, str, str, IntegrationOptions], etree._Element | None] = lambda e, k, n, o: None
     # Stock's own rules at enqueue: may refuse, or name the pending job that already sends this.
     admitted: Callable[[Session, Connection, Any, IntegrationOptions], Job | None] = lambda db, c, e, o: None
+    lines: Callable[[Any], int] = _document_lines  # how many lines the QuickBooks document gets
 
     def fusion_id(self, job: Job, entity: Any) -> str:
         return str(entity.id) if self.records_link else f"job-{job.id}"
@@ -228,18 +229,21 @@ FLOWS: dict[str, Flow] = {flow.name: flow for flow in (
          custom_fields=True, missing=_missing_for_purchase_order, changeable=True),
     Flow("receiving", models.Receiving, "Bill", "receivings", receiving.build_bill_add, reconcile.build_bill_lookup,
          links_to="purchase_order", parent_order=lambda e: e.purchase_order, custom_fields=True,
+         lines=lambda e: max(len(e.lines), len(e.purchase_order.lines)),
          one_per_order=OnePerOrder("partial_billing", "bill", "billed", "purchase order")),
     Flow("shipment", models.Shipment, "Invoice", "shipments", shipment.build_invoice_add,
          reconcile.build_invoice_lookup, links_to="sales_order", parent_order=lambda e: e.sales_order,
+         lines=lambda e: max(len(e.lines), len(e.sales_order.lines)),
          custom_fields=True, one_per_order=OnePerOrder("partial_invoicing", "invoice", "invoiced", "sales order")),
     Flow("time_tracking", models.ProductionOrder, "TimeTracking", "time_tracking",
          lambda e, o, c: time_tracking.build_time_tracking_add(e.order, e.record, o, c),
          lambda e, o, c, since: reconcile.build_time_tracking_lookup(
              e.record, time_tracking.employee_full_name(e.record.worker), c, since),
          units=_one_per_time_record, sent_entity=_time_entry, missing=_missing_for_time_entry,
+         lines=lambda e: len(e.time_records),
          content=_one_time_record),
     Flow("stock", models.StockLevel, "InventoryAdjustment", None, stock.build_inventory_adjustment_add,
-         reconcile.build_inventory_adjustment_lookup, units=_one_adjustment, records_link=False,
+         reconcile.build_inventory_adjustment_lookup, units=_one_adjustment, records_link=False, lines=lambda e: 1,
          admitted=_stock_admitted),
 )}
 
@@ -283,9 +287,7 @@ def refuse_too_big(flow: Flow, data: Any, entity: Any) -> None:
     if size > MAX_ENTITY_BYTES:
         raise InvalidJobPayload(f"the {flow.label} is {size} bytes of JSON; at most {MAX_ENTITY_BYTES} are taken",
                                 "entity")
-    parent = flow.parent_order(entity)
-    lines = max(len(getattr(entity, "lines", None) or getattr(entity, "time_records", None) or []),
-                len(getattr(parent, "lines", None) or []))
+    lines = flow.lines(entity)
     if lines > MAX_DOCUMENT_LINES:
         raise InvalidJobPayload(f"the {flow.label} has {lines} lines; a QuickBooks document of this service holds at "
                                 f"most {MAX_DOCUMENT_LINES}: split it in Fusion", "lines")
@@ -325,7 +327,7 @@ def enqueue_flow(db: Session, job_queue: queue.JobQueue, connection: Connection,
     first = flow.billed_before(db, connection.id, entity, options, key=f"{flow.name}:{units[0].fusion_id}")
     if first is not None and flow.one_per_order is not None:
         raise Refused(Refusal.ORDER_ALREADY_BILLED, str(getattr(entity, "code", "")),
-                      flow.one_per_order.refusal(entity, first, label))
+                      flow.one_per_order.refusal(entity, flow.parent_order(entity), first, label))
     # A bill or invoice waits for its order's job, so it can link to the order's lines.
     waits_for = queue.pending_with_key(db, connection.id, order_key) if order_key else None
     made: list[queue.Enqueued] = []
@@ -439,7 +441,8 @@ class FlowKind(RequestKind[FlowProgress]):
         if not progress.reconcile:
             first = self.flow.billed_before(ctx.db, connection.id, entity, options, job=job)
             if first is not None and self.flow.one_per_order is not None:
-                raise InvalidJobPayload(self.flow.one_per_order.refusal(entity, first, self.flow.label))
+                raise InvalidJobPayload(self.flow.one_per_order.refusal(entity, self.flow.parent_order(entity), first,
+                                                                        self.flow.label))
         try:
             if progress.reconcile:
                 sent = progress.lost_sent_at or job.created_at
