@@ -384,7 +384,10 @@ def update_options(db: Session, connection: str, *, set_values: Sequence[tuple[s
         options = IntegrationOptions.model_validate(stored)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise InvalidOption(".".join(str(p) for p in first["loc"]), first["msg"]) from exc
+        # A rule between options (stock_sync needs stock_adjustment_account) has no place of its own: it is about
+        # the options this change touched.
+        touched = list(dict.fromkeys([*(key for key, _value in set_values), *unset]))
+        raise InvalidOption(".".join(str(p) for p in first["loc"]) or ", ".join(touched), first["msg"]) from exc
     found.options = options.model_dump(mode="json", exclude_defaults=True)
     return options
 

@@ -12,6 +12,7 @@ where errors become answers: an unexpected exception is logged once here and ans
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -155,8 +156,8 @@ def install(app: FastAPI) -> None:
 
     async def invalid_request(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        errors = [{"field": ".".join(str(part) for part in error["loc"][1:]) or str(error["loc"][0]),
-                   "in": str(error["loc"][0]), "reason": error["msg"]} for error in exc.errors()]
+        errors = [{"field": field_name(error["loc"][1:]) or str(error["loc"][0]), "in": str(error["loc"][0]),
+                   "reason": error["msg"]} for error in exc.errors()]
         first = errors[0] if errors else {"field": "", "reason": "invalid request"}
         return problem_response(422, "invalid-request", "Invalid request", f"{first['field']}: {first['reason']}",
                                 request.url.path, field=first["field"], reason=first["reason"], errors=errors)
@@ -173,6 +174,14 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(HTTPException, http_error)
     app.add_middleware(AnswerUnexpected)
+
+
+def field_name(loc: Sequence[int | str]) -> str:
+    """A place in a request as the problems name it: jobs[3].request."""
+    name = ""
+    for part in loc:
+        name += f"[{part}]" if isinstance(part, int) else f".{part}" if name else str(part)
+    return name
 
 
 class AnswerUnexpected:
