@@ -5,6 +5,8 @@ a setting turns them off. Nothing the API serves names the service's version."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request, Security
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -41,12 +43,32 @@ def create_api(context: ApiContext) -> FastAPI:
     secured = [Security(bearer)]
     for router in (connections.router, enqueue.router, jobs.router):
         api.include_router(router, dependencies=secured)
+    _problems_as_problem_json(api)
     if context.settings.api_docs:
         _serve_docs(api)
     api.add_middleware(BodyLimit, max_bytes=context.settings.api_max_body_bytes,
                        idle_timeout=context.settings.request_body_timeout_seconds)
     api.add_middleware(ApiKeyGuard, context=context)  # the outermost: nothing runs before the key is checked
     return api
+
+
+def _problems_as_problem_json(api: FastAPI) -> None:
+    """The document says what is sent: every error answer is application/problem+json."""
+    made = api.openapi
+
+    def openapi() -> dict[str, Any]:
+        if api.openapi_schema is None:
+            document = made()
+            for item in document.get("paths", {}).values():
+                for operation in item.values():
+                    for status, response in operation.get("responses", {}).items():
+                        content = response.get("content", {})
+                        if status[0] in "45" and "application/json" in content:
+                            content[problems.MEDIA_TYPE] = content.pop("application/json")
+            api.openapi_schema = document
+        return api.openapi_schema
+
+    api.openapi = openapi  # type: ignore[method-assign]
 
 
 def _serve_docs(api: FastAPI) -> None:

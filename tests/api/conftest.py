@@ -12,6 +12,7 @@ import anyio.from_thread
 import httpx
 import pytest
 from anyio.from_thread import BlockingPortal
+from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -54,6 +55,7 @@ class Api:
     clock: FakeClock
     admin_key: str
     reader_key: str
+    app: FastAPI
 
     @property
     def admin(self) -> dict[str, str]:
@@ -98,7 +100,7 @@ def make_api(settings: Settings, engine: Engine, sessions: sessionmaker[Session]
     app = create_app(settings.model_copy(update=changes), engine, clock)
     with anyio.from_thread.start_blocking_portal() as portal, \
             httpx.Client(transport=PortalTransport(app, portal), base_url="http://testserver") as client:
-        yield Api(client, sessions, clock, admin, reader)
+        yield Api(client, sessions, clock, admin, reader, app)
 
 
 @pytest.fixture

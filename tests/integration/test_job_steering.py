@@ -138,7 +138,8 @@ def test_a_lost_raw_write_is_resolved_not_retried(sessions: sessionmaker[Session
     done, queued = job(sessions, landed), job(sessions, not_landed)
     assert done.status == JobStatus.DONE and done.result == {"TxnID": "80000001-1", "resolved": "landed"}
     assert done.finished_at is not None
-    assert queued.status == JobStatus.QUEUED and queued.attempts == 0 and "did not land" in (queued.status_message or "")
+    assert queued.status == JobStatus.QUEUED and queued.attempts == 0
+    assert "did not land" in (queued.status_message or "")
     with sessions.begin() as db:
         kinds = [e.kind for e in db.scalars(select(Event).where(Event.job_id == landed).order_by(Event.id))]
         assert kinds[-1] == EventKind.JOB_RESOLVED
