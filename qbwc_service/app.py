@@ -1,4 +1,4 @@
-"""The one process: FastAPI for /healthz and the support page (and later the API and pages), spyne at /qbwc."""
+"""The one process: FastAPI for /healthz, /metrics, the support page and the HTTP API (/api/v1), spyne at /qbwc."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from qbwc_service import __version__
+from qbwc_service.api import PREFIX as API_PREFIX
+from qbwc_service.api import create_api, metrics, problems
+from qbwc_service.api.context import ApiContext
 from qbwc_service.clock import SYSTEM_CLOCK, Clock
 from qbwc_service.db.engine import make_engine, make_sessionmaker
 from qbwc_service.kinds import REGISTRY, Registry
@@ -34,10 +36,16 @@ def create_app(settings: Settings, engine: Engine | None = None, clock: Clock = 
     soap = SoapTransport(guarded, settings.max_body_bytes, workers=16,
                          idle_timeout=settings.request_body_timeout_seconds)
 
-    app = FastAPI(title="qbwc-service", version=__version__, docs_url="/docs")
+    # No page of its own documents the root: the API's document and docs are under /api/v1, behind a key.
+    app = FastAPI(title="qbwc-service", openapi_url=None, docs_url=None, redoc_url=None)
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = sessions
+    context = ApiContext.build(settings, engine, clock)
+    app.state.api_context = context
+    problems.install(app)
+    app.include_router(metrics.router)
+    app.mount(API_PREFIX, create_api(context))
 
     @app.api_route("/healthz", methods=["GET", "HEAD"])
     def healthz() -> JSONResponse:
@@ -47,7 +55,7 @@ def create_app(settings: Settings, engine: Engine | None = None, clock: Clock = 
         except Exception as exc:  # noqa: BLE001 - the probe reports; it must not raise
             log.warning("health check failed: %s", exc)
             return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
-        return JSONResponse({"status": "ok", "version": __version__})
+        return JSONResponse({"status": "ok", "database": "reachable"})
 
     page = support_page(settings)
 

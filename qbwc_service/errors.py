@@ -9,19 +9,27 @@ The tree::
     │   ├── DatabaseUnavailable    unreachable, refused, damaged or not a database (.reason)
     │   ├── DatabaseMissing        no SQLite file where the settings point, for a command that only reads (.path)
     │   └── SchemaNotCurrent       its schema is not the one this version uses (.current, .head)
-    ├── NotFound                   a connection or job that does not exist (.what, .key)
+    ├── AccessRefused              a caller of the HTTP API (or the pages) without the right to do this
+    │   ├── NotAuthenticated       no API key, or one that is not valid (.reason)
+    │   └── NotPermitted           a valid key whose scope does not allow this (.scope, .needed)
+    ├── NotFound                   a connection, job or API key that does not exist (.what, .key)
     │   ├── ConnectionNotFound
-    │   └── JobNotFound
+    │   ├── JobNotFound
+    │   └── ApiKeyNotFound
     ├── InvalidInput               input refused before anything changed
     │   ├── InvalidJobPayload      a job's payload (raw qbXML, entity JSON) is not acceptable (.field)
-    │   ├── InvalidName            a connection name that cannot be used (.name)
+    │   ├── InvalidName            a connection or API key name that cannot be used (.name)
     │   ├── InvalidOption          an integration option that cannot be saved (.field, .reason)
+    │   ├── IdempotencyKeyReused   a key given again with another request than the first (.key, .job_id)
     │   └── Refused                the connection's state or options do not allow it (.reason: Refusal)
     │       └── NonUsCompany       a sign says the company is not a US edition (.client_country, .host_country)
-    └── Conflict                   the request clashes with the current state
-        ├── ConnectionExists       (.name)
-        ├── ConnectionBusy         deleting a connection whose jobs are not finished (.name, .unfinished)
-        └── JobStateConflict       e.g. retrying a job that is already done (.job_id, .status, .action)
+    ├── Conflict                   the request clashes with the current state
+    │   ├── ConnectionExists       (.name)
+    │   ├── ApiKeyExists           (.name)
+    │   ├── ConnectionBusy         deleting a connection whose jobs are not finished (.name, .unfinished)
+    │   └── JobStateConflict       e.g. retrying a job that is already done (.job_id, .status, .action, .allowed)
+    │       └── ResolveFirst       retrying a lost write QuickBooks cannot be asked about: say whether it landed
+    └── BulkJobRefused             one job of a bulk request was refused, so none was queued (.index, .error)
 
 Not in this tree: ``qbwc_service.qbxml.errors.QbxmlError`` (building or reading qbXML), the root of the qbXML
 engine's own tree because ``qbxml`` imports nothing of the service, and ``mappings.errors.MappingError`` (a
@@ -92,6 +100,26 @@ class SchemaNotCurrent(DatabaseProblem):
         self.current, self.head = current, head
 
 
+class AccessRefused(QbwcError):
+    """The caller may not do this: the HTTP API answers 401 or 403, and nothing changes."""
+
+
+class NotAuthenticated(AccessRefused):
+    """No API key was given, or the one given is not valid (unknown, revoked, mistyped); ``reason`` says which."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class NotPermitted(AccessRefused):
+    """A valid key whose ``scope`` does not allow what was asked (``needed``)."""
+
+    def __init__(self, scope: str, needed: str) -> None:
+        super().__init__(f"this API key is {scope}; this needs an {needed} key")
+        self.scope, self.needed = scope, needed
+
+
 class NotFound(QbwcError):
     """Something named by the caller does not exist."""
 
@@ -108,6 +136,11 @@ class ConnectionNotFound(NotFound):
 class JobNotFound(NotFound):
     def __init__(self, job_id: int) -> None:
         super().__init__("job", job_id, f"no job {job_id}")
+
+
+class ApiKeyNotFound(NotFound):
+    def __init__(self, name: str) -> None:
+        super().__init__("API key", name, f"no API key named {name!r}")
 
 
 class InvalidInput(QbwcError):
@@ -134,6 +167,16 @@ class InvalidOption(InvalidInput):
     def __init__(self, field: str, reason: str) -> None:
         super().__init__(f"invalid option{' ' + field if field else ''}: {reason}")
         self.field, self.reason = field, reason
+
+
+class IdempotencyKeyReused(InvalidInput):
+    """An idempotency key given again with another request than the one that made job ``job_id``: the same key
+    must mean the same request, so nothing is queued."""
+
+    def __init__(self, key: str, job_id: int) -> None:
+        super().__init__(f"the idempotency key {key!r} was used for another request (job {job_id}); use a new key "
+                         "for a new request")
+        self.key, self.job_id = key, job_id
 
 
 class Refusal(StrEnum):
@@ -178,6 +221,12 @@ class ConnectionExists(Conflict):
         self.name = name
 
 
+class ApiKeyExists(Conflict):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"an API key named {name!r} exists already")
+        self.name = name
+
+
 class ConnectionBusy(Conflict):
     """A connection that still has unfinished jobs (``unfinished``: their count by status) cannot be deleted
     unless the caller forces it: they would never be sent, or their outcome never known."""
@@ -190,7 +239,31 @@ class ConnectionBusy(Conflict):
 
 
 class JobStateConflict(Conflict):
-    def __init__(self, job_id: int, status: str, action: str, allowed: Iterable[str]) -> None:
+    def __init__(self, job_id: int, status: str, action: str, allowed: Iterable[str],
+                 message: str | None = None) -> None:
         names = [str(s) for s in allowed]
-        super().__init__(f"job {job_id} is {status}; only {', '.join(names[:-1])} or {names[-1]} jobs can be {action}")
-        self.job_id, self.status, self.action = job_id, status, action
+        if message is None:
+            either = f"{', '.join(names[:-1])} or {names[-1]}" if len(names) > 1 else names[0]
+            message = f"job {job_id} is {status}; only {either} jobs can be {action}"
+        super().__init__(message)
+        self.job_id, self.status, self.action, self.allowed = job_id, str(status), action, names
+
+
+class ResolveFirst(JobStateConflict):
+    """Retrying job ``job_id`` could create its document twice: it is a write whose answer was lost, and it
+    carries no marker by which QuickBooks could be asked whether it landed. A person checks QuickBooks and
+    resolves it (it landed: done; it did not: back to the queue)."""
+
+    def __init__(self, job_id: int, status: str) -> None:
+        super().__init__(job_id, status, "retried", (), message=(
+            f"job {job_id} is a write whose answer was lost, and it may have landed in QuickBooks: retrying it could "
+            f"make the document twice. Check QuickBooks, then resolve it: `qbwc-service jobs resolve {job_id} "
+            "--landed` (keeping its TxnID with --txn-id) or `--not-landed` (which queues it again)"))
+
+
+class BulkJobRefused(QbwcError):
+    """Job ``index`` (from 0) of a bulk request was refused with ``error``; the request queued nothing."""
+
+    def __init__(self, index: int, error: QbwcError) -> None:
+        super().__init__(f"job {index} of the request: {error}")
+        self.index, self.error = index, error

@@ -7,6 +7,7 @@ from __future__ import annotations
 import codecs
 from collections.abc import Generator, Iterator
 from contextlib import closing, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Text, cast, func, select
@@ -16,6 +17,24 @@ from qbwc_service.db.models import Job
 from qbwc_service.errors import JobNotFound
 
 LARGE_COLUMNS = ("payload", "warnings", "request_xml", "response_xml")
+
+
+@dataclass(frozen=True)
+class Head:
+    """The start of a large column: ``text`` is None when the column is NULL; ``size`` is its whole size in bytes."""
+
+    text: str | None
+    size: int
+
+    @property
+    def left_out(self) -> int:
+        return self.size - len((self.text or "").encode("utf-8"))
+
+
+def heads(db: Session, job_id: int, max_bytes: int) -> dict[str, Head]:
+    """The first ``max_bytes`` or so of each large column, with its whole size."""
+    return {column: Head(read_large_column_head(db, job_id, column, max_bytes),
+                         large_column_size(db, job_id, column) or 0) for column in LARGE_COLUMNS}
 
 
 def get_job_summary(db: Session, job_id: int) -> Job:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
@@ -58,6 +59,31 @@ class Enqueued:
     job: Job
     created: bool
     changed: bool = False  # an entity queued again with other content: the job now carries it (or sends it)
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """One job for :meth:`JobQueue.enqueue_many`: what :meth:`JobQueue.enqueue` takes, as a value."""
+
+    connection_id: int
+    kind: str
+    payload: dict[str, Any]
+    key: str | None = None
+    priority: int = 0
+    read_only: bool = False
+    reconcilable: bool = False
+
+
+@dataclass(frozen=True)
+class Queued:
+    """What :meth:`JobQueue.enqueue_many` made of one job asked for: the job's id, key, kind and status, and whether
+    this call created it (False: a job with its key existed already, or came earlier in the same call)."""
+
+    id: int
+    key: str
+    kind: str
+    status: JobStatus
+    created: bool
 
 
 def stored_progress(progress: BaseModel | None) -> dict[str, Any] | None:
@@ -112,6 +138,43 @@ class JobQueue:
         if new_id is not None:
             self._event(db, job, EventKind.JOB_ENQUEUED, kind)
         return Enqueued(job, new_id is not None)
+
+    def enqueue_many(self, db: Session, jobs: Sequence[NewJob]) -> list[Queued]:
+        """Queue many jobs at once, in the order given: multi-row INSERTs (ON CONFLICT DO NOTHING) and one
+        multi-row insert of their events, instead of a statement and an ORM object per job. A job whose key exists
+        already (or came earlier in ``jobs``) is not created again: its entry names the job that has the key."""
+        now = self.clock.now()
+        keyed = [(job, job.key or f"{job.kind}:{secrets.token_hex(12)}") for job in jobs]
+        first: dict[tuple[int, str], NewJob] = {}
+        for job, key in keyed:
+            first.setdefault((job.connection_id, key), job)
+        rows = [{
+            "connection_id": job.connection_id, "kind": job.kind, "payload": job.payload, "idempotency_key": key,
+            "status": JobStatus.QUEUED, "priority": job.priority, "read_only": job.read_only,
+            "reconcilable": job.reconcilable, "send_alone": False, "attempts": 0, "created_at": now,
+            "updated_at": now,
+        } for (connection_id, key), job in first.items()]
+        made: dict[tuple[int, str], Queued] = {}
+        if rows:
+            inserted = db.execute(_insert_ignoring_keys(db).returning(Job.id, Job.connection_id, Job.idempotency_key,
+                                                                      Job.kind), rows).all()
+            for job_id, connection_id, key, kind in inserted:
+                made[(connection_id, key)] = Queued(job_id, key, kind, JobStatus.QUEUED, True)
+        if made:
+            db.execute(insert(Event), [{"at": now, "connection_id": connection_id, "job_id": queued.id,
+                                        "kind": EventKind.JOB_ENQUEUED, "detail": queued.kind}
+                                       for (connection_id, _key), queued in made.items()])
+        for connection_id, key, job_id, kind, status in _existing(db, [k for k in first if k not in made]):
+            made[(connection_id, key)] = Queued(job_id, key, kind, status, False)
+        seen: set[tuple[int, str]] = set()
+        result = []
+        for job, key in keyed:
+            entry = made[(job.connection_id, key)]
+            if (job.connection_id, key) in seen and entry.created:
+                entry = Queued(entry.id, entry.key, entry.kind, entry.status, False)
+            seen.add((job.connection_id, key))
+            result.append(entry)
+        return result
 
     # ---------------------------------------------------------------- out to a session
 
@@ -264,6 +327,34 @@ class JobQueue:
         self._kill_dependents(db, job)
         return job
 
+    def resolve(self, db: Session, job: Job, *, landed: bool, result: dict[str, Any] | None = None,
+                progress: BaseModel | None = None) -> Job:
+        """A person's word on an ``unknown`` job, whose answer was lost: it landed in QuickBooks (done, keeping
+        ``result``: the QuickBooks id they found), or it did not (back on the queue now, with ``progress``, to be
+        sent again)."""
+        if job.status != JobStatus.UNKNOWN:
+            raise JobStateConflict(job.id, job.status, "resolved", (JobStatus.UNKNOWN,))
+        now = self.clock.now()
+        job.updated_at = now
+        if landed:
+            job.status = JobStatus.DONE
+            job.send_alone = False
+            job.result = {**(job.result or {}), **(result or {}), "resolved": "landed"}
+            job.status_message = "Resolved by an operator: it landed in QuickBooks."
+            job.finished_at = now
+            detail = "landed" + "".join(f", {name} {value}" for name, value in (result or {}).items())
+        else:
+            job.status = JobStatus.QUEUED
+            job.not_before = None
+            job.attempts = 0
+            job.finished_at = None
+            job.cursor = stored_progress(progress)
+            job.status_message = "Resolved by an operator: it did not land in QuickBooks; queued to be sent again."
+            detail = "did not land; queued again"
+        self._event(db, job, EventKind.JOB_RESOLVED, detail)
+        log.info("job %s resolved by an operator: %s", job.id, detail, extra={"job": job.id})
+        return job
+
     # ---------------------------------------------------------------- internals
 
     def _finish(self, db: Session, job: Job, status: JobStatus, response_xml: str | None, status_code: str | None,
@@ -310,6 +401,28 @@ def _log_outcome(job: Job, detail: str) -> None:
     log.log(level, message, job.id, job.kind,
             extra={"job": job.id, "ticket": job.ticket,
                    "reason": detail[:300] if detail and job.status != JobStatus.DONE else None})
+
+
+def _insert_ignoring_keys(db: Session) -> Any:
+    """INSERT INTO qbwc_jobs that skips a row whose (connection, key) exists already."""
+    if db.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(Job).on_conflict_do_nothing(index_elements=["connection_id", "idempotency_key"])
+    return sqlite.insert(Job).on_conflict_do_nothing(index_elements=["connection_id", "idempotency_key"])
+
+
+def _existing(db: Session, keys: list[tuple[int, str]], chunk: int = 500) -> list[tuple[int, str, int, str, JobStatus]]:
+    """(connection, key, id, kind, status) of the jobs that hold these keys."""
+    by_connection: dict[int, list[str]] = {}
+    for connection_id, key in keys:
+        by_connection.setdefault(connection_id, []).append(key)
+    found: list[tuple[int, str, int, str, JobStatus]] = []
+    for connection_id, names in by_connection.items():
+        for start in range(0, len(names), chunk):
+            rows = db.execute(
+                select(Job.connection_id, Job.idempotency_key, Job.id, Job.kind, Job.status)
+                .where(Job.connection_id == connection_id, Job.idempotency_key.in_(names[start:start + chunk])))
+            found.extend((row[0], row[1], row[2], row[3], row[4]) for row in rows)
+    return found
 
 
 # ---------------------------------------------------------------- reads (no clock, no writes)

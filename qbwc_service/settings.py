@@ -97,6 +97,26 @@ class Settings(BaseSettings):
         description="How the people using the Web Connector reach you (a name, an email address, a phone "
         "number); shown on the support page the .qwc links to.",
     )
+    api_docs: bool = Field(
+        default=True,
+        description="Serve the HTTP API's OpenAPI document (/api/v1/openapi.json) and docs page (/api/v1/docs), to "
+        "a caller with a valid API key; false turns both off.",
+    )
+    api_max_body_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024,
+        description="Largest HTTP API request body accepted (413 above); a bulk request of 10,000 raw jobs is "
+        "about 1 MiB.",
+    )
+    metrics_public: bool = Field(
+        default=False,
+        description="Serve /metrics without an API key (for a Prometheus that cannot send one); by default it "
+        "needs a key, read-only or admin.",
+    )
+    metrics_window_seconds: int = Field(
+        default=3600, ge=60,
+        description="The recent past /metrics reports on: the sessions active in it, their round trips, and the "
+        "QuickBooks status codes of the jobs settled in it.",
+    )
     log_level: str = Field(default="INFO")
 
     @field_validator("qbxml_schema_dir")

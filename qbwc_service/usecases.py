@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,24 +15,47 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
 from mappings.options import IntegrationOptions
-from qbwc_service import connections
+from qbwc_service import apikeys, connections, job_reads
 from qbwc_service.clock import SYSTEM_CLOCK, Clock
-from qbwc_service.connections import Holdings
-from qbwc_service.db.enums import JobStatus
-from qbwc_service.db.models import Connection, Job
-from qbwc_service.errors import ConnectionBusy, InvalidJobPayload, InvalidOption, Refusal, Refused
+from qbwc_service.connections import Holdings, NewToken
+from qbwc_service.db.enums import ApiScope, AuthOutcome, JobStatus
+from qbwc_service.db.models import ApiKey, Connection, Job
+from qbwc_service.errors import (
+    BulkJobRefused,
+    ConnectionBusy,
+    IdempotencyKeyReused,
+    InvalidJobPayload,
+    InvalidOption,
+    JobStateConflict,
+    QbwcError,
+    Refusal,
+    Refused,
+    ResolveFirst,
+)
+from qbwc_service.job_reads import JobFilter, JobPage
 from qbwc_service.kinds import REGISTRY
+from qbwc_service.kinds.base import ResolveContext
 from qbwc_service.kinds.flows import enqueue_flow as enqueue_flow_entity
 from qbwc_service.kinds.flows import options_of, refuse_non_us, refuse_stock_sync_off
-from qbwc_service.kinds.probe import prepare_probe
+from qbwc_service.kinds.probe import PROBE, prepare_probe
 from qbwc_service.kinds.pull import prepare_pull
 from qbwc_service.kinds.raw import Prepared, prepare_raw
-from qbwc_service.queue import PENDING, Enqueued, JobQueue, count_by_status, get_job
+from qbwc_service.queue import PENDING, Enqueued, JobQueue, NewJob, Queued, count_by_status, get_job
 
 PROBE_PRIORITY = 10
 
 
 # ---------------------------------------------------------------- pairing
+
+
+def create_connection(db: Session, name: str, clock: Clock = SYSTEM_CLOCK) -> NewToken:
+    """A new connection and its first token, shown once."""
+    return connections.create_connection(db, name, clock)
+
+
+def revoke_token(db: Session, connection: str, clock: Clock = SYSTEM_CLOCK) -> Connection:
+    """The connection's token stops working (its live session ends) until a new one is made."""
+    return connections.revoke(db, connection, clock)
 
 
 @dataclass(frozen=True)
@@ -72,25 +95,30 @@ def unpin_company_file(db: Session, connection: str, clock: Clock = SYSTEM_CLOCK
 
 def enqueue_raw(db: Session, job_queue: JobQueue, connection: str, request: str, *, key: str | None = None,
                 priority: int = 0) -> Enqueued:
-    """Queue an operator-supplied qbXML request element."""
+    """Queue an operator-supplied qbXML request element. The same ``key`` again with the same request returns the
+    first job; with another request it is refused (IdempotencyKeyReused)."""
     return _enqueue(db, job_queue, connection, prepare_raw(request), key, priority)
 
 
-def enqueue_probe(db: Session, job_queue: JobQueue, connection: str) -> Enqueued:
+def enqueue_probe(db: Session, job_queue: JobQueue, connection: str, *, key: str | None = None) -> Enqueued:
     """Queue the read-only "test access" probe (HostQuery + CompanyQuery)."""
-    return _enqueue(db, job_queue, connection, prepare_probe(), None, PROBE_PRIORITY)
+    return _enqueue(db, job_queue, connection, prepare_probe(), key, PROBE_PRIORITY)
 
 
 def enqueue_pull(db: Session, job_queue: JobQueue, connection: str, entity: str, *, since: str | None = None,
-                 max_returned: int = 100) -> Enqueued:
+                 max_returned: int = 100, key: str | None = None) -> Enqueued:
     """Queue a read of QuickBooks records changed since ``since`` (default: since the last completed pull)."""
+    return _enqueue(db, job_queue, connection, _prepared_pull(entity, since, max_returned), key, 0)
+
+
+def _prepared_pull(entity: str, since: str | None, max_returned: int) -> Prepared:
     if since is not None:
         try:
             datetime.fromisoformat(since)
         except ValueError as exc:
             raise InvalidJobPayload(f"since {since!r} is not a date-time such as 2026-11-01T00:00:00",
                                     "since") from exc
-    return _enqueue(db, job_queue, connection, prepare_pull(entity, max_returned=max_returned, since=since), None, 0)
+    return prepare_pull(entity, max_returned=max_returned, since=since)
 
 
 def enqueue_flow(db: Session, job_queue: JobQueue, connection: str, flow: str, entity: Any,
@@ -103,8 +131,110 @@ def enqueue_flow(db: Session, job_queue: JobQueue, connection: str, flow: str, e
 def _enqueue(db: Session, job_queue: JobQueue, connection: str, prepared: Prepared, key: str | None,
              priority: int) -> Enqueued:
     found = connections.get_connection(db, connection)
-    return job_queue.enqueue(db, found.id, prepared.kind, prepared.payload, key=key, priority=priority,
+    made = job_queue.enqueue(db, found.id, prepared.kind, prepared.payload, key=key, priority=priority,
                              read_only=prepared.read_only)
+    if key is not None and not made.created and (made.job.kind, made.job.payload) != (prepared.kind, prepared.payload):
+        raise IdempotencyKeyReused(key, made.job.id)
+    return made
+
+
+# ---------------------------------------------------------------- many jobs in one request
+
+
+@dataclass(frozen=True)
+class RawItem:
+    connection: str
+    request: str
+    key: str | None = None
+    priority: int = 0
+
+
+@dataclass(frozen=True)
+class PullItem:
+    connection: str
+    entity: str
+    since: str | None = None
+    max_returned: int = 100
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class FlowItem:
+    connection: str
+    flow: str
+    entity: Any
+    automatic: bool = False
+
+
+BulkItem = RawItem | PullItem | FlowItem
+
+
+@dataclass(frozen=True)
+class BulkQueued:
+    """The jobs one item of a bulk request became (a production order: one per time record)."""
+
+    index: int
+    jobs: list[Queued]
+
+
+def enqueue_bulk(db: Session, job_queue: JobQueue, items: Sequence[BulkItem]) -> list[BulkQueued]:
+    """Queue many jobs in the caller's one transaction, in the order given (their ids follow it): raw requests
+    and pulls with multi-row inserts, each entity through its flow's rules. A refused item refuses the whole
+    request (BulkJobRefused, naming the item): the caller's transaction then queues nothing."""
+    found: dict[str, Connection] = {}
+    done: list[BulkQueued] = []
+    waiting: list[tuple[int, NewJob]] = []
+
+    def connection_of(index: int, name: str) -> Connection:
+        if name not in found:
+            try:
+                found[name] = connections.get_connection(db, name)
+            except QbwcError as exc:
+                raise BulkJobRefused(index, exc) from exc
+        return found[name]
+
+    def flush() -> None:
+        if waiting:
+            queued = job_queue.enqueue_many(db, [job for _index, job in waiting])
+            _refuse_reused_keys(db, waiting, queued)
+            done.extend(BulkQueued(index, [one]) for (index, _job), one in zip(waiting, queued, strict=True))
+            waiting.clear()
+
+    for index, item in enumerate(items):
+        connection = connection_of(index, item.connection)
+        try:
+            if isinstance(item, FlowItem):
+                flush()
+                made = enqueue_flow_entity(db, job_queue, connection, item.flow, item.entity,
+                                           automatic=item.automatic)
+                done.append(BulkQueued(index, [Queued(m.job.id, m.job.idempotency_key, m.job.kind, m.job.status,
+                                                      m.created) for m in made]))
+                continue
+            if isinstance(item, RawItem):
+                prepared, key, priority = prepare_raw(item.request), item.key, item.priority
+            else:
+                prepared, key, priority = _prepared_pull(item.entity, item.since, item.max_returned), item.key, 0
+        except QbwcError as exc:
+            raise BulkJobRefused(index, exc) from exc
+        waiting.append((index, NewJob(connection.id, prepared.kind, prepared.payload, key=key, priority=priority,
+                                      read_only=prepared.read_only)))
+    flush()
+    return done
+
+
+def _refuse_reused_keys(db: Session, asked: list[tuple[int, NewJob]], queued: list[Queued]) -> None:
+    """A key given with another request than the job that holds it (made before, or earlier in the request)."""
+    first: dict[int, NewJob] = {}
+    for (_index, job), one in zip(asked, queued, strict=True):
+        if one.created:
+            first[one.id] = job
+    older = job_reads.contents_of(db, [one.id for one in queued if one.id not in first])
+    for (index, job), one in zip(asked, queued, strict=True):
+        if one.created or job.key is None:
+            continue
+        had = (first[one.id].kind, first[one.id].payload) if one.id in first else older[one.id]
+        if had != (job.kind, job.payload):
+            raise BulkJobRefused(index, IdempotencyKeyReused(job.key, one.id))
 
 
 # ---------------------------------------------------------------- stock
@@ -178,7 +308,64 @@ def _unfinished(db: Session, connection_id: int) -> dict[str, int]:
     return {status: count for status, count in count_by_status(db, connection_id).items() if status in PENDING}
 
 
+# ---------------------------------------------------------------- testing a connection
+
+
+@dataclass(frozen=True)
+class ConnectionCheck:
+    """"Test connection": what the connection row says of its Web Connector. ``authenticated`` is None when it
+    has never tried; ``advice`` is what to do next."""
+
+    connection: Connection
+    reached: bool
+    authenticated: bool | None
+    advice: str
+
+
+def check_connection(db: Session, connection: str, clock: Clock = SYSTEM_CLOCK) -> ConnectionCheck:
+    """Has the Web Connector reached the service, when, with which version, and did its authentication pass."""
+    found = connections.get_connection(db, connection)
+    outcome = found.last_auth_outcome
+    authenticated = None if outcome is None else outcome == AuthOutcome.OK
+    if found.revoked_at is not None:
+        advice = "The token is revoked: make a new one, and type it in the Web Connector."
+    elif found.last_contact_at is None:
+        advice = ("The Web Connector has not called yet: add the .qwc file in the Web Connector (File > Add an "
+                  "application), type the token as its password, and press Update Selected.")
+    elif outcome == AuthOutcome.WRONG_PASSWORD:
+        advice = "The Web Connector's password is not this connection's token: type the token again there."
+    elif outcome == AuthOutcome.REVOKED:
+        advice = "The Web Connector called with a revoked token: make a new one, and type it in the Web Connector."
+    elif found.last_connection_error:
+        advice = found.last_connection_error
+    else:
+        advice = "The Web Connector reaches the service and authenticates: run \"test access\" next."
+    return ConnectionCheck(found, found.last_contact_at is not None, authenticated, advice)
+
+
+@dataclass(frozen=True)
+class AccessTest:
+    """"Test access": the newest probe of a connection (None: never queued) and what it read, once done."""
+
+    connection: Connection
+    job: Job | None
+
+    @property
+    def result(self) -> dict[str, Any]:
+        return (self.job.result or {}) if self.job is not None and self.job.status == JobStatus.DONE else {}
+
+
+def access_test(db: Session, connection: str) -> AccessTest:
+    found = connections.get_connection(db, connection)
+    return AccessTest(found, job_reads.newest_of_kind(db, found.id, PROBE.name))
+
+
 # ---------------------------------------------------------------- options
+
+
+def connection_options(db: Session, connection: str) -> IntegrationOptions:
+    """A connection's integration options, with the defaults filled in."""
+    return options_of(connections.get_connection(db, connection))
 
 
 def update_options(db: Session, connection: str, *, set_values: Sequence[tuple[str, Any]] = (),
@@ -197,7 +384,10 @@ def update_options(db: Session, connection: str, *, set_values: Sequence[tuple[s
         options = IntegrationOptions.model_validate(stored)
     except ValidationError as exc:
         first = exc.errors()[0]
-        raise InvalidOption(".".join(str(p) for p in first["loc"]), first["msg"]) from exc
+        # A rule between options (stock_sync needs stock_adjustment_account) has no place of its own: it is about
+        # the options this change touched.
+        touched = list(dict.fromkeys([*(key for key, _value in set_values), *unset]))
+        raise InvalidOption(".".join(str(p) for p in first["loc"]) or ", ".join(touched), first["msg"]) from exc
     found.options = options.model_dump(mode="json", exclude_defaults=True)
     return options
 
@@ -245,9 +435,29 @@ def _remove(target: dict[str, Any], dotted: str) -> None:
 
 def retry_job(db: Session, job_queue: JobQueue, job_id: int) -> Job:
     """Put a failed, dead, unknown or cancelled job back on the queue, keeping what its kind keeps across
-    a retry (a pending lookup of a lost add, a pull's progress)."""
+    a retry (a pending lookup of a lost add, a pull's progress). An ``unknown`` write that QuickBooks cannot be
+    asked about (it carries no marker) is refused (ResolveFirst): sent again, it could make its document twice."""
     job = get_job(db, job_id)
+    if job.status == JobStatus.UNKNOWN and not job.reconcilable and not job.read_only:
+        raise ResolveFirst(job.id, job.status)
     return job_queue.retry(db, job, REGISTRY.of(job).progress_on_retry(job))
+
+
+def resolve_job(db: Session, job_queue: JobQueue, job_id: int, *, landed: bool, txn_id: str | None = None) -> Job:
+    """A person's word on an ``unknown`` job after checking QuickBooks: it landed (done, keeping the TxnID given,
+    and linking a sent entity to it), or it did not (back on the queue, sent again without a lookup)."""
+    if txn_id is not None and not landed:
+        raise InvalidJobPayload("a TxnID is kept only for a job that landed", "txn_id")
+    job = get_job(db, job_id)
+    if job.status != JobStatus.UNKNOWN:
+        raise JobStateConflict(job.id, job.status, "resolved", (JobStatus.UNKNOWN,))
+    kind = REGISTRY.of(job)
+    if landed:
+        connection = db.get(Connection, job.connection_id)
+        assert connection is not None
+        result = kind.landed(job, txn_id, ResolveContext(db, connection, job_queue.clock))
+        return job_queue.resolve(db, job, landed=True, result=result)
+    return job_queue.resolve(db, job, landed=False, progress=kind.progress_when_not_landed(job))
 
 
 def cancel_job(db: Session, job_queue: JobQueue, job_id: int) -> Job:
@@ -259,3 +469,84 @@ def cancel_job(db: Session, job_queue: JobQueue, job_id: int) -> Job:
         and connection.live_until >= job_queue.clock.now()
     stuck = job.status == JobStatus.SENT and not live
     return job_queue.cancel(db, job_id, stuck=stuck)
+
+
+# ---------------------------------------------------------------- jobs: reading, and steering many at once
+
+MAX_STEERED = 10_000
+"""The most jobs one retry, cancel or resolve by filter acts on."""
+
+
+@dataclass(frozen=True)
+class JobSelection:
+    """Jobs by connection name, statuses, kind and creation time (naive UTC; from inclusive, to exclusive)."""
+
+    connection: str | None = None
+    statuses: tuple[JobStatus, ...] = ()
+    kind: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+
+    def resolved(self, db: Session) -> JobFilter:
+        if self.kind is not None:
+            REGISTRY.named(self.kind)  # an unknown kind is refused, naming the known ones
+        connection_id = connections.get_connection(db, self.connection).id if self.connection else None
+        return JobFilter(connection_id, self.statuses, self.kind, self.created_from, self.created_to)
+
+
+def list_jobs(db: Session, selection: JobSelection, *, before: int | None = None, limit: int = 50) -> JobPage:
+    """A page of jobs, newest first, below the job id ``before`` when given."""
+    return job_reads.page_of_jobs(db, selection.resolved(db), before=before, limit=limit)
+
+
+@dataclass
+class Steered:
+    """What a retry, cancel or resolve by filter did: the jobs it changed, and those it refused, with why."""
+
+    changed: list[Job] = field(default_factory=list)
+    refused: list[tuple[int, QbwcError]] = field(default_factory=list)
+
+
+def retry_jobs(db: Session, job_queue: JobQueue, selection: JobSelection, limit: int = MAX_STEERED) -> Steered:
+    """Retry every job selected (oldest first, at most ``limit``); each refusal is kept, not raised."""
+    return _steer(db, selection, limit, lambda job_id: retry_job(db, job_queue, job_id))
+
+
+def cancel_jobs(db: Session, job_queue: JobQueue, selection: JobSelection, limit: int = MAX_STEERED) -> Steered:
+    return _steer(db, selection, limit, lambda job_id: cancel_job(db, job_queue, job_id))
+
+
+def resolve_jobs(db: Session, job_queue: JobQueue, selection: JobSelection, *, landed: bool,
+                 limit: int = MAX_STEERED) -> Steered:
+    """Resolve every ``unknown`` job selected alike (landed or not; no TxnID: each job has its own)."""
+    chosen = JobSelection(selection.connection, (JobStatus.UNKNOWN,), selection.kind, selection.created_from,
+                          selection.created_to)
+    return _steer(db, chosen, limit, lambda job_id: resolve_job(db, job_queue, job_id, landed=landed))
+
+
+def _steer(db: Session, selection: JobSelection, limit: int, act: Callable[[int], Job]) -> Steered:
+    steered = Steered()
+    for job_id in job_reads.ids_of_jobs(db, selection.resolved(db), limit):
+        try:
+            steered.changed.append(act(job_id))
+        except QbwcError as exc:
+            steered.refused.append((job_id, exc))
+    return steered
+
+
+# ---------------------------------------------------------------- API keys
+
+
+def create_api_key(db: Session, name: str, *, read_only: bool = False,
+                   clock: Clock = SYSTEM_CLOCK) -> apikeys.NewApiKey:
+    """A key to the HTTP API, shown once: read-only (reads) or admin (everything an operator does)."""
+    return apikeys.create(db, name, ApiScope.READ_ONLY if read_only else ApiScope.ADMIN, clock)
+
+
+def list_api_keys(db: Session) -> list[ApiKey]:
+    return apikeys.list_keys(db)
+
+
+def revoke_api_key(db: Session, name: str, clock: Clock = SYSTEM_CLOCK) -> ApiKey:
+    """The key stops working at once."""
+    return apikeys.revoke(db, name, clock)

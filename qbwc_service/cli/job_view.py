@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from qbwc_service import job_columns
 from qbwc_service.cli._common import out, print_json, write
+from qbwc_service.job_columns import Head
 
 HEAD_BYTES = 64 * 1024
 CHUNK_BYTES = 4 * 1024 * 1024
@@ -24,25 +24,9 @@ JSON_COLUMNS = frozenset({"payload", "warnings"})
 SECTIONS = {"request_xml": ("request XML", "(not sent yet)"), "response_xml": ("response XML", "(no response)")}
 
 
-@dataclass(frozen=True)
-class Head:
-    """The start of a large column: ``text`` is None when the column is NULL; ``size`` is its whole size in bytes."""
-
-    text: str | None
-    size: int
-
-    @property
-    def left_out(self) -> int:
-        return self.size - len((self.text or "").encode("utf-8"))
-
-
 def heads(db: Session, job_id: int) -> dict[str, Head]:
     """The first HEAD_BYTES of each large column."""
-    found = {}
-    for column in job_columns.LARGE_COLUMNS:
-        found[column] = Head(job_columns.read_large_column_head(db, job_id, column, HEAD_BYTES),
-                             job_columns.large_column_size(db, job_id, column) or 0)
-    return found
+    return job_columns.heads(db, job_id, HEAD_BYTES)
 
 
 def show(db: Session, job_id: int, fields: dict[str, Any], *, as_json: bool, full: bool) -> None:

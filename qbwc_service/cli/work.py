@@ -137,15 +137,13 @@ def jobs_list(
     as_json: JsonOption = False,
 ) -> None:
     """Newest jobs first."""
-    if status is not None and status not in set(JobStatus):
-        fail(f"unknown status {status!r}; use one of {', '.join(JobStatus)}")
-    if kind is not None and kind not in REGISTRY.names():
-        fail(f"unknown kind {kind!r}; use one of {', '.join(REGISTRY.names())}")
+    chosen = _status(status) if status is not None else None
+    _kind(kind)
     with open_db(read_only=True) as db:
         names = {c.id: c.name for c in connections.list_connections(db)}
         conn_id = connections.get_connection(db, connection).id if connection else None
         rows = [_job_dict(j, connection=names.get(j.connection_id))
-                for j in queue.list_jobs(db, connection_id=conn_id, status=JobStatus(status) if status else None,
+                for j in queue.list_jobs(db, connection_id=conn_id, status=chosen,
                                          kind=kind, limit=limit)]
     if as_json:
         print_json(rows)
@@ -177,10 +175,89 @@ def jobs_show(
 
 
 @jobs_app.command("retry")
-def jobs_retry(job_id: JobId, as_json: JsonOption = False) -> None:
-    """Put a failed, dead, unknown or cancelled job back on the queue."""
+def jobs_retry(
+    job_id: Annotated[int | None, typer.Argument(min=1, max=MAX_ID, help="The job's id; or choose jobs with "
+                                                 "--status (and --connection, --kind).")] = None,
+    status: Annotated[str | None, typer.Option(help="Retry every job of this status (failed, dead, unknown, "
+                                               "cancelled).")] = None,
+    connection: Annotated[str | None, typer.Option(help="With --status: only this connection's jobs.")] = None,
+    kind: Annotated[str | None, typer.Option(help="With --status: only jobs of this kind.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Put a failed, dead, unknown or cancelled job back on the queue, or every job --status names. An unknown
+    write that QuickBooks cannot be asked about is not retried: resolve it (`jobs resolve`)."""
+    if job_id is not None:
+        if status or connection or kind:
+            fail("give a job id, or --status (with --connection, --kind), not both")
+        with open_db() as db:
+            _job_is(usecases.retry_job(db, job_queue(), job_id), as_json)
+        return
+    if status is None:
+        fail("give a job id, or --status to retry every job of that status")
+    selection = usecases.JobSelection(connection, (_status(status),), _kind(kind))
     with open_db() as db:
-        _job_is(usecases.retry_job(db, job_queue(), job_id), as_json)
+        steered = usecases.retry_jobs(db, job_queue(), selection)
+    _steered(steered, "retried", as_json)
+
+
+@jobs_app.command("resolve")
+def jobs_resolve(
+    job_id: Annotated[int | None, typer.Argument(min=1, max=MAX_ID, help="The unknown job's id; or choose them "
+                                                 "with --connection (and --kind).")] = None,
+    landed: Annotated[bool | None, typer.Option("--landed/--not-landed", help="Whether the job's write is in "
+                                                "QuickBooks: landed, it is done; not landed, it is queued to be "
+                                                "sent again.", show_default=False)] = None,
+    txn_id: Annotated[str | None, typer.Option("--txn-id", help="With --landed and a job id: the TxnID of the "
+                                               "document found in QuickBooks, kept on the job (and linked to "
+                                               "the Fusion entity it sent).")] = None,
+    connection: Annotated[str | None, typer.Option(help="Resolve every unknown job of this connection alike.")]
+    = None,
+    kind: Annotated[str | None, typer.Option(help="With --connection: only jobs of this kind.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Say whether an unknown job (sent, its answer lost) landed in QuickBooks, after checking there."""
+    if landed is None:
+        fail("say --landed (it is in QuickBooks) or --not-landed (it is not: send it again)")
+    if job_id is not None:
+        if connection or kind:
+            fail("give a job id, or --connection (with --kind), not both")
+        with open_db() as db:
+            _job_is(usecases.resolve_job(db, job_queue(), job_id, landed=landed, txn_id=txn_id), as_json)
+        return
+    if connection is None:
+        fail("give a job id, or --connection to resolve every unknown job of a connection")
+    if txn_id is not None:
+        fail("--txn-id names one document: give it with one job id")
+    with open_db() as db:
+        steered = usecases.resolve_jobs(db, job_queue(), usecases.JobSelection(connection, kind=_kind(kind)),
+                                        landed=landed)
+    _steered(steered, "resolved", as_json)
+
+
+def _status(status: str) -> JobStatus:
+    if status not in set(JobStatus):
+        fail(f"unknown status {status!r}; use one of {', '.join(JobStatus)}")
+    return JobStatus(status)
+
+
+def _kind(kind: str | None) -> str | None:
+    if kind is not None and kind not in REGISTRY.names():
+        fail(f"unknown kind {kind!r}; use one of {', '.join(REGISTRY.names())}")
+    return kind
+
+
+def _steered(steered: usecases.Steered, verb: str, as_json: bool) -> None:
+    """What a command by filter did; a run that refused some jobs ends with exit code 1, naming them."""
+    if as_json:
+        print_json({verb: [{"id": job.id, "kind": job.kind, "status": job.status} for job in steered.changed],
+                    "refused": [{"id": job_id, "error": str(error)} for job_id, error in steered.refused]})
+    else:
+        out.print(f"{len(steered.changed)} jobs {verb}" + (f": {', '.join(str(j.id) for j in steered.changed)}"
+                                                         if steered.changed else ""), markup=False, highlight=False)
+        for job_id, error in steered.refused:
+            err.print(f"job {job_id} not {verb}: {error}", markup=False, highlight=False)
+    if steered.refused:
+        fail(f"{len(steered.refused)} jobs were not {verb} (see above)")
 
 
 @jobs_app.command("cancel")

@@ -34,6 +34,13 @@ class AuthOutcome(StrEnum):
     REVOKED = "revoked"
 
 
+class ApiScope(StrEnum):
+    """What an API key may do: read (``read-only``), or everything an operator does (``admin``)."""
+
+    READ_ONLY = "read-only"
+    ADMIN = "admin"
+
+
 class DeliveryStatus(StrEnum):
     PENDING = "pending"
 
@@ -67,6 +74,9 @@ class EventKind(StrEnum):
     JOB_RETRIED = "job-retried"
     JOB_CANCELLED = "job-cancelled"
     JOB_CHANGED = "job-changed"
+    JOB_RESOLVED = "job-resolved"
+    API_KEY_CREATED = "api-key-created"
+    API_KEY_REVOKED = "api-key-revoked"
 
     @classmethod
     def session_ended(cls, state: SessionState) -> EventKind:

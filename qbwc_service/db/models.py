@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from qbwc_service.db.enums import AuthOutcome, DeliveryStatus, EventKind, JobStatus, SessionState
+from qbwc_service.db.enums import ApiScope, AuthOutcome, DeliveryStatus, EventKind, JobStatus, SessionState
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -82,6 +82,11 @@ class WebConnectorSession(Base):
     """One Web Connector update: authenticate ... closeConnection."""
 
     __tablename__ = "qbwc_sessions"
+    __table_args__ = (
+        # /metrics: the open sessions, and the sessions active lately, without reading the old ones.
+        Index("ix_qbwc_sessions_state", "state", "connection_id"),
+        Index("ix_qbwc_sessions_activity", "last_activity_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ticket: Mapped[str] = mapped_column(String(64), unique=True)
@@ -109,6 +114,9 @@ class Job(Base):
         Index("ix_qbwc_jobs_claim", "connection_id", "status", "priority", "id"),
         Index("ix_qbwc_jobs_ticket", "ticket"),
         Index("ix_qbwc_jobs_order", "connection_id", "order_key"),
+        # /metrics: the unfinished jobs by status, and the jobs settled lately, without reading the done ones.
+        Index("ix_qbwc_jobs_status", "status", "connection_id"),
+        Index("ix_qbwc_jobs_updated", "updated_at"),
         CheckConstraint(f"status IN ({', '.join(repr(s.value) for s in JobStatus)})", name="ck_qbwc_jobs_status"),
     )
 
@@ -212,3 +220,18 @@ class Link(Base):
     line_ids: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     job_id: Mapped[int | None] = mapped_column(ForeignKey("qbwc_jobs.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class ApiKey(Base):
+    """A key to the HTTP API. The key itself is shown once; ``key_id``, its public part, finds the row, and only a
+    salted hash of its secret part is kept (as for connection tokens)."""
+
+    __tablename__ = "qbwc_api_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    key_id: Mapped[str] = mapped_column(String(32), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(200))
+    scope: Mapped[ApiScope] = mapped_column(_stored_as_text(ApiScope, 20))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -68,6 +68,15 @@ class SettleContext:
     clock: Clock
 
 
+@dataclass(frozen=True)
+class ResolveContext:
+    """What a person's word on a lost job may use: its connection and the service's clock."""
+
+    db: Session
+    connection: Connection
+    clock: Clock
+
+
 @dataclass
 class Answer:
     """QuickBooks' answers to one job: whole ``*Rs`` elements, or, for a kind that streams, the header of
@@ -100,6 +109,15 @@ class JobKind(Protocol):
 
     def progress_on_retry(self, job: Job) -> Progress | None:
         """The progress an operator's retry keeps (plans made inside a session start over)."""
+        ...
+
+    def landed(self, job: Job, txn_id: str | None, ctx: ResolveContext) -> dict[str, Any]:
+        """A person found this lost write in QuickBooks (``txn_id``: the id they found, if they gave one): the
+        result the job keeps, after recording what its kind records of a write that landed."""
+        ...
+
+    def progress_when_not_landed(self, job: Job) -> Progress | None:
+        """A person found this lost write is not in QuickBooks: the progress it is sent again with."""
         ...
 
 
@@ -143,6 +161,12 @@ class RequestKind(Generic[P]):
 
     def progress_on_retry(self, job: Job) -> Progress | None:
         return self.progress(job)
+
+    def landed(self, job: Job, txn_id: str | None, ctx: ResolveContext) -> dict[str, Any]:
+        return {"TxnID": txn_id} if txn_id else {}
+
+    def progress_when_not_landed(self, job: Job) -> Progress | None:
+        return self.progress_on_retry(job)
 
 
 def first_decisive(responses: list[Response]) -> Response | None:

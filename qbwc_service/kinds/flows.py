@@ -32,7 +32,15 @@ from qbwc_service.db.enums import JobStatus
 from qbwc_service.db.models import Connection, Job
 from qbwc_service.errors import InvalidJobPayload, Refusal, Refused
 from qbwc_service.fusion import models
-from qbwc_service.kinds.base import Answer, BuildContext, Built, Progress, RequestKind, SettleContext
+from qbwc_service.kinds.base import (
+    Answer,
+    BuildContext,
+    Built,
+    Progress,
+    RequestKind,
+    ResolveContext,
+    SettleContext,
+)
 from qbwc_service.kinds.custom_fields import CUSTOM_FIELDS
 from qbwc_service.kinds.raw import LIST_ADD
 from qbwc_service.qbxml.response import Response
@@ -471,6 +479,19 @@ class FlowKind(RequestKind[FlowProgress]):
     def progress_when_lost(self, job: Job) -> Progress | None:
         progress = self.progress(job)
         return progress.model_copy(update={"reconcile": True, "lost_sent_at": progress.lost_sent_at or job.sent_at})
+
+    def landed(self, job: Job, txn_id: str | None, ctx: ResolveContext) -> dict[str, Any]:
+        """The document is in QuickBooks: with its TxnID, the entity is linked to it, so that what links to it
+        (a bill to its purchase order, an invoice to its sales order) finds it."""
+        if txn_id and self.flow.records_link:
+            entity = self.entity(job)
+            links.record(ctx.db, ctx.connection.id, self.flow.name, self.flow.fusion_id(job, entity),
+                         qbd_type=self.flow.qbd_type, qbd_id=txn_id, job_id=job.id, now=ctx.clock.now())
+        return {"TxnID": txn_id} if txn_id else {}
+
+    def progress_when_not_landed(self, job: Job) -> Progress | None:
+        """Not in QuickBooks: sent again as it is, without looking it up first."""
+        return self.progress(job).model_copy(update={"reconcile": False, "lost_sent_at": None})
 
     def _created(self, job: Job, answer: Response, ctx: SettleContext, *, reconciled: bool,
                  ret: etree._Element | None = None) -> Settlement:

@@ -19,7 +19,15 @@ from lxml import etree
 from qbwc_service import deliveries
 from qbwc_service.db.models import Job
 from qbwc_service.errors import InvalidJobPayload
-from qbwc_service.kinds.base import Answer, BuildContext, Built, Progress, SettleContext, by_policy
+from qbwc_service.kinds.base import (
+    Answer,
+    BuildContext,
+    Built,
+    Progress,
+    ResolveContext,
+    SettleContext,
+    by_policy,
+)
 from qbwc_service.kinds.raw import Prepared
 from qbwc_service.qbxml.queries import QuerySpec, build_query, later_mark
 from qbwc_service.qbxml.status import StatusCode, answered
@@ -131,6 +139,12 @@ class PullKind:
 
     def progress_when_lost(self, job: Job) -> Progress | None:
         return None
+
+    def landed(self, job: Job, txn_id: str | None, ctx: ResolveContext) -> dict[str, Any]:
+        return {}  # a read is never left unknown: its lost answer is simply asked again
+
+    def progress_when_not_landed(self, job: Job) -> Progress | None:
+        return self.progress_on_retry(job)
 
     def progress_on_retry(self, job: Job) -> Progress | None:
         return self.progress(job)

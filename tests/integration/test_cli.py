@@ -543,3 +543,57 @@ def test_unsetting_an_unknown_option_is_refused(
     assert json.loads(run(cli, "connection", "options", "Shop"))["document_number"] == "fusion_code"  # unchanged
     reset = json.loads(run(cli, "connection", "options", "Shop", "--unset", "sales_orders.automatic"))
     assert reset["sales_orders"] == {"manual": True, "automatic": False}
+
+
+def test_api_keys_are_shown_once_listed_and_revoked(
+    cli: CliRunner, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin = json.loads(run(cli, "apikey", "create", "deploy script", "--json"))
+    reader = json.loads(run(cli, "apikey", "create", "grafana", "--read-only", "--json"))
+    assert admin["scope"] == "admin" and reader["scope"] == "read-only"
+    assert admin["key"].startswith("qbwc_") and len(admin["key"]) > 48 and admin["key"] != reader["key"]
+    assert "shown once" in run(cli, "apikey", "create", "spare")
+    listed = json.loads(run(cli, "apikey", "list", "--json"))
+    assert [(k["name"], k["scope"], k["last_used_at"]) for k in listed] == [
+        ("deploy script", "admin", None), ("grafana", "read-only", None), ("spare", "admin", None)]
+    with closing(sqlite3.connect(tmp_path / "cli.db")) as conn:
+        stored = [row[0] for row in conn.execute("SELECT key_hash FROM qbwc_api_keys")]
+    assert all(admin["key"].split("_", 2)[2] not in value for value in stored)  # only a hash is kept
+    assert admin["key"] not in run(cli, "apikey", "list")
+    assert "revoked" in run(cli, "apikey", "revoke", "spare")
+    assert [k["name"] for k in json.loads(run(cli, "apikey", "list", "--json"))] == ["deploy script", "grafana"]
+    assert "no API key named 'spare'" in run_failing(["apikey", "revoke", "spare"], capsys, monkeypatch)
+    assert "exists already" in run_failing(["apikey", "create", "grafana"], capsys, monkeypatch)
+
+
+def test_unknown_jobs_are_resolved_and_a_lost_raw_add_is_not_retried_blindly(
+    cli: CliRunner, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(cli, "connection", "create", "Shop")
+    request = tmp_path / "customer.xml"
+    for name in ("A", "B", "C"):
+        request.write_text(f"<InvoiceAddRq><InvoiceAdd><CustomerRef><FullName>{name}</FullName></CustomerRef>"
+                           "</InvoiceAdd></InvoiceAddRq>")
+        run(cli, "enqueue", "raw", "Shop", str(request))
+    run(cli, "enqueue", "sales-order", "Shop", str(EXAMPLES / "sales-order.json"))
+    for job_id in (1, 2, 3, 4):
+        set_job(tmp_path, job_id, status="unknown", status_message="the session expired")
+    refused = run_failing(["jobs", "retry", "1"], capsys, monkeypatch)
+    assert "jobs resolve 1 --landed" in refused and "--not-landed" in refused
+    assert "job 1 is done" in run(cli, "jobs", "resolve", "1", "--landed", "--txn-id", "80000001-1")
+    shown = json.loads(run(cli, "jobs", "show", "1", "--json"))
+    assert shown["status"] == "done" and shown["result"] == {"TxnID": "80000001-1", "resolved": "landed"}
+    assert "job 2 is queued" in run(cli, "jobs", "resolve", "2", "--not-landed")
+    assert "only unknown jobs can be resolved" in run_failing(["jobs", "resolve", "2", "--landed"], capsys,
+                                                              monkeypatch)
+    assert "--landed" in run_failing(["jobs", "resolve", "3"], capsys, monkeypatch)
+    # By filter: the sales order carries a marker, so it is retried (looked up first); the raw add is refused.
+    result = run_main(["jobs", "retry", "--status", "unknown", "--connection", "Shop"], capsys, monkeypatch, code=1)
+    assert "1 jobs retried: 4" in result.out
+    assert "job 3 not retried" in result.err and "jobs resolve 3" in result.err
+    assert result.err.strip().splitlines()[-1] == "error: 1 jobs were not retried (see above)"
+    statuses = {job["id"]: job["status"] for job in json.loads(run(cli, "jobs", "list", "--json"))}
+    assert statuses == {1: "done", 2: "queued", 3: "unknown", 4: "queued"}
+    resolved = json.loads(run(cli, "jobs", "resolve", "--connection", "Shop", "--not-landed", "--json"))
+    assert resolved == {"resolved": [{"id": 3, "kind": "raw", "status": "queued"}], "refused": []}
+    assert "give a job id, or --status" in run_failing(["jobs", "retry"], capsys, monkeypatch)

@@ -1,0 +1,156 @@
+"""Enqueue throughput: the HTTP API's bulk endpoint, its one-job endpoint, and the CLI, side by side (a benchmark,
+not a test).
+
+Starts `qbwc-service serve` in a child process on a fresh database (SQLite by default; --database-url for
+PostgreSQL, whose tables are then emptied first), then queues CustomerAdd jobs three ways, each timed from the
+client's side (wall clock), in the same invocation so the ratios compare like with like:
+
+- bulk: one POST /api/v1/jobs/bulk with --bulk jobs (one transaction);
+- API: --single POSTs to /api/v1/connections/NAME/raw, one job each, over one keep-alive connection;
+- CLI: --cli runs of `qbwc-service enqueue raw`, one process per job (what a script did before the API).
+
+    .venv/bin/python bench/enqueue_throughput.py --bulk 10000 --single 500 --cli 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from sqlalchemy import func, select, text
+
+from qbwc_service import usecases
+from qbwc_service.db.engine import make_engine, make_sessionmaker
+from qbwc_service.db.migrate import upgrade
+from qbwc_service.db.models import Base, Job
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def customer(run: str, index: int) -> str:
+    return f"<CustomerAddRq><CustomerAdd><Name>{run} {index:06d}</Name></CustomerAdd></CustomerAddRq>"
+
+
+def prepare(url: str) -> str:
+    """A migrated, empty database with the connection "bench"; an admin API key to it."""
+    engine = make_engine(url)
+    upgrade(engine)
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            for table in reversed(Base.metadata.sorted_tables):
+                conn.execute(text(f"DELETE FROM {table.name}"))
+    with make_sessionmaker(engine).begin() as db:
+        usecases.create_connection(db, "bench")
+        key = usecases.create_api_key(db, "bench").key
+    engine.dispose()
+    return key
+
+
+def count_jobs(url: str) -> int:
+    engine = make_engine(url)
+    with make_sessionmaker(engine).begin() as db:
+        found = db.scalar(select(func.count()).select_from(Job)) or 0
+    engine.dispose()
+    return found
+
+
+def start_server(env: dict[str, str], workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "qbwc_service.cli", "serve", "--port", str(port)], env=env,
+                              cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return server, url
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or server.poll() is not None:
+            raise SystemExit(f"the server did not start: {server.stderr.read().decode() if server.stderr else ''}")
+        time.sleep(0.1)
+
+
+def bench_bulk(url: str, key: str, jobs: int) -> float:
+    body = {"jobs": [{"type": "raw", "connection": "bench", "request": customer("Bulk", i)} for i in range(jobs)]}
+    with httpx.Client(base_url=f"{url}/api/v1", headers={"Authorization": f"Bearer {key}"}, timeout=600) as api:
+        started = time.perf_counter()
+        answer = api.post("/jobs/bulk", json=body)
+        took = time.perf_counter() - started
+    if answer.status_code != 201 or answer.json()["created"] != jobs:
+        raise SystemExit(f"bulk: {answer.status_code} {answer.text[:300]}")
+    return took
+
+
+def bench_single(url: str, key: str, jobs: int) -> float:
+    with httpx.Client(base_url=f"{url}/api/v1", headers={"Authorization": f"Bearer {key}"}, timeout=60) as api:
+        started = time.perf_counter()
+        for i in range(jobs):
+            answer = api.post("/connections/bench/raw", json={"request": customer("Single", i)})
+            if answer.status_code != 201:
+                raise SystemExit(f"API: {answer.status_code} {answer.text[:300]}")
+        return time.perf_counter() - started
+
+
+def bench_cli(env: dict[str, str], workdir: Path, jobs: int) -> float:
+    files = []
+    for i in range(jobs):
+        path = workdir / f"cli-{i}.xml"
+        path.write_text(customer("Cli", i))
+        files.append(path)
+    started = time.perf_counter()
+    for path in files:
+        subprocess.run([sys.executable, "-m", "qbwc_service.cli", "enqueue", "raw", "bench", str(path)], env=env,
+                       cwd=workdir, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--bulk", type=int, default=10_000, help="Jobs in the one bulk request.")
+    parser.add_argument("--single", type=int, default=500, help="One-job API requests.")
+    parser.add_argument("--cli", type=int, default=10, help="CLI runs, one job each.")
+    parser.add_argument("--database-url", help="Default: a SQLite file in a temporary folder. A PostgreSQL "
+                        "database named here is emptied first.")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        url = args.database_url or f"sqlite:///{workdir / 'bench.db'}"
+        key = prepare(url)
+        env = {**os.environ, "QBWC_DATABASE_URL": url, "QBWC_LOG_LEVEL": "WARNING"}
+        env.pop("QBWC_CONFIG", None)
+        server, base = start_server(env, workdir)
+        try:
+            results = [("bulk endpoint", args.bulk, bench_bulk(base, key, args.bulk)),
+                       ("API, one job per request", args.single, bench_single(base, key, args.single))]
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        results.append(("CLI, one process per job", args.cli, bench_cli(env, workdir, args.cli)))
+        expected = args.bulk + args.single + args.cli
+        if count_jobs(url) != expected:
+            raise SystemExit(f"expected {expected} jobs in the database, found {count_jobs(url)}")
+    cli_rate = results[-1][1] / results[-1][2]
+    print(f"CustomerAdd raw jobs queued on {make_engine(url).dialect.name}; wall clock from the client\n")
+    print(f"{'how':<26} {'jobs':>7} {'seconds':>9} {'jobs/s':>10} {'ms per job':>11} {'vs CLI':>9}")
+    for how, jobs, took in results:
+        rate = jobs / took
+        print(f"{how:<26} {jobs:>7} {took:>9.2f} {rate:>10.1f} {took / jobs * 1000:>11.3f} {rate / cli_rate:>8.0f}x")
+    bulk_rate = results[0][1] / results[0][2]
+    print(f"\n{args.bulk} jobs: bulk {args.bulk / bulk_rate:.1f} s; through the CLI about "
+          f"{args.bulk / cli_rate / 60:.0f} minutes")
+
+
+if __name__ == "__main__":
+    main()
