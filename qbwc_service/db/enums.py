@@ -38,6 +38,14 @@ class DeliveryStatus(StrEnum):
     PENDING = "pending"
 
 
+class FusionAuthKind(StrEnum):
+    """How a connection signs in to Fusion Operations."""
+
+    BEARER = "bearer"  # a token given by the operator, used as it is
+    CLIENT_CREDENTIALS = "client-credentials"  # an OAuth client id and secret exchanged for access tokens
+    REFRESH_TOKEN = "refresh-token"  # an OAuth refresh token (3-legged) exchanged for access tokens
+
+
 class EventKind(StrEnum):
     """What the audit trail records."""
 
@@ -67,6 +75,7 @@ class EventKind(StrEnum):
     JOB_RETRIED = "job-retried"
     JOB_CANCELLED = "job-cancelled"
     JOB_CHANGED = "job-changed"
+    FUSION_CONFIGURED = "fusion-configured"
 
     @classmethod
     def session_ended(cls, state: SessionState) -> EventKind:
