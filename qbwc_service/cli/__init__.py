@@ -24,6 +24,7 @@ app = typer.Typer(help="qbwc-service: Fusion Operations <-> QuickBooks Desktop o
 app.command()(about.info)
 app.command()(server.serve)
 app.command()(server.simulate)
+app.command("secret-key")(connection.secret_key)
 app.add_typer(server.db_app, name="db")
 app.add_typer(connection.app, name="connection")
 app.add_typer(work.enqueue_app, name="enqueue")
