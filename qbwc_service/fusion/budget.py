@@ -95,7 +95,7 @@ class MemoryBudget:
             if self._tat - self.rate.tolerance <= now:
                 self._tat = max(self._tat, now) + self.rate.interval
                 return 0.0
-            return self._tat - self.rate.tolerance - now
+            return _wait(self._tat - self.rate.tolerance - now)
 
     def pause(self, seconds_: float) -> None:
         until = seconds(self.clock.now()) + seconds_ + self.rate.tolerance
@@ -125,7 +125,7 @@ class DatabaseBudget:
                 return 0.0
             tat = db.scalar(select(FusionBudget.tat).where(FusionBudget.account_key == self.account_key))
             if tat is not None:
-                return max(tat - self.rate.tolerance - now, 0.001)
+                return _wait(tat - self.rate.tolerance - now)
             # The account's first request: its row, holding this request already. Another process may insert
             # it at the same moment; then this one asks again.
             inserted = db.execute(
@@ -145,6 +145,12 @@ class DatabaseBudget:
             )
             db.execute(_insert(db).values(account_key=self.account_key, tat=until, updated_at=moment)
                        .on_conflict_do_nothing(index_elements=["account_key"]))
+
+
+def _wait(seconds_: float) -> float:
+    """A wait a clock can measure: at least a millisecond (a clock counts microseconds; a wait rounded to
+    nothing would be asked again and again)."""
+    return max(seconds_, 0.001)
 
 
 def _insert(db: Session) -> postgresql.Insert | sqlite.Insert:
