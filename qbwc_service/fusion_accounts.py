@@ -182,8 +182,9 @@ class DatabaseTokenStore:
         with self.sessions.begin() as db:
             saved = db.execute(update(FusionAccount)
                                .where(FusionAccount.id == self.row_id, FusionAccount.token_version == expected_version)
-                               .values(**values).execution_options(synchronize_session=False))
-            return bool(saved.rowcount)  # type: ignore[attr-defined]
+                               .values(**values).returning(FusionAccount.id)
+                               .execution_options(synchronize_session=False)).first()
+            return saved is not None
 
 
 def open_client(sessions: sessionmaker[Session], connection: str, settings: Settings, *,

@@ -114,14 +114,17 @@ class DatabaseBudget:
         moment = self.clock.now()
         now = seconds(moment)
         with self.sessions.begin() as db:
+            # RETURNING, not the rowcount, says whether a row changed: under concurrent takes on PostgreSQL the
+            # rowcount of the INSERT below was seen true when the conflict had made it insert nothing.
             granted = db.execute(
                 update(FusionBudget)
                 .where(FusionBudget.account_key == self.account_key, FusionBudget.tat - self.rate.tolerance <= now)
                 .values(tat=case((FusionBudget.tat > now, FusionBudget.tat), else_=now) + self.rate.interval,
                         updated_at=moment)
+                .returning(FusionBudget.id)
                 .execution_options(synchronize_session=False)
-            ).rowcount  # type: ignore[attr-defined]
-            if granted:
+            ).first()
+            if granted is not None:
                 return 0.0
             tat = db.scalar(select(FusionBudget.tat).where(FusionBudget.account_key == self.account_key))
             if tat is not None:
@@ -130,9 +133,9 @@ class DatabaseBudget:
             # it at the same moment; then this one asks again.
             inserted = db.execute(
                 _insert(db).values(account_key=self.account_key, tat=now + self.rate.interval, updated_at=moment)
-                .on_conflict_do_nothing(index_elements=["account_key"])
-            ).rowcount  # type: ignore[attr-defined]
-        return 0.0 if inserted else self.take()
+                .on_conflict_do_nothing(index_elements=["account_key"]).returning(FusionBudget.id)
+            ).first()
+        return 0.0 if inserted is not None else self.take()
 
     def pause(self, seconds_: float) -> None:
         moment = self.clock.now()
