@@ -127,6 +127,11 @@ class Settings(BaseSettings):
         "gives up (FusionRateLimited, a transient error).",
     )
 
+    @field_validator("secret_key", "secret_key_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("secret_key")
     @classmethod
     def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:

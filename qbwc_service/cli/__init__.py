@@ -23,7 +23,7 @@ app = typer.Typer(help="qbwc-service: Fusion Operations <-> QuickBooks Desktop o
                   no_args_is_help=True, pretty_exceptions_enable=False)
 app.command()(about.info)
 app.command()(server.serve)
-app.command()(server.simulate)
+app.add_typer(server.simulate_app, name="simulate")
 app.command("secret-key")(connection.secret_key)
 app.add_typer(server.db_app, name="db")
 app.add_typer(connection.app, name="connection")
