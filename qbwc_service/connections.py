@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from qbwc_service import deliveries, links, queue
+from qbwc_service import deliveries, fusion_accounts, links, queue
 from qbwc_service.clock import SYSTEM_CLOCK, Clock, local_date
 from qbwc_service.db.enums import EventKind
 from qbwc_service.db.models import Connection, Delivery, Event, Job, Link, WebConnectorSession
@@ -184,12 +184,13 @@ def rename(db: Session, connection: Connection, new_name: str, clock: Clock = SY
 
 
 def delete(db: Session, connection: Connection, clock: Clock = SYSTEM_CLOCK) -> Holdings:
-    """Delete a connection and all it holds (jobs, sessions, events, links, pulled records and stream marks) in
-    the caller's transaction, leaving one event (with no connection) that says so. Whether its unfinished jobs
-    may go is the caller's decision. Returns what was deleted."""
+    """Delete a connection and all it holds (jobs, sessions, events, links, pulled records and stream marks, its
+    Fusion account) in the caller's transaction, leaving one event (with no connection) that says so. Whether its
+    unfinished jobs may go is the caller's decision. Returns what was deleted."""
     held = holdings(db, connection)
     deliveries.forget_all(db, connection.id)
     links.forget_all(db, connection.id)
+    fusion_accounts.forget(db, connection.id)
     queue.delete_jobs_of(db, connection.id)
     db.execute(delete_rows(Event).where(Event.connection_id == connection.id))
     db.execute(delete_rows(WebConnectorSession).where(WebConnectorSession.connection_id == connection.id))

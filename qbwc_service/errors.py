@@ -5,6 +5,8 @@ The tree::
 
     QbwcError                      anything this service raises on purpose
     ├── SettingsError              the settings file or environment is invalid
+    │   ├── SecretKeyMissing       no secret_key, so no secret can be stored or read (.purpose)
+    │   └── SecretUnreadable       a stored secret that secret_key cannot decrypt (.what)
     ├── DatabaseProblem            the database cannot be used as it is (.url, its password hidden)
     │   ├── DatabaseUnavailable    unreachable, refused, damaged or not a database (.reason)
     │   ├── DatabaseMissing        no SQLite file where the settings point, for a command that only reads (.path)
@@ -21,6 +23,8 @@ The tree::
     │   ├── InvalidName            a connection or API key name that cannot be used (.name)
     │   ├── InvalidOption          an integration option that cannot be saved (.field, .reason)
     │   ├── IdempotencyKeyReused   a key given again with another request than the first (.key, .job_id)
+    │   ├── FusionNotConfigured    a connection with no Fusion account set up yet (.connection)
+    │   ├── InvalidFusionAccount   Fusion settings that cannot be saved (.field, .reason)
     │   └── Refused                the connection's state or options do not allow it (.reason: Refusal)
     │       └── NonUsCompany       a sign says the company is not a US edition (.client_country, .host_country)
     ├── Conflict                   the request clashes with the current state
@@ -30,6 +34,9 @@ The tree::
     │   └── JobStateConflict       e.g. retrying a job that is already done (.job_id, .status, .action, .allowed)
     │       └── ResolveFirst       retrying a lost write QuickBooks cannot be asked about: say whether it landed
     └── BulkJobRefused             one job of a bulk request was refused, so none was queued (.index, .error)
+
+The Fusion client's errors (``qbwc_service.fusion.errors.FusionError``: Fusion unavailable, refusing, or
+answering what cannot be read) are a branch of ``QbwcError`` drawn in their own module.
 
 Not in this tree: ``qbwc_service.qbxml.errors.QbxmlError`` (building or reading qbXML), the root of the qbXML
 engine's own tree because ``qbxml`` imports nothing of the service, and ``mappings.errors.MappingError`` (a
@@ -56,6 +63,27 @@ class QbwcError(Exception):
 
 class SettingsError(QbwcError):
     """The settings file or the QBWC_* environment holds an invalid value."""
+
+
+class SecretKeyMissing(SettingsError):
+    """No ``secret_key`` is set: secrets (Fusion credentials) are neither stored nor read without it.
+    ``purpose`` says what needed it."""
+
+    def __init__(self, purpose: str) -> None:
+        super().__init__(f"no secret key is set, so {purpose} is refused: make one with `qbwc-service secret-key` "
+                         "and set it as QBWC_SECRET_KEY (or secret_key in the settings file, or a file named by "
+                         "secret_key_file); keep it safe, the stored credentials cannot be read without it")
+        self.purpose = purpose
+
+
+class SecretUnreadable(SettingsError):
+    """A stored secret (``what``) that none of the ``secret_key`` keys decrypts: the key changed or was lost."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} cannot be decrypted with the secret key set now: it was stored with another key. "
+                         "Set the key it was stored with (several keys can be given, separated by commas), or "
+                         "store the credentials again")
+        self.what = what
 
 
 class DatabaseProblem(QbwcError):
@@ -177,6 +205,24 @@ class IdempotencyKeyReused(InvalidInput):
         super().__init__(f"the idempotency key {key!r} was used for another request (job {job_id}); use a new key "
                          "for a new request")
         self.key, self.job_id = key, job_id
+
+
+class FusionNotConfigured(InvalidInput):
+    """The connection has no Fusion Operations account set up (``connection fusion``)."""
+
+    def __init__(self, connection: str) -> None:
+        super().__init__(f"connection {connection!r} has no Fusion Operations account yet: set it up with "
+                         f"`qbwc-service connection fusion {connection!r} --url URL --token TOKEN` (or an OAuth "
+                         "client)")
+        self.connection = connection
+
+
+class InvalidFusionAccount(InvalidInput):
+    """A Fusion URL or set of credentials that cannot be saved; ``field`` names the option at fault."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field, self.reason = field, reason
 
 
 class Refusal(StrEnum):

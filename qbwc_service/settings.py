@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -118,6 +118,61 @@ class Settings(BaseSettings):
         "QuickBooks status codes of the jobs settled in it.",
     )
     log_level: str = Field(default="INFO")
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="The key that encrypts the Fusion credentials stored in the database (a Fernet key, made by "
+        "`qbwc-service secret-key`). Several keys separated by commas: the first encrypts, all decrypt (to "
+        "rotate). Unset: no Fusion credentials can be stored or used.",
+    )
+    secret_key_file: Path | None = Field(
+        default=None, description="A file holding secret_key (a systemd credential, a Docker secret) instead."
+    )
+    fusion_requests_per_minute: int = Field(
+        default=120, ge=2, le=100_000,
+        description="Requests the service makes to one Fusion account in any minute, all its processes together.",
+    )
+    fusion_burst: int = Field(
+        default=10, ge=1, description="Of those, how many may go at once after a quiet spell."
+    )
+    fusion_timeout_seconds: float = Field(default=30, gt=0, description="Each Fusion request's timeout.")
+    fusion_max_attempts: int = Field(
+        default=5, ge=1, description="Attempts of a Fusion request that fails for want of a connection or on 5xx."
+    )
+    fusion_retry_backoff_seconds: float = Field(
+        default=1, ge=0, description="The first wait between those attempts; it doubles (at most 60 s)."
+    )
+    fusion_max_wait_seconds: float = Field(
+        default=300, ge=0,
+        description="The longest one request waits for the request budget and Fusion's 429 answers before it "
+        "gives up (FusionRateLimited, a transient error).",
+    )
+
+    @field_validator("secret_key", "secret_key_file", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            from qbwc_service.secretbox import check_keys
+
+            check_keys(value.get_secret_value())  # never echoes the key
+        return value
+
+    @field_validator("secret_key_file")
+    @classmethod
+    def _key_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"{value} is not a file")
+        return value
+
+    @model_validator(mode="after")
+    def _budget(self) -> Settings:
+        if self.fusion_burst >= self.fusion_requests_per_minute:
+            raise ValueError("fusion_burst must be below fusion_requests_per_minute")
+        return self
 
     @field_validator("qbxml_schema_dir")
     @classmethod

@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import httpx
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from mappings.options import IntegrationOptions
-from qbwc_service import apikeys, connections, job_reads
+from qbwc_service import apikeys, connections, fusion_accounts, job_reads
 from qbwc_service.clock import SYSTEM_CLOCK, Clock
 from qbwc_service.connections import Holdings, NewToken
 from qbwc_service.db.enums import ApiScope, AuthOutcome, JobStatus
@@ -32,6 +33,10 @@ from qbwc_service.errors import (
     Refused,
     ResolveFirst,
 )
+from qbwc_service.fusion.client import Account
+from qbwc_service.fusion.errors import FusionError
+from qbwc_service.fusion.http import RetryPolicy, Sleep
+from qbwc_service.fusion_accounts import FusionCredentials
 from qbwc_service.job_reads import JobFilter, JobPage
 from qbwc_service.kinds import REGISTRY
 from qbwc_service.kinds.base import ResolveContext
@@ -41,6 +46,8 @@ from qbwc_service.kinds.probe import PROBE, prepare_probe
 from qbwc_service.kinds.pull import prepare_pull
 from qbwc_service.kinds.raw import Prepared, prepare_raw
 from qbwc_service.queue import PENDING, Enqueued, JobQueue, NewJob, Queued, count_by_status, get_job
+from qbwc_service.secretbox import SecretBox
+from qbwc_service.settings import Settings
 
 PROBE_PRIORITY = 10
 
@@ -88,6 +95,84 @@ def unpin_company_file(db: Session, connection: str, clock: Clock = SYSTEM_CLOCK
     the next session pins the file it opens. The links are kept."""
     found = connections.get_connection(db, connection)
     return Unpinned(found, connections.unpin_company_file(db, found, "unpinned by an operator", clock))
+
+
+# ---------------------------------------------------------------- the Fusion account
+
+
+@dataclass(frozen=True)
+class FusionConfigured:
+    connection: str
+    base_url: str
+    auth_kind: str
+    token_url: str | None
+
+
+def configure_fusion(db: Session, connection: str, credentials: FusionCredentials, settings: Settings,
+                     clock: Clock = SYSTEM_CLOCK) -> FusionConfigured:
+    """Set (or replace) the connection's Fusion Operations account. The secrets are stored encrypted with the
+    settings' secret key, and refused (SecretKeyMissing) when there is none; the credentials are not tried here
+    (``test_fusion`` does)."""
+    found = connections.get_connection(db, connection)
+    credentials.kind()  # refuses incomplete credentials before asking for a key
+    box = SecretBox.from_settings(settings, "storing Fusion credentials")
+    account = fusion_accounts.configure(db, found, credentials, box, clock)
+    return FusionConfigured(found.name, account.base_url, account.auth_kind.value, account.token_url)
+
+
+@dataclass(frozen=True)
+class FusionTested:
+    """Whether Fusion answered the connection's credentials (``account``: as whom), or why not (``error``)."""
+
+    connection: str
+    base_url: str
+    account: Account | None
+    error: FusionError | None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def line(self) -> str:
+        if self.account is not None:
+            named = repr(self.account.name) if self.account.name else "an account with no name"
+            ident = f" (id {self.account.id})" if self.account.id else ""
+            user = f", signed in as {self.account.user}" if self.account.user else ""
+            return f"Fusion answered at {self.base_url}: account {named}{ident}{user}"
+        kind = "is unavailable" if self.error and self.error.transient else "refused"
+        return f"Fusion {kind} at {self.base_url}: {self.error}"
+
+
+TEST_RETRY = RetryPolicy(max_attempts=2, backoff_seconds=1.0, max_wait_seconds=30.0)
+"""A test says soon whether Fusion answers: one retry, half a minute of waiting at most."""
+
+
+def test_fusion(sessions: sessionmaker[Session], connection: str, settings: Settings, clock: Clock = SYSTEM_CLOCK,
+                *, sleep: Sleep | None = None, http: httpx.Client | None = None) -> FusionTested:
+    """Ask Fusion who the connection's credentials speak for (GET /me [G]), and remember the answer: the account
+    named keys the request budget from then on. A Fusion error is the result, not raised; a connection without a
+    Fusion account (FusionNotConfigured) or a secret key (SecretKeyMissing) is raised."""
+    with sessions.begin() as db:
+        account = fusion_accounts.require(db, connections.get_connection(db, connection))
+        row_id, base_url = account.id, account.base_url
+    client = fusion_accounts.open_client(sessions, connection, settings, clock=clock, sleep=sleep, http=http,
+                                         retry=TEST_RETRY)
+    try:
+        answered: Account | None = client.account()
+        error: FusionError | None = None
+    except FusionError as exc:
+        answered, error = None, exc
+    finally:
+        if http is None:
+            client.close()
+    tested = FusionTested(connection, base_url, answered, error)
+    with sessions.begin() as db:
+        fusion_accounts.record_test(db, row_id, clock.now(), tested.line(),
+                                    answered.id if answered else None, answered.name if answered else None)
+    return tested
+
+
+test_fusion.__test__ = False  # type: ignore[attr-defined]  # a use case, not a test for pytest to collect
 
 
 # ---------------------------------------------------------------- queueing work

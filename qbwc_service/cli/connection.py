@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,9 +12,21 @@ import typer
 from rich.table import Table
 
 from qbwc_service import connections, queue, usecases
-from qbwc_service.cli._common import JsonOption, current_settings, err, fail, open_db, out, print_json
+from qbwc_service.cli._common import (
+    JsonOption,
+    current_settings,
+    engine_for,
+    err,
+    fail,
+    open_db,
+    out,
+    print_json,
+    write,
+)
 from qbwc_service.connections import Holdings
+from qbwc_service.db.engine import make_sessionmaker
 from qbwc_service.errors import ConnectionBusy
+from qbwc_service.fusion_accounts import FusionCredentials
 
 app = typer.Typer(help="Connections (one QuickBooks company file each) and their tokens.", no_args_is_help=True)
 
@@ -196,3 +209,86 @@ def _unfinished_note(unfinished: dict[str, int]) -> str:
         return ""
     counts = ", ".join(f"{count} {status}" for status, count in sorted(unfinished.items()))
     return f" ({sum(unfinished.values())} of the jobs unfinished, {counts}: they would never be sent or settled)"
+
+
+# ---------------------------------------------------------------- the Fusion account
+
+@app.command("fusion")
+def connection_fusion(
+    name: str,
+    url: Annotated[str, typer.Option(help="The Fusion Operations API's base URL, e.g. "
+                                     "https://api.aps.autodesk.com/fusion-operations/v2")],
+    token: Annotated[str | None, typer.Option(help="A bearer token, used as it is. '-' reads it from standard "
+                                              "input.")] = None,
+    client_id: Annotated[str | None, typer.Option(help="An OAuth client id (with --client-secret, or with "
+                                                  "--refresh-token).")] = None,
+    client_secret: Annotated[str | None, typer.Option(help="The OAuth client's secret. '-' reads it from "
+                                                      "standard input.")] = None,
+    refresh_token: Annotated[str | None, typer.Option(help="An OAuth refresh token (3-legged), exchanged for "
+                                                      "access tokens. '-' reads it from standard input.")] = None,
+    token_url: Annotated[str | None, typer.Option(help="The OAuth token endpoint (default: Autodesk's, or "
+                                                  "/authentication/v2/token on the URL's host).")] = None,
+    scope: Annotated[str | None, typer.Option(help="OAuth scopes (default: 'data:read data:write').")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Set the connection's Fusion Operations account: its API URL and a bearer token, or an OAuth client
+    (client id and secret, or a refresh token). Secrets are stored encrypted with the secret key
+    (QBWC_SECRET_KEY) and never printed; `connection test-fusion` tries them."""
+    if sum(value == "-" for value in (token, client_secret, refresh_token)) > 1:
+        fail("only one secret can be read from standard input ('-')")
+    credentials = FusionCredentials(base_url=url, token=_secret(token), client_id=client_id,
+                                    client_secret=_secret(client_secret), refresh_token=_secret(refresh_token),
+                                    token_url=token_url, scope=scope)
+    settings = current_settings()
+    with open_db() as db:
+        done = usecases.configure_fusion(db, name, credentials, settings)
+    if as_json:
+        print_json(dataclasses.asdict(done))
+        return
+    via = f", tokens from {done.token_url}" if done.token_url else ""
+    out.print(f"{done.connection}: Fusion at {done.base_url} ({done.auth_kind}{via}); secrets stored encrypted. "
+              f"Try them: qbwc-service connection test-fusion {_quoted(done.connection)}", markup=False,
+              highlight=False)
+
+
+@app.command("test-fusion")
+def connection_test_fusion(name: str, as_json: JsonOption = False) -> None:
+    """Say in one line whether Fusion answers the connection's credentials, and as which account."""
+    settings = current_settings()
+    engine = engine_for(settings)
+    try:
+        tested = usecases.test_fusion(make_sessionmaker(engine), name, settings)
+    finally:
+        engine.dispose()
+    if as_json:
+        account = tested.account
+        print_json({"connection": tested.connection, "url": tested.base_url, "ok": tested.ok,
+                    "account": {"id": account.id, "name": account.name, "user": account.user} if account else None,
+                    "error": str(tested.error) if tested.error else None,
+                    "status": tested.error.status if tested.error else None,
+                    "transient": tested.error.transient if tested.error else None})
+    else:
+        out.print(tested.line(), markup=False, highlight=False)
+    if not tested.ok:
+        raise typer.Exit(1)
+
+
+def _secret(value: str | None) -> str | None:
+    if value != "-":
+        return value
+    read = sys.stdin.readline().strip()
+    if not read:
+        fail("nothing was read from standard input for the secret given as '-'")
+    return read
+
+
+def _quoted(name: str) -> str:
+    return f'"{name}"' if " " in name else name
+
+
+def secret_key() -> None:
+    """Print a new random secret key, to set as QBWC_SECRET_KEY (or secret_key in the settings file): it encrypts
+    the Fusion credentials in the database. Keep it safe and keep it: without it they cannot be read."""
+    from qbwc_service.secretbox import new_key
+
+    write(new_key() + "\n")

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from qbwc_service.cli._common import JsonOption, current_settings, engine_for, fail, out, print_json
+from qbwc_service.cli._common import JsonOption, current_settings, engine_for, err, fail, out, print_json
 from qbwc_service.db.migrate import current_revision
 from qbwc_service.logs import configure_logging
 
@@ -80,10 +80,15 @@ def db_upgrade(as_json: JsonOption = False) -> None:
 
 
 
+simulate_app = typer.Typer(invoke_without_command=True)
+
+
+@simulate_app.callback()
 def simulate(
-    url: Annotated[str, typer.Option(help="The service's SOAP URL, e.g. http://localhost:8080/qbwc.")],
-    username: Annotated[str, typer.Option(help="The connection's Web Connector username.")],
-    password: Annotated[str, typer.Option(help="The connection's token.")],
+    ctx: typer.Context,
+    url: Annotated[str | None, typer.Option(help="The service's SOAP URL, e.g. http://localhost:8080/qbwc.")] = None,
+    username: Annotated[str | None, typer.Option(help="The connection's Web Connector username.")] = None,
+    password: Annotated[str | None, typer.Option(help="The connection's token.")] = None,
     company_name: Annotated[str | None, typer.Option(help="Name of the simulated company.")] = None,
     country: Annotated[str | None, typer.Option(help="US, CA or UK.")] = None,
     company_file: Annotated[str | None, typer.Option(help="The path of the open company file (to try the same "
@@ -94,7 +99,16 @@ def simulate(
     as_json: JsonOption = False,
 ) -> None:
     """Run one Web Connector session against a simulated QuickBooks company (a test double: no
-    QuickBooks is involved) and print what happened."""
+    QuickBooks is involved) and print what happened. `simulate fusion` runs a simulated Fusion Operations API."""
+    if ctx.invoked_subcommand is not None:
+        return
+    missing = [f"--{name}" for name, value in (("url", url), ("username", username), ("password", password))
+               if not value]
+    if missing:
+        err.print(f"error: missing option {', '.join(missing)} (see `qbwc-service simulate --help`)", markup=False,
+                  highlight=False)
+        raise typer.Exit(2)
+    assert url and username and password
     from qbwc_service.simulate.quickbooks import SEED_COMPANY, CompanyFileError, QuickBooksCompany
     from qbwc_service.simulate.webconnector import WebConnectorClient, WebConnectorError
 
@@ -124,3 +138,38 @@ def simulate(
             out.print(f"last error: {report.last_error}", markup=False)
     if report.outcome not in ("done", "nothing-to-do"):
         raise typer.Exit(1)
+
+
+@simulate_app.command("fusion")
+def simulate_fusion(
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 9000,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    seed: Annotated[Path | None, typer.Option(help="A JSON seed of your own (default: the demo account, the same "
+                                              "documents as examples/).")] = None,
+    requests_per_minute: Annotated[int, typer.Option(min=1, help="Each account's budget; beyond it, 429.")] = 120,
+    page_size: Annotated[int, typer.Option(min=1, max=100, help="Entities per page of a list.")] = 50,
+    token_lifetime: Annotated[int, typer.Option(min=10, help="Seconds an OAuth access token lives.")] = 3600,
+) -> None:
+    """Run a simulated Fusion Operations API (a test double: no Fusion is involved) until stopped: the v2 API's
+    bearer and OAuth auth, filters, pages, 429s, creates; failures can be injected with POST /_simulator/faults."""
+    import uvicorn
+
+    from qbwc_service.simulate._fusion_store import SeedError
+    from qbwc_service.simulate.fusion import API_PREFIX, FAULTS_PATH, TOKEN_PATH, SimulatedFusion
+
+    try:
+        sim = SimulatedFusion(seed, requests_per_minute=requests_per_minute, page_size=page_size,
+                              token_lifetime=token_lifetime)
+    except SeedError as exc:
+        fail(str(exc))
+    origin = f"http://{host}:{port}"
+    out.print(f"simulated Fusion Operations API (a test double) at {origin}{API_PREFIX}\n"
+              f"OAuth token endpoint: {origin}{TOKEN_PATH}; faults: POST {origin}{FAULTS_PATH}", markup=False,
+              highlight=False)
+    for account in sim.accounts.values():
+        out.print(f"account {account.id} {account.name!r}: tokens {sorted(account.tokens)}, OAuth clients "
+                  f"{sorted(account.clients)}, refresh tokens {sorted(account.refresh_tokens)}", markup=False,
+                  highlight=False)
+    configure_logging("WARNING")
+    with _stop_signals_end_cleanly():
+        uvicorn.run(sim.app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=1)

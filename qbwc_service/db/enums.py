@@ -45,6 +45,14 @@ class DeliveryStatus(StrEnum):
     PENDING = "pending"
 
 
+class FusionAuthKind(StrEnum):
+    """How a connection signs in to Fusion Operations."""
+
+    BEARER = "bearer"  # a token given by the operator, used as it is
+    CLIENT_CREDENTIALS = "client-credentials"  # an OAuth client id and secret exchanged for access tokens
+    REFRESH_TOKEN = "refresh-token"  # an OAuth refresh token (3-legged) exchanged for access tokens
+
+
 class EventKind(StrEnum):
     """What the audit trail records."""
 
@@ -77,6 +85,7 @@ class EventKind(StrEnum):
     JOB_RESOLVED = "job-resolved"
     API_KEY_CREATED = "api-key-created"
     API_KEY_REVOKED = "api-key-revoked"
+    FUSION_CONFIGURED = "fusion-configured"
 
     @classmethod
     def session_ended(cls, state: SessionState) -> EventKind:

@@ -12,6 +12,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     Enum,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -22,7 +23,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from qbwc_service.db.enums import ApiScope, AuthOutcome, DeliveryStatus, EventKind, JobStatus, SessionState
+from qbwc_service.db.enums import (
+    ApiScope,
+    AuthOutcome,
+    DeliveryStatus,
+    EventKind,
+    FusionAuthKind,
+    JobStatus,
+    SessionState,
+)
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -235,3 +244,46 @@ class ApiKey(Base):
     scope: Mapped[ApiScope] = mapped_column(_stored_as_text(ApiScope, 20))
     created_at: Mapped[datetime] = mapped_column(DateTime)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class FusionAccount(Base):
+    """A connection's Fusion Operations account: where its API is and how to sign in. Every secret is stored
+    encrypted (``*_sealed``, qbwc_service.secretbox); the OAuth access token in use is kept too, with its
+    expiry, so that every process of the service shares it. ``token_version`` grows with each new access token:
+    a process saves the one it obtained only if no other process saved one meanwhile."""
+
+    __tablename__ = "qbwc_fusion_accounts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("qbwc_connections.id"), unique=True)
+    base_url: Mapped[str] = mapped_column(Text)
+    auth_kind: Mapped[FusionAuthKind] = mapped_column(_stored_as_text(FusionAuthKind, 30))
+    token_url: Mapped[str | None] = mapped_column(Text)
+    client_id: Mapped[str | None] = mapped_column(String(255))
+    scope: Mapped[str | None] = mapped_column(String(255))
+    # The bearer token, or the OAuth client secret.
+    secret_sealed: Mapped[str | None] = mapped_column(Text)
+    refresh_token_sealed: Mapped[str | None] = mapped_column(Text)
+    access_token_sealed: Mapped[str | None] = mapped_column(Text)
+    access_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    token_version: Mapped[int] = mapped_column(Integer, default=0)
+    # Which Fusion account answered the last test (its id keys the request budget once known).
+    account_id: Mapped[str | None] = mapped_column(String(100))
+    account_name: Mapped[str | None] = mapped_column(String(255))
+    tested_at: Mapped[datetime | None] = mapped_column(DateTime)
+    test_outcome: Mapped[str | None] = mapped_column(Text)
+    configured_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class FusionBudget(Base):
+    """The request budget of one Fusion account, shared by every process of the service: the theoretical
+    arrival time of the next request (GCRA, in seconds since the epoch of the service's clock). Only
+    qbwc_service.fusion.budget writes it."""
+
+    __tablename__ = "qbwc_fusion_budgets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_key: Mapped[str] = mapped_column(String(255), unique=True)
+    tat: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)

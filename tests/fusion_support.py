@@ -1,0 +1,90 @@
+"""The simulated Fusion Operations API served on loopback in a thread, and a sleep that records its waits and
+moves the fake clock instead of waiting."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import httpx
+import uvicorn
+
+from qbwc_service.clock import FakeClock
+from qbwc_service.fusion.auth import BearerToken, TokenSource
+from qbwc_service.fusion.budget import UNLIMITED, RequestBudget
+from qbwc_service.fusion.client import FusionClient
+from qbwc_service.fusion.http import FusionHttp, RetryPolicy
+from qbwc_service.simulate.fusion import API_PREFIX, SimulatedFusion
+from tests.conftest import _stopping, free_port
+
+SEED_TOKEN = "sim-fusion-token"
+
+
+@dataclass
+class RecordedSleep:
+    """A sleep that moves ``clock`` by the time asked and remembers it."""
+
+    clock: FakeClock
+    waits: list[float] = field(default_factory=list)
+
+    def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.clock.advance(seconds=seconds)
+
+
+@dataclass
+class ServedFusion:
+    sim: SimulatedFusion
+    origin: str
+
+    @property
+    def base_url(self) -> str:
+        return self.origin + API_PREFIX
+
+
+@contextmanager
+def serve_fusion(sim: SimulatedFusion) -> Iterator[ServedFusion]:
+    """``sim`` served by uvicorn on a free loopback port until the block ends."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(sim.app, host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the simulated Fusion API did not start")
+        time.sleep(0.01)
+    try:
+        yield ServedFusion(sim, f"http://127.0.0.1:{port}")
+    finally:
+        server.should_exit = True
+        _stopping.append(thread)
+
+
+class Clients:
+    """Makes Fusion clients (and the HTTP clients the OAuth token sources use) and closes them all at the end."""
+
+    def __init__(self) -> None:
+        self._open: list[FusionClient | httpx.Client] = []
+
+    def http(self) -> httpx.Client:
+        made = httpx.Client()
+        self._open.append(made)
+        return made
+
+    def make(self, base_url: str, clock: FakeClock, sleep: RecordedSleep, *, auth: TokenSource | None = None,
+             budget: RequestBudget = UNLIMITED, retry: RetryPolicy | None = None, timeout: float = 10.0,
+             http: httpx.Client | None = None) -> FusionClient:
+        client = FusionClient(FusionHttp(base_url, auth or BearerToken(SEED_TOKEN), budget=budget,
+                                         retry=retry or RetryPolicy(max_attempts=3, backoff_seconds=1.0),
+                                         timeout=timeout, sleep=sleep, clock=clock, http=http))
+        self._open.append(client)
+        return client
+
+    def close_all(self) -> None:
+        for made in self._open:
+            made.close()
