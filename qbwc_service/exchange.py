@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session as DbSession
 from qbwc_service.clock import Clock
 from qbwc_service.connections import company_date
 from qbwc_service.db.enums import EventKind
+from qbwc_service.db.faults import is_transient
 from qbwc_service.db.models import Connection, Event, Job, WebConnectorSession
 from qbwc_service.errors import InvalidInput
 from qbwc_service.kinds import REGISTRY, Registry
@@ -158,7 +159,9 @@ class Exchange:
             with db.begin_nested():  # the usual case: every answer settles, in one savepoint
                 for job in in_flight:
                     self._settle(db, live, job, answers.get(job.id), context)
-        except Exception:
+        except Exception as exc:
+            if is_transient(exc):
+                raise  # the database failed, not this answer: the whole call is made again (sessions._retried)
             log.exception("processing an answer failed; settling the jobs one by one",
                           extra={"ticket": live.session.ticket})
             for job in in_flight:
@@ -177,11 +180,14 @@ class Exchange:
 
     def _settle_alone(self, db: DbSession, live: Live, job: Job, answer: Answer | None,
                       context: SettleContext) -> None:
-        """Settle one job in its own savepoint; an unexpected error makes it dead, with the answer kept."""
+        """Settle one job in its own savepoint; an unexpected error makes it dead, with the answer kept (a database
+        failure that may pass is no such error: it is raised, and the call made again)."""
         try:
             with db.begin_nested():
                 self._settle(db, live, job, answer, context)
         except Exception as exc:
+            if is_transient(exc):
+                raise
             log.exception("processing an answer failed", extra={"job": job.id, "ticket": live.session.ticket})
             kept = "\n".join(r.text() for r in answer.responses) if answer is not None else ""
             self.queue.settle(db, job, Dead(

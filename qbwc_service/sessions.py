@@ -7,11 +7,13 @@ lives in the database (sessions, the connection's live-session lease, jobs), nev
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session as DbSession
@@ -20,6 +22,7 @@ from sqlalchemy.orm import sessionmaker
 from qbwc_service import connections, editions, queue
 from qbwc_service.clock import SYSTEM_CLOCK, Clock
 from qbwc_service.db.enums import AuthOutcome, EventKind, SessionState
+from qbwc_service.db.faults import retrying
 from qbwc_service.db.models import Connection, Event, WebConnectorSession
 from qbwc_service.exchange import Exchange, Live
 from qbwc_service.kinds import REGISTRY, Registry
@@ -38,6 +41,23 @@ _FILE_NOT_OPENED = frozenset({"0x80040410", "0x80040417"})
 UNKNOWN_TICKET = (
     "Unknown or expired session ticket. The Web Connector will start a new session on its next run."
 )
+P = ParamSpec("P")
+R = TypeVar("R")
+Call = Callable[Concatenate["WebConnectorSessions", P], R]
+
+
+def _retried(method: Call[P, R]) -> Call[P, R]:
+    """Each protocol call is one transaction, made from what the Web Connector sent: when it fails on the
+    database in a way that may pass (a dropped connection, a lock held too long), it is made again, on a new
+    connection, for up to ``database_retry_seconds`` (db.faults.retrying). An answer in hand is settled, not
+    dropped, and what the call returns (closeConnection's counts) is what was stored."""
+
+    def run(self: WebConnectorSessions, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return retrying(lambda: method(self, *args, **kwargs), budget_seconds=self._settings.database_retry_seconds,
+                        what=method.__name__)
+
+    functools.update_wrapper(run, method)
+    return run
 
 
 class WebConnectorSessions:
@@ -82,6 +102,7 @@ class WebConnectorSessions:
             )
         return ""
 
+    @_retried
     def authenticate(
         self, username: str | None, password: str | None, client_version: str | None = None, address: str = ""
     ) -> list[str]:
@@ -127,6 +148,7 @@ class WebConnectorSessions:
 
     # ---------------------------------------------------------------- the exchange loop
 
+    @_retried
     def send_request_xml(
         self,
         ticket: str | None,
@@ -154,6 +176,7 @@ class WebConnectorSessions:
             session.company_file = company_file_name or session.company_file
             return self._exchange.next_message_set(db, live, version)
 
+    @_retried
     def receive_response_xml(
         self, ticket: str | None, response: str | None, hresult: str | None, message: str | None
     ) -> int:
@@ -184,6 +207,7 @@ class WebConnectorSessions:
 
     # ---------------------------------------------------------------- the side calls
 
+    @_retried
     def connection_error(self, ticket: str | None, hresult: str | None, message: str | None) -> str:
         with self._tx() as db:
             session = _session(db, ticket)
@@ -207,6 +231,7 @@ class WebConnectorSessions:
             self._end(db, session, connection, CLOSED, "the Web Connector could not reach QuickBooks")
             return "done"
 
+    @_retried
     def get_last_error(self, ticket: str | None) -> str:
         with self._tx() as db:
             session = _session(db, ticket)
@@ -218,6 +243,7 @@ class WebConnectorSessions:
                 return UNKNOWN_TICKET
             return "Nothing left to send to QuickBooks."
 
+    @_retried
     def close_connection(self, ticket: str | None) -> str:
         with self._tx() as db:
             session = _session(db, ticket)

@@ -60,6 +60,12 @@ class Settings(BaseSettings):
         description="A new authenticate from the address of a live session idle this long replaces it (the Web "
         "Connector runs one session at a time, so its old one is dead); from elsewhere it gets 'busy'.",
     )
+    database_retry_seconds: float = Field(
+        default=10, ge=0,
+        description="A call whose transaction failed on the database in a way that may pass (a dropped connection, "
+        "a lock held too long) is made again, from what the Web Connector sent, for up to this many seconds "
+        "of waiting (0.1 s, then doubling) before the call fails.",
+    )
     batch_size: int = Field(default=50, ge=1, le=1000, description="Jobs per qbXML message set.")
     max_message_set_bytes: int = Field(
         default=4 * 1024 * 1024, ge=64 * 1024,
