@@ -9,7 +9,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from lxml import etree
 from sqlalchemy.orm import Session as DbSession
@@ -45,6 +45,16 @@ class Live:
     connection: Connection
 
 
+class Outgoing(NamedTuple):
+    """A claimed job's requests, as its kind built them, with what the queue records when they are sent."""
+
+    job: Job
+    requests: list[etree._Element]
+    progress: Any
+    warnings: list[str]
+    looks_up: bool
+
+
 class Exchange:
     def __init__(self, settings: Settings, clock: Clock, job_queue: JobQueue, registry: Registry = REGISTRY) -> None:
         self.settings = settings
@@ -75,7 +85,7 @@ class Exchange:
             return ""
         context = BuildContext(db=db, connection=live.connection, version=version, ticket=live.session.ticket,
                                sync_date=company_date(live.connection, self.clock))
-        built: list[tuple[Job, list[etree._Element], Any, list[str]]] = []
+        built: list[Outgoing] = []
         transliterate = bool((live.connection.options or {}).get("transliterate_names"))
         for job in jobs:
             try:
@@ -85,11 +95,11 @@ class Exchange:
             except (InvalidInput, QbxmlError) as exc:  # a bad payload, or a refusal (non-US company)
                 self._refuse(db, live, job, str(exc), refused)
                 continue
-            built.append((job, made.requests, made.progress, warnings))
+            built.append(Outgoing(job, made.requests, made.progress, warnings, made.looks_up))
         built = self._valid_only(db, live, built, refused, version)
         room = self.settings.max_message_set_bytes
         sent: list[tuple[Job, list[etree._Element]]] = []
-        for index, (job, elements, progress, warnings) in enumerate(built):
+        for index, (job, elements, progress, warnings, looks_up) in enumerate(built):
             text = "\n".join(etree.tostring(e, encoding="unicode") for e in elements)
             size = len(text.encode("utf-8"))
             if size > self.settings.max_message_set_bytes:
@@ -98,10 +108,10 @@ class Exchange:
                              "Split the document, or raise the setting if QuickBooks can take it.", refused)
                 continue
             if size > room and sent:
-                self.queue.release([entry[0] for entry in built[index:]])  # the next message set takes them
+                self.queue.release([entry.job for entry in built[index:]])  # the next message set takes them
                 break
             room -= size
-            self.queue.record_sent(job, text, warnings, progress)
+            self.queue.record_sent(job, text, warnings, progress, looks_up=looks_up)
             sent.append((job, elements))
         if not sent:
             return None
@@ -110,22 +120,22 @@ class Exchange:
                  extra={"ticket": live.session.ticket, "connection": live.connection.name, "jobs": len(sent)})
         return build_message_set([Request(str(job.id), e) for job, elements in sent for e in elements], version)
 
-    def _valid_only(self, db: DbSession, live: Live, built: list[tuple[Job, list[etree._Element], Any, list[str]]],
-                    refused: list[str], version: Version) -> list[tuple[Job, list[etree._Element], Any, list[str]]]:
+    def _valid_only(self, db: DbSession, live: Live, built: list[Outgoing], refused: list[str],
+                    version: Version) -> list[Outgoing]:
         """With the schema gate on, a job whose request is invalid for ``version`` is dead and never sent."""
         if self.validator is None or not built:
             return built
-        flat = [(job, element) for job, elements, _, _ in built for element in elements]
+        flat = [(entry.job, element) for entry in built for element in entry.requests]
         problems = self.validator.problems([element for _, element in flat], version)
         invalid: dict[int, str] = {}
         for (job, _element), problem in zip(flat, problems, strict=True):
             if problem is not None and job.id not in invalid:
                 invalid[job.id] = problem
-        for job, _elements, _, _ in built:
+        for job, *_rest in built:
             if job.id in invalid:
                 self._refuse(db, live, job, "The request does not match Intuit's qbXML schema, so it was not sent: "
                              f"{invalid[job.id]}", refused)
-        return [entry for entry in built if entry[0].id not in invalid]
+        return [entry for entry in built if entry.job.id not in invalid]
 
     def _refuse(self, db: DbSession, live: Live, job: Job, reason: str, refused: list[str]) -> None:
         self.queue.settle(db, job, Dead(reason), live.session)

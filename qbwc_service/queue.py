@@ -154,10 +154,16 @@ class JobQueue:
             job.attempts = max(job.attempts - 1, 0)
             job.ticket = None
 
-    def record_sent(self, job: Job, request_xml: str, warnings: list[str], progress: BaseModel | None) -> None:
-        """What was sent for a claimed job, the warnings made while building it, and its kind's progress."""
-        job.request_xml = request_xml
-        job.warnings = warnings or None
+    def record_sent(self, job: Job, request_xml: str, warnings: list[str], progress: BaseModel | None, *,
+                    looks_up: bool = False) -> None:
+        """What was sent for a claimed job, the warnings made while building it, and its kind's progress. A query
+        that reads back what an earlier attempt did (``looks_up``) is kept apart, in ``lookup_xml``: the job's own
+        request stays in ``request_xml``."""
+        if looks_up:
+            job.lookup_xml = request_xml
+        else:
+            job.request_xml = request_xml
+            job.warnings = warnings or None
         if progress is not None:
             job.cursor = stored_progress(progress)
 

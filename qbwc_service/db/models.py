@@ -130,7 +130,9 @@ class Job(Base):
     depends_on: Mapped[int | None] = mapped_column(ForeignKey("qbwc_jobs.id"))
     # The order a bill or invoice bills ("sales_order:5001"): what decides one document per order.
     order_key: Mapped[str | None] = mapped_column(String(120))
-    request_xml: Mapped[str | None] = mapped_column(Text)
+    request_xml: Mapped[str | None] = mapped_column(Text)  # the job's own request, as last sent
+    # The last query that read back what an earlier attempt did (a lost add's lookup, an EditSequence read again).
+    lookup_xml: Mapped[str | None] = mapped_column(Text)
     response_xml: Mapped[str | None] = mapped_column(Text)
     status_code: Mapped[str | None] = mapped_column(String(20))
     status_message: Mapped[str | None] = mapped_column(Text)

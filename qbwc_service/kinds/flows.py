@@ -445,7 +445,7 @@ class FlowKind(RequestKind[FlowProgress]):
                 sent = progress.lost_sent_at or job.created_at
                 # QuickBooks filters on its own local time; two days either side covers any time zone.
                 since = (sent - timedelta(days=2)).replace(microsecond=0).isoformat()
-                return Built([self.flow.lookup(entity, options, mapping, since)])
+                return Built([self.flow.lookup(entity, options, mapping, since)], looks_up=True)
             return Built([self.flow.build(entity, options, mapping)], warnings=mapping.warnings)
         except MappingError as exc:
             raise InvalidJobPayload(str(exc)) from exc

@@ -13,6 +13,9 @@ import pytest
 from sqlalchemy import Engine
 
 from tests.conftest import POSTGRES_URL, PostgresDatabase
+from tests.inprocess import protocol
+
+__all__ = ["postgres_engine", "protocol"]
 
 DEFAULT_TIME_LIMIT = 60
 """Seconds a test here may run; a module sets ``TIME_LIMIT`` for another bound."""
