@@ -1,8 +1,11 @@
-"""The one process: FastAPI for /healthz and the support page (and later the API and pages), spyne at /qbwc."""
+"""The one process: FastAPI for /healthz and the support page (and later the API and pages), spyne at /qbwc, and
+the background maintenance (heartbeat, sessions cut off by the database) while it runs."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -14,6 +17,8 @@ from qbwc_service import __version__
 from qbwc_service.clock import SYSTEM_CLOCK, Clock
 from qbwc_service.db.engine import make_engine, make_sessionmaker
 from qbwc_service.kinds import REGISTRY, Registry
+from qbwc_service.maintenance import Maintenance
+from qbwc_service.processes import this_process
 from qbwc_service.sessions import WebConnectorSessions
 from qbwc_service.settings import Settings
 from qbwc_service.soap import build_soap_app, guard_soap
@@ -29,12 +34,22 @@ def create_app(settings: Settings, engine: Engine | None = None, clock: Clock = 
                registry: Registry = REGISTRY) -> FastAPI:
     engine = engine or make_engine(settings.database_url)
     sessions: sessionmaker[Session] = make_sessionmaker(engine)
-    protocol = WebConnectorSessions(sessions, settings, clock, registry)
+    process = this_process()
+    protocol = WebConnectorSessions(sessions, settings, clock, registry, process)
+    maintenance = Maintenance(sessions, protocol, clock, process)
     guarded = guard_soap(build_soap_app(protocol, settings.max_body_bytes), settings.max_body_bytes)
     soap = SoapTransport(guarded, settings.max_body_bytes, workers=16,
                          idle_timeout=settings.request_body_timeout_seconds)
 
-    app = FastAPI(title="qbwc-service", version=__version__, docs_url="/docs")
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        maintenance.start()
+        try:
+            yield
+        finally:
+            maintenance.stop()
+
+    app = FastAPI(title="qbwc-service", version=__version__, docs_url="/docs", lifespan=lifespan)
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = sessions

@@ -7,25 +7,24 @@ lives in the database (sessions, the connection's live-session lease, jobs), nev
 
 from __future__ import annotations
 
-import functools
 import logging
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
-from qbwc_service import connections, editions, queue
+from qbwc_service import connections, editions, processes, queue
 from qbwc_service.clock import SYSTEM_CLOCK, Clock
 from qbwc_service.db.enums import AuthOutcome, EventKind, SessionState
-from qbwc_service.db.faults import retrying
 from qbwc_service.db.models import Connection, Event, WebConnectorSession
 from qbwc_service.exchange import Exchange, Live
 from qbwc_service.kinds import REGISTRY, Registry
+from qbwc_service.outages import CUT_OFF_REASON, CutOffSessions, retried, retried_for_session
+from qbwc_service.processes import ProcessIdentity
 from qbwc_service.qbxml.errors import QbxmlError
 from qbwc_service.qbxml.response import parse_host_info
 from qbwc_service.qbxml.status import hresult_hint
@@ -41,30 +40,16 @@ _FILE_NOT_OPENED = frozenset({"0x80040410", "0x80040417"})
 UNKNOWN_TICKET = (
     "Unknown or expired session ticket. The Web Connector will start a new session on its next run."
 )
-P = ParamSpec("P")
-R = TypeVar("R")
-Call = Callable[Concatenate["WebConnectorSessions", P], R]
-
-
-def _retried(method: Call[P, R]) -> Call[P, R]:
-    """Each protocol call is one transaction, made from what the Web Connector sent: when it fails on the
-    database in a way that may pass (a dropped connection, a lock held too long), it is made again, on a new
-    connection, for up to ``database_retry_seconds`` (db.faults.retrying). An answer in hand is settled, not
-    dropped, and what the call returns (closeConnection's counts) is what was stored."""
-
-    def run(self: WebConnectorSessions, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        return retrying(lambda: method(self, *args, **kwargs), budget_seconds=self._settings.database_retry_seconds,
-                        what=method.__name__)
-
-    functools.update_wrapper(run, method)
-    return run
-
-
 class WebConnectorSessions:
     """The protocol, over a database. One instance serves every connection."""
 
     def __init__(self, sessions: sessionmaker[DbSession], settings: Settings, clock: Clock = SYSTEM_CLOCK,
-                 registry: Registry = REGISTRY) -> None:
+                 registry: Registry = REGISTRY, process: ProcessIdentity | None = None) -> None:
+        self.process = process or processes.this_process()
+        """This process, as the sessions it serves record it (see processes.py)."""
+        self.cut_off = CutOffSessions()
+        """Sessions whose end the database kept from being recorded (outages.py)."""
+        self._beaten_at: datetime | None = None
         self._db = sessions
         self._settings = settings
         self._clock = clock
@@ -72,6 +57,10 @@ class WebConnectorSessions:
         self._our_version = parse_version(settings.max_qbxml_version) or (13, 0)
         self._queue = queue.JobQueue.for_settings(settings, clock)
         self._exchange = Exchange(settings, clock, self._queue, registry)
+
+    @property
+    def database_retry_seconds(self) -> float:
+        return self._settings.database_retry_seconds
 
     @contextmanager
     def _tx(self) -> Iterator[DbSession]:
@@ -102,7 +91,7 @@ class WebConnectorSessions:
             )
         return ""
 
-    @_retried
+    @retried
     def authenticate(
         self, username: str | None, password: str | None, client_version: str | None = None, address: str = ""
     ) -> list[str]:
@@ -148,7 +137,7 @@ class WebConnectorSessions:
 
     # ---------------------------------------------------------------- the exchange loop
 
-    @_retried
+    @retried_for_session
     def send_request_xml(
         self,
         ticket: str | None,
@@ -176,7 +165,7 @@ class WebConnectorSessions:
             session.company_file = company_file_name or session.company_file
             return self._exchange.next_message_set(db, live, version)
 
-    @_retried
+    @retried_for_session
     def receive_response_xml(
         self, ticket: str | None, response: str | None, hresult: str | None, message: str | None
     ) -> int:
@@ -207,7 +196,7 @@ class WebConnectorSessions:
 
     # ---------------------------------------------------------------- the side calls
 
-    @_retried
+    @retried_for_session
     def connection_error(self, ticket: str | None, hresult: str | None, message: str | None) -> str:
         with self._tx() as db:
             session = _session(db, ticket)
@@ -231,7 +220,7 @@ class WebConnectorSessions:
             self._end(db, session, connection, CLOSED, "the Web Connector could not reach QuickBooks")
             return "done"
 
-    @_retried
+    @retried_for_session
     def get_last_error(self, ticket: str | None) -> str:
         with self._tx() as db:
             session = _session(db, ticket)
@@ -243,7 +232,7 @@ class WebConnectorSessions:
                 return UNKNOWN_TICKET
             return "Nothing left to send to QuickBooks."
 
-    @_retried
+    @retried_for_session
     def close_connection(self, ticket: str | None) -> str:
         with self._tx() as db:
             session = _session(db, ticket)
@@ -266,9 +255,16 @@ class WebConnectorSessions:
         self, db: DbSession, connection: Connection, ticket: str, state: SessionState, now: datetime, address: str = ""
     ) -> None:
         db.add(WebConnectorSession(ticket=ticket, connection_id=connection.id, state=state, created_at=now,
-                       client_address=address or None,
+                       client_address=address or None, process_id=self.process.id,
                        last_activity_at=now, expires_at=now + self._timeout, message_sets=0,
                        jobs_done=0, jobs_failed=0))
+        self._alive(db, now)
+
+    def _alive(self, db: DbSession, now: datetime) -> None:
+        """This process's heartbeat, moved by the calls it serves (`serve` moves it in the background too)."""
+        if self._beaten_at is None or not timedelta(0) <= now - self._beaten_at < processes.HEARTBEAT:
+            processes.beat(db, self.process, now)
+            self._beaten_at = now
 
     def _prune_idle(self, db: DbSession, connection: Connection, now: datetime) -> None:
         db.execute(
@@ -292,8 +288,10 @@ class WebConnectorSessions:
         return bool(getattr(result, "rowcount", 0) == 1)
 
     def _expire_stale(self, db: DbSession, connection: Connection, now: datetime, address: str) -> None:
-        """End the live session when it expired, or when the same Web Connector (same address) comes back
-        after it went quiet: a Web Connector runs one session at a time, so its old one is dead."""
+        """End the live session when it cannot be alive any more: it expired; the database failed it (its Web
+        Connector was told it failed, see outages.py); or the same Web Connector (same address) comes
+        back, which runs one session at a time, after the session went quiet or while the process that served it
+        is gone. Another Web Connector gets 'busy' until the session expires or is known to have failed."""
         if not connection.live_ticket:
             return
         live = _session(db, connection.live_ticket)
@@ -301,9 +299,34 @@ class WebConnectorSessions:
             if live is not None:
                 self._end(db, live, connection, EXPIRED, "the session expired before QuickBooks answered")
             return
-        quiet = now - timedelta(seconds=self._settings.session_takeover_seconds)
-        if live is not None and address and live.client_address == address and live.last_activity_at <= quiet:
+        if live is None:
+            return
+        if live.ticket in self.cut_off:
+            self._end(db, live, connection, EXPIRED, CUT_OFF_REASON)
+            self.cut_off.forget(live.ticket)
+            return
+        if not address or live.client_address != address:
+            return
+        if live.last_activity_at <= now - timedelta(seconds=self._settings.session_takeover_seconds):
             self._end(db, live, connection, EXPIRED, "the same Web Connector started a new session")
+        elif processes.is_gone(db, live.process_id, self.process, now):
+            self._end(db, live, connection, EXPIRED, "the same Web Connector started a new session, and the "
+                      "service process that served the old one is gone")
+
+    def end_cut_off_sessions(self) -> int:
+        """Record the end of the sessions the database cut off (outages.py), now that it answers;
+        how many were still open. A ticket stays noted while its end cannot be recorded."""
+        ended = 0
+        for ticket in self.cut_off.tickets():
+            with self._tx() as db:
+                session = _session(db, ticket)
+                if session is not None and session.state == OPEN:
+                    connection = db.get(Connection, session.connection_id)
+                    assert connection is not None
+                    self._end(db, session, connection, EXPIRED, CUT_OFF_REASON)
+                    ended += 1
+            self.cut_off.forget(ticket)
+        return ended
 
     def _live(self, db: DbSession, ticket: str | None) -> Live | None:
         session = _session(db, ticket)
@@ -321,6 +344,8 @@ class WebConnectorSessions:
             return None
         session.last_activity_at = connection.last_contact_at = now
         session.expires_at = connection.live_until = now + self._timeout
+        session.process_id = self.process.id
+        self._alive(db, now)
         return Live(session, connection)
 
     def _end(self, db: DbSession, session: WebConnectorSession, connection: Connection, state: SessionState,

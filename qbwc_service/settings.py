@@ -58,7 +58,8 @@ class Settings(BaseSettings):
     session_takeover_seconds: int = Field(
         default=120, ge=0,
         description="A new authenticate from the address of a live session idle this long replaces it (the Web "
-        "Connector runs one session at a time, so its old one is dead); from elsewhere it gets 'busy'.",
+        "Connector runs one session at a time, so its old one is dead), at once when the process that served it "
+        "is gone; from elsewhere it gets 'busy'.",
     )
     database_retry_seconds: float = Field(
         default=10, ge=0,

@@ -1,4 +1,5 @@
-"""a job keeps the lookup of a lost outcome apart from its own request
+"""a job keeps the lookup of a lost outcome apart from its own request; the service's processes and the
+process that served each session
 
 Revision ID: 0009
 Revises: 0008
@@ -20,8 +21,21 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table('qbwc_jobs', schema=None) as batch_op:
         batch_op.add_column(sa.Column('lookup_xml', sa.Text(), nullable=True))
+    op.create_table('qbwc_processes',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('host', sa.String(length=255), nullable=False),
+    sa.Column('pid', sa.Integer(), nullable=False),
+    sa.Column('started_at', sa.DateTime(), nullable=False),
+    sa.Column('seen_at', sa.DateTime(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_qbwc_processes'))
+    )
+    with op.batch_alter_table('qbwc_sessions', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('process_id', sa.String(length=32), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('qbwc_sessions', schema=None) as batch_op:
+        batch_op.drop_column('process_id')
+    op.drop_table('qbwc_processes')
     with op.batch_alter_table('qbwc_jobs', schema=None) as batch_op:
         batch_op.drop_column('lookup_xml')

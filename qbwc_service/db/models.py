@@ -93,10 +93,26 @@ class WebConnectorSession(Base):
     closed_at: Mapped[datetime | None] = mapped_column(DateTime)
     company_file: Mapped[str | None] = mapped_column(Text)
     client_address: Mapped[str | None] = mapped_column(String(64))
+    # The service process that served the session's latest call (qbwc_processes.id; no foreign key: a process's row
+    # goes when it stops, and the session outlives it).
+    process_id: Mapped[str | None] = mapped_column(String(32))
     last_error: Mapped[str | None] = mapped_column(Text)
     message_sets: Mapped[int] = mapped_column(Integer, default=0)
     jobs_done: Mapped[int] = mapped_column(Integer, default=0)
     jobs_failed: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ServiceProcess(Base):
+    """A service process (`serve`) and its heartbeat: ``seen_at`` moves while it runs, and the row goes when it
+    stops cleanly. ``host`` names the machine and its process namespace, where ``pid`` means something."""
+
+    __tablename__ = "qbwc_processes"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    seen_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class Job(Base):
