@@ -1,5 +1,5 @@
 """The one process: FastAPI for /healthz and the support page (and later the API and pages), spyne at /qbwc, and
-the background maintenance (heartbeat, sessions cut off by the database) while it runs."""
+the background maintenance (heartbeat, sessions cut off by the database, the daily prune) while it runs."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def create_app(settings: Settings, engine: Engine | None = None, clock: Clock = 
     sessions: sessionmaker[Session] = make_sessionmaker(engine)
     process = this_process()
     protocol = WebConnectorSessions(sessions, settings, clock, registry, process)
-    maintenance = Maintenance(sessions, protocol, clock, process)
+    maintenance = Maintenance(sessions, protocol, settings, clock, process)
     guarded = guard_soap(build_soap_app(protocol, settings.max_body_bytes), settings.max_body_bytes)
     soap = SoapTransport(guarded, settings.max_body_bytes, workers=16,
                          idle_timeout=settings.request_body_timeout_seconds)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -88,6 +88,11 @@ def prune(db: Session, before: datetime) -> int:
     result = db.execute(delete(ServiceProcess).where(ServiceProcess.seen_at < before)
                         .execution_options(synchronize_session=False))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def count_before(db: Session, before: datetime) -> int:
+    """How many rows :func:`prune` would delete."""
+    return db.scalar(select(func.count()).select_from(ServiceProcess).where(ServiceProcess.seen_at < before)) or 0
 
 
 def _runs(pid: int) -> bool:

@@ -73,6 +73,27 @@ class Settings(BaseSettings):
         description="Largest qbXML message set sent at once; the jobs beyond it go in the next one, and a single "
         "request larger than this is refused.",
     )
+    retention_done_days: int = Field(
+        default=90, ge=1,
+        description="Done and cancelled jobs finished longer ago than this are pruned with their events: deleted, or, "
+        "when their key stops the same work from being queued again (a Fusion entity, an operator's --key), kept "
+        "without their XML and events.",
+    )
+    retention_dead_days: int | None = Field(
+        default=None, ge=1,
+        description="Dead jobs are pruned this long after they died; unset: kept until a person retries or cancels "
+        "them.",
+    )
+    retention_unknown_days: int | None = Field(
+        default=None, ge=1,
+        description="Jobs whose outcome is unknown are pruned this long after it was lost; unset: kept until a "
+        "lookup or a person settles them.",
+    )
+    retention_history_days: int = Field(
+        default=90, ge=1,
+        description="Ended Web Connector sessions and the events of no job (sessions, logins refused, connection "
+        "changes) older than this are pruned.",
+    )
     max_attempts: int = Field(default=5, ge=1, description="Attempts before a job is dead.")
     retry_backoff_seconds: int = Field(default=60, ge=0, description="First retry delay; doubles.")
     max_body_bytes: int = Field(

@@ -12,10 +12,10 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from mappings.options import IntegrationOptions
-from qbwc_service import connections
+from qbwc_service import connections, retention
 from qbwc_service.clock import SYSTEM_CLOCK, Clock
 from qbwc_service.connections import Holdings
 from qbwc_service.db.enums import JobStatus
@@ -28,6 +28,8 @@ from qbwc_service.kinds.probe import prepare_probe
 from qbwc_service.kinds.pull import prepare_pull
 from qbwc_service.kinds.raw import Prepared, prepare_raw
 from qbwc_service.queue import PENDING, Enqueued, JobQueue, count_by_status, get_job
+from qbwc_service.retention import PruneReport
+from qbwc_service.settings import Settings
 
 PROBE_PRIORITY = 10
 
@@ -259,3 +261,16 @@ def cancel_job(db: Session, job_queue: JobQueue, job_id: int) -> Job:
         and connection.live_until >= job_queue.clock.now()
     stuck = job.status == JobStatus.SENT and not live
     return job_queue.cancel(db, job_id, stuck=stuck)
+
+
+# ---------------------------------------------------------------- retention
+
+
+def prune(sessions: sessionmaker[Session], settings: Settings, clock: Clock = SYSTEM_CLOCK, *, dry_run: bool = False,
+          max_rows: int | None = None) -> PruneReport:
+    """Let go of what the retention settings allow (retention.py): done and cancelled jobs, ended sessions and old
+    events; ``dry_run`` counts it and changes nothing. Many short transactions, not the caller's one: pruning a
+    backlog must not hold the database, so this takes the session factory."""
+    if dry_run:
+        return retention.count(sessions, settings, clock)
+    return retention.prune(sessions, settings, clock, max_rows=max_rows)

@@ -125,6 +125,7 @@ class Job(Base):
         Index("ix_qbwc_jobs_claim", "connection_id", "status", "priority", "id"),
         Index("ix_qbwc_jobs_ticket", "ticket"),
         Index("ix_qbwc_jobs_order", "connection_id", "order_key"),
+        Index("ix_qbwc_jobs_prunable", "status", "pruned_at", "finished_at"),
         CheckConstraint(f"status IN ({', '.join(repr(s.value) for s in JobStatus)})", name="ck_qbwc_jobs_status"),
     )
 
@@ -133,6 +134,9 @@ class Job(Base):
     kind: Mapped[str] = mapped_column(String(40))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     idempotency_key: Mapped[str] = mapped_column(String(255))
+    # The key was the caller's (a Fusion entity's, an operator's --key), not made up: it stops the same work from
+    # being queued twice, so pruning keeps the row of such a job (retention.py).
+    key_given: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
     status: Mapped[JobStatus] = mapped_column(_stored_as_text(JobStatus, 20))
     priority: Mapped[int] = mapped_column(Integer, default=0)
     read_only: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -159,6 +163,8 @@ class Job(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # When pruning dropped the XML and the events of this job, whose row stays for its key (retention.py).
+    pruned_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class Event(Base):

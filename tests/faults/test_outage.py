@@ -117,5 +117,5 @@ def test_the_background_run_ends_a_session_the_database_cut_off(engine: Engine, 
     second = WebConnectorSessions(first.sessions, first.settings, first.clock, process=ProcessIdentity())
     from_elsewhere = InProcessWebConnector(second, paired, company, address="10.0.0.2")
     assert from_elsewhere.authenticate(paired.username, paired.token)[1] == "busy"  # the second process cannot know
-    Maintenance(first.sessions, first.protocol, first.clock, first.protocol.process).run_once()
+    Maintenance(first.sessions, first.protocol, first.settings, first.clock, first.protocol.process).run_once()
     assert from_elsewhere.run_session().outcome == "done"
