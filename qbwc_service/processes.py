@@ -1,8 +1,8 @@
 """The service's processes, and whether one is gone: what tells a session that cannot be alive any more.
 
 Each process serving the Web Connector has an identity (a random id, its machine, its pid). It keeps a row in
-``qbwc_processes`` whose ``seen_at`` it moves at least every HEARTBEAT while it runs (`serve` does so in the
-background; a call it serves does too), and deletes at a clean stop. A session records the process that served
+``qbwc_processes`` whose ``seen_at`` it moves every HEARTBEAT while it runs (`serve` does so in the background,
+maintenance.py), and deletes at a clean stop. A session records the process that served
 its latest call. That process is gone when its row is missing, when its heartbeat is older than GONE_AFTER, or,
 on the same machine and process namespace, at once: when its pid runs nothing, or is this process's own pid.
 """

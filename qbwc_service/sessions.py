@@ -49,7 +49,6 @@ class WebConnectorSessions:
         """This process, as the sessions it serves record it (see processes.py)."""
         self.cut_off = CutOffSessions()
         """Sessions whose end the database kept from being recorded (outages.py)."""
-        self._beaten_at: datetime | None = None
         self._db = sessions
         self._settings = settings
         self._clock = clock
@@ -258,13 +257,6 @@ class WebConnectorSessions:
                        client_address=address or None, process_id=self.process.id,
                        last_activity_at=now, expires_at=now + self._timeout, message_sets=0,
                        jobs_done=0, jobs_failed=0))
-        self._alive(db, now)
-
-    def _alive(self, db: DbSession, now: datetime) -> None:
-        """This process's heartbeat, moved by the calls it serves (`serve` moves it in the background too)."""
-        if self._beaten_at is None or not timedelta(0) <= now - self._beaten_at < processes.HEARTBEAT:
-            processes.beat(db, self.process, now)
-            self._beaten_at = now
 
     def _prune_idle(self, db: DbSession, connection: Connection, now: datetime) -> None:
         db.execute(
@@ -345,7 +337,6 @@ class WebConnectorSessions:
         session.last_activity_at = connection.last_contact_at = now
         session.expires_at = connection.live_until = now + self._timeout
         session.process_id = self.process.id
-        self._alive(db, now)
         return Live(session, connection)
 
     def _end(self, db: DbSession, session: WebConnectorSession, connection: Connection, state: SessionState,
