@@ -131,10 +131,10 @@ class Exchange:
         for (job, _element), problem in zip(flat, problems, strict=True):
             if problem is not None and job.id not in invalid:
                 invalid[job.id] = problem
-        for job, *_rest in built:
-            if job.id in invalid:
-                self._refuse(db, live, job, "The request does not match Intuit's qbXML schema, so it was not sent: "
-                             f"{invalid[job.id]}", refused)
+        for entry in built:
+            if entry.job.id in invalid:
+                self._refuse(db, live, entry.job, "The request does not match Intuit's qbXML schema, so it was not "
+                             f"sent: {invalid[entry.job.id]}", refused)
         return [entry for entry in built if entry.job.id not in invalid]
 
     def _refuse(self, db: DbSession, live: Live, job: Job, reason: str, refused: list[str]) -> None:

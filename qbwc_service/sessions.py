@@ -40,6 +40,8 @@ _FILE_NOT_OPENED = frozenset({"0x80040410", "0x80040417"})
 UNKNOWN_TICKET = (
     "Unknown or expired session ticket. The Web Connector will start a new session on its next run."
 )
+
+
 class WebConnectorSessions:
     """The protocol, over a database. One instance serves every connection."""
 
@@ -293,9 +295,8 @@ class WebConnectorSessions:
             return
         if live is None:
             return
-        if live.ticket in self.cut_off:
+        if live.ticket in self.cut_off:  # forgotten once its end is committed (end_cut_off_sessions)
             self._end(db, live, connection, EXPIRED, CUT_OFF_REASON)
-            self.cut_off.forget(live.ticket)
             return
         if not address or live.client_address != address:
             return
