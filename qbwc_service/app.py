@@ -1,8 +1,11 @@
-"""The one process: FastAPI for /healthz, /metrics, the support page and the HTTP API (/api/v1), spyne at /qbwc."""
+"""The one process: FastAPI for /healthz, /metrics, the support page and the HTTP API (/api/v1), spyne at /qbwc,
+and the background maintenance (heartbeat, sessions cut off by the database, the daily prune) while it runs."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -16,6 +19,8 @@ from qbwc_service.api.context import ApiContext
 from qbwc_service.clock import SYSTEM_CLOCK, Clock
 from qbwc_service.db.engine import make_engine, make_sessionmaker
 from qbwc_service.kinds import REGISTRY, Registry
+from qbwc_service.maintenance import Maintenance
+from qbwc_service.processes import this_process
 from qbwc_service.sessions import WebConnectorSessions
 from qbwc_service.settings import Settings
 from qbwc_service.soap import build_soap_app, guard_soap
@@ -31,13 +36,23 @@ def create_app(settings: Settings, engine: Engine | None = None, clock: Clock = 
                registry: Registry = REGISTRY) -> FastAPI:
     engine = engine or make_engine(settings.database_url)
     sessions: sessionmaker[Session] = make_sessionmaker(engine)
-    protocol = WebConnectorSessions(sessions, settings, clock, registry)
+    process = this_process()
+    protocol = WebConnectorSessions(sessions, settings, clock, registry, process)
+    maintenance = Maintenance(sessions, protocol, settings, clock, process)
     guarded = guard_soap(build_soap_app(protocol, settings.max_body_bytes), settings.max_body_bytes)
     soap = SoapTransport(guarded, settings.max_body_bytes, workers=16,
                          idle_timeout=settings.request_body_timeout_seconds)
 
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        maintenance.start()
+        try:
+            yield
+        finally:
+            maintenance.stop()
+
     # No page of its own documents the root: the API's document and docs are under /api/v1, behind a key.
-    app = FastAPI(title="qbwc-service", openapi_url=None, docs_url=None, redoc_url=None)
+    app = FastAPI(title="qbwc-service", openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = sessions

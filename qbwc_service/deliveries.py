@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from lxml import etree
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -88,6 +88,13 @@ def advance(db: Session, connection_id: int, stream: str, mark: str | None, now:
     if mark is not None and (state.high_water is None or mark[:19] > state.high_water[:19]):
         state.high_water = mark
     state.last_run_at = now
+
+
+def forget_jobs(db: Session, job_ids: list[int]) -> None:
+    """The pulls that stored these records are being deleted (retention.py): the records stay, naming no job."""
+    if job_ids:
+        db.execute(update(Delivery).where(Delivery.job_id.in_(job_ids)).values(job_id=None)
+                   .execution_options(synchronize_session=False))
 
 
 def forget_all(db: Session, connection_id: int) -> None:

@@ -9,7 +9,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from lxml import etree
 from sqlalchemy.orm import Session as DbSession
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session as DbSession
 from qbwc_service.clock import Clock
 from qbwc_service.connections import company_date
 from qbwc_service.db.enums import EventKind
+from qbwc_service.db.faults import is_transient
 from qbwc_service.db.models import Connection, Event, Job, WebConnectorSession
 from qbwc_service.errors import InvalidInput
 from qbwc_service.kinds import REGISTRY, Registry
@@ -42,6 +43,16 @@ class Live:
 
     session: WebConnectorSession
     connection: Connection
+
+
+class Outgoing(NamedTuple):
+    """A claimed job's requests, as its kind built them, with what the queue records when they are sent."""
+
+    job: Job
+    requests: list[etree._Element]
+    progress: Any
+    warnings: list[str]
+    looks_up: bool
 
 
 class Exchange:
@@ -74,7 +85,7 @@ class Exchange:
             return ""
         context = BuildContext(db=db, connection=live.connection, version=version, ticket=live.session.ticket,
                                sync_date=company_date(live.connection, self.clock))
-        built: list[tuple[Job, list[etree._Element], Any, list[str]]] = []
+        built: list[Outgoing] = []
         transliterate = bool((live.connection.options or {}).get("transliterate_names"))
         for job in jobs:
             try:
@@ -84,11 +95,11 @@ class Exchange:
             except (InvalidInput, QbxmlError) as exc:  # a bad payload, or a refusal (non-US company)
                 self._refuse(db, live, job, str(exc), refused)
                 continue
-            built.append((job, made.requests, made.progress, warnings))
+            built.append(Outgoing(job, made.requests, made.progress, warnings, made.looks_up))
         built = self._valid_only(db, live, built, refused, version)
         room = self.settings.max_message_set_bytes
         sent: list[tuple[Job, list[etree._Element]]] = []
-        for index, (job, elements, progress, warnings) in enumerate(built):
+        for index, (job, elements, progress, warnings, looks_up) in enumerate(built):
             text = "\n".join(etree.tostring(e, encoding="unicode") for e in elements)
             size = len(text.encode("utf-8"))
             if size > self.settings.max_message_set_bytes:
@@ -97,10 +108,10 @@ class Exchange:
                              "Split the document, or raise the setting if QuickBooks can take it.", refused)
                 continue
             if size > room and sent:
-                self.queue.release([entry[0] for entry in built[index:]])  # the next message set takes them
+                self.queue.release([entry.job for entry in built[index:]])  # the next message set takes them
                 break
             room -= size
-            self.queue.record_sent(job, text, warnings, progress)
+            self.queue.record_sent(job, text, warnings, progress, looks_up=looks_up)
             sent.append((job, elements))
         if not sent:
             return None
@@ -109,22 +120,22 @@ class Exchange:
                  extra={"ticket": live.session.ticket, "connection": live.connection.name, "jobs": len(sent)})
         return build_message_set([Request(str(job.id), e) for job, elements in sent for e in elements], version)
 
-    def _valid_only(self, db: DbSession, live: Live, built: list[tuple[Job, list[etree._Element], Any, list[str]]],
-                    refused: list[str], version: Version) -> list[tuple[Job, list[etree._Element], Any, list[str]]]:
+    def _valid_only(self, db: DbSession, live: Live, built: list[Outgoing], refused: list[str],
+                    version: Version) -> list[Outgoing]:
         """With the schema gate on, a job whose request is invalid for ``version`` is dead and never sent."""
         if self.validator is None or not built:
             return built
-        flat = [(job, element) for job, elements, _, _ in built for element in elements]
+        flat = [(entry.job, element) for entry in built for element in entry.requests]
         problems = self.validator.problems([element for _, element in flat], version)
         invalid: dict[int, str] = {}
         for (job, _element), problem in zip(flat, problems, strict=True):
             if problem is not None and job.id not in invalid:
                 invalid[job.id] = problem
-        for job, _elements, _, _ in built:
-            if job.id in invalid:
-                self._refuse(db, live, job, "The request does not match Intuit's qbXML schema, so it was not sent: "
-                             f"{invalid[job.id]}", refused)
-        return [entry for entry in built if entry[0].id not in invalid]
+        for entry in built:
+            if entry.job.id in invalid:
+                self._refuse(db, live, entry.job, "The request does not match Intuit's qbXML schema, so it was not "
+                             f"sent: {invalid[entry.job.id]}", refused)
+        return [entry for entry in built if entry.job.id not in invalid]
 
     def _refuse(self, db: DbSession, live: Live, job: Job, reason: str, refused: list[str]) -> None:
         self.queue.settle(db, job, Dead(reason), live.session)
@@ -158,7 +169,9 @@ class Exchange:
             with db.begin_nested():  # the usual case: every answer settles, in one savepoint
                 for job in in_flight:
                     self._settle(db, live, job, answers.get(job.id), context)
-        except Exception:
+        except Exception as exc:
+            if is_transient(exc):
+                raise  # the database failed, not this answer: the whole call is made again (sessions._retried)
             log.exception("processing an answer failed; settling the jobs one by one",
                           extra={"ticket": live.session.ticket})
             for job in in_flight:
@@ -177,11 +190,14 @@ class Exchange:
 
     def _settle_alone(self, db: DbSession, live: Live, job: Job, answer: Answer | None,
                       context: SettleContext) -> None:
-        """Settle one job in its own savepoint; an unexpected error makes it dead, with the answer kept."""
+        """Settle one job in its own savepoint; an unexpected error makes it dead, with the answer kept (a database
+        failure that may pass is no such error: it is raised, and the call made again)."""
         try:
             with db.begin_nested():
                 self._settle(db, live, job, answer, context)
         except Exception as exc:
+            if is_transient(exc):
+                raise
             log.exception("processing an answer failed", extra={"job": job.id, "ticket": live.session.ticket})
             kept = "\n".join(r.text() for r in answer.responses) if answer is not None else ""
             self.queue.settle(db, job, Dead(

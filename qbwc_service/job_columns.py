@@ -1,4 +1,4 @@
-"""A job's large columns (its payload, warnings, request and response XML), whose size has no bound: a sales
+"""A job's large columns (its payload, warnings, request, lookup and response XML), whose size has no bound: a sales
 order of 260,000 lines makes hundreds of megabytes. What shows jobs reads them here, in pieces and never whole:
 SQLite's incremental blob reader, PostgreSQL substrings."""
 
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, defer
 from qbwc_service.db.models import Job
 from qbwc_service.errors import JobNotFound
 
-LARGE_COLUMNS = ("payload", "warnings", "request_xml", "response_xml")
+LARGE_COLUMNS = ("payload", "warnings", "request_xml", "lookup_xml", "response_xml")
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from qbwc_service.db.models import Link
@@ -42,6 +42,13 @@ def record(
     db.flush()
     return link
 
+
+
+def forget_jobs(db: Session, job_ids: list[int]) -> None:
+    """The jobs that made these links are being deleted (retention.py): the links stay, naming no job."""
+    if job_ids:
+        db.execute(update(Link).where(Link.job_id.in_(job_ids)).values(job_id=None)
+                   .execution_options(synchronize_session=False))
 
 
 def forget_all(db: Session, connection_id: int) -> None:

@@ -11,11 +11,11 @@ import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from pydantic import BaseModel
-from sqlalchemy import and_, bindparam, delete, exists, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, bindparam, delete, exists, false, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased, defer
 
@@ -117,9 +117,11 @@ class JobQueue:
     ) -> Enqueued:
         """Queue a job; a second call with the same key returns the first job and creates nothing."""
         now = self.clock.now()
+        key_given = key is not None
         key = key or f"{kind}:{secrets.token_hex(12)}"
         values = {
             "connection_id": connection_id, "kind": kind, "payload": payload, "idempotency_key": key,
+            "key_given": key_given,
             "status": JobStatus.QUEUED, "priority": priority, "read_only": read_only, "reconcilable": reconcilable,
             "attempts": 0, "depends_on": depends_on, "order_key": order_key, "created_at": now, "updated_at": now,
         }
@@ -217,10 +219,16 @@ class JobQueue:
             job.attempts = max(job.attempts - 1, 0)
             job.ticket = None
 
-    def record_sent(self, job: Job, request_xml: str, warnings: list[str], progress: BaseModel | None) -> None:
-        """What was sent for a claimed job, the warnings made while building it, and its kind's progress."""
-        job.request_xml = request_xml
-        job.warnings = warnings or None
+    def record_sent(self, job: Job, request_xml: str, warnings: list[str], progress: BaseModel | None, *,
+                    looks_up: bool = False) -> None:
+        """What was sent for a claimed job, the warnings made while building it, and its kind's progress. A query
+        that reads back what an earlier attempt did (``looks_up``) is kept apart, in ``lookup_xml``: the job's own
+        request stays in ``request_xml``."""
+        if looks_up:
+            job.lookup_xml = request_xml
+        else:
+            job.request_xml = request_xml
+            job.warnings = warnings or None
         if progress is not None:
             job.cursor = stored_progress(progress)
 
@@ -495,6 +503,67 @@ def delete_jobs_of(db: Session, connection_id: int) -> None:
     """Delete every job of a connection, whatever its status (the connection is being deleted; the caller
     decides whether unfinished ones may go)."""
     db.execute(delete(Job).where(Job.connection_id == connection_id))
+
+
+# ---------------------------------------------------------------- pruning (retention.py decides when)
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A job retention lets go: deleted, or, when its key was the caller's, kept without its XML."""
+
+    id: int
+    key_given: bool
+
+
+def prunable(db: Session, before: dict[JobStatus, datetime], limit: int) -> list[Finished]:
+    """Up to ``limit`` jobs, oldest first, of the statuses in ``before`` that ended before their moment (done,
+    cancelled and dead jobs when they finished, unknown ones when their outcome was lost), not pruned yet."""
+    rows = db.execute(select(Job.id, Job.key_given).where(_ended_before(before)).order_by(Job.id).limit(limit))
+    return [Finished(job_id, bool(given)) for job_id, given in rows]
+
+
+def count_prunable(db: Session, before: dict[JobStatus, datetime]) -> tuple[int, int]:
+    """How many jobs :func:`prunable` would give in all: (deleted, kept for their key)."""
+    counts = dict(db.execute(select(Job.key_given, func.count()).where(_ended_before(before))
+                             .group_by(Job.key_given)).all())
+    return counts.get(False, 0), counts.get(True, 0)
+
+
+def prunable_ids(before: dict[JobStatus, datetime]) -> Select[Any]:
+    """The ids of every job :func:`prunable` would give, as a subquery."""
+    return select(Job.id).where(_ended_before(before))
+
+
+def _ended_before(before: dict[JobStatus, datetime]) -> ColumnElement[bool]:
+    """Ended before the moment of its status, not pruned yet, and, unless done, waited on by no pending job (a job
+    still waiting on one that is not done must go on waiting)."""
+    ended = [and_(Job.status == status, (Job.updated_at if status == JobStatus.UNKNOWN else Job.finished_at) < moment)
+             for status, moment in before.items()]
+    waited_on = exists().where(_waiting.depends_on == Job.id, _waiting.status.in_(PENDING))
+    return and_(or_(false(), *ended), Job.pruned_at.is_(None), or_(Job.status == JobStatus.DONE, ~waited_on))
+
+
+_waiting = aliased(Job)
+
+
+def delete_finished(db: Session, job_ids: list[int]) -> None:
+    """Delete jobs :func:`prunable` gave; a job that waited on one of them (done, so the wait is over) no longer
+    names it."""
+    if not job_ids:
+        return
+    db.execute(update(Job).where(Job.depends_on.in_(job_ids)).values(depends_on=None)
+               .execution_options(synchronize_session=False))
+    db.execute(delete(Job).where(Job.id.in_(job_ids)).execution_options(synchronize_session=False))
+
+
+def clear_finished(db: Session, job_ids: list[int], now: datetime) -> None:
+    """Drop the XML and warnings of finished jobs kept for their key; their row, payload and result stay."""
+    if not job_ids:
+        return
+    db.execute(update(Job).where(Job.id.in_(job_ids))
+               .values(request_xml=None, lookup_xml=None, response_xml=None, warnings=None, pruned_at=now)
+               .execution_options(synchronize_session=False))
 
 
 def count_by_status(db: Session, connection_id: int | None = None) -> dict[str, int]:

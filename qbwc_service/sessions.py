@@ -17,12 +17,14 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
-from qbwc_service import connections, editions, queue
+from qbwc_service import connections, editions, processes, queue
 from qbwc_service.clock import SYSTEM_CLOCK, Clock
 from qbwc_service.db.enums import AuthOutcome, EventKind, SessionState
 from qbwc_service.db.models import Connection, Event, WebConnectorSession
 from qbwc_service.exchange import Exchange, Live
 from qbwc_service.kinds import REGISTRY, Registry
+from qbwc_service.outages import CUT_OFF_REASON, CutOffSessions, retried, retried_for_session
+from qbwc_service.processes import ProcessIdentity
 from qbwc_service.qbxml.errors import QbxmlError
 from qbwc_service.qbxml.response import parse_host_info
 from qbwc_service.qbxml.status import hresult_hint
@@ -44,7 +46,11 @@ class WebConnectorSessions:
     """The protocol, over a database. One instance serves every connection."""
 
     def __init__(self, sessions: sessionmaker[DbSession], settings: Settings, clock: Clock = SYSTEM_CLOCK,
-                 registry: Registry = REGISTRY) -> None:
+                 registry: Registry = REGISTRY, process: ProcessIdentity | None = None) -> None:
+        self.process = process or processes.this_process()
+        """This process, as the sessions it serves record it (see processes.py)."""
+        self.cut_off = CutOffSessions()
+        """Sessions whose end the database kept from being recorded (outages.py)."""
         self._db = sessions
         self._settings = settings
         self._clock = clock
@@ -52,6 +58,10 @@ class WebConnectorSessions:
         self._our_version = parse_version(settings.max_qbxml_version) or (13, 0)
         self._queue = queue.JobQueue.for_settings(settings, clock)
         self._exchange = Exchange(settings, clock, self._queue, registry)
+
+    @property
+    def database_retry_seconds(self) -> float:
+        return self._settings.database_retry_seconds
 
     @contextmanager
     def _tx(self) -> Iterator[DbSession]:
@@ -82,6 +92,7 @@ class WebConnectorSessions:
             )
         return ""
 
+    @retried
     def authenticate(
         self, username: str | None, password: str | None, client_version: str | None = None, address: str = ""
     ) -> list[str]:
@@ -127,6 +138,7 @@ class WebConnectorSessions:
 
     # ---------------------------------------------------------------- the exchange loop
 
+    @retried_for_session
     def send_request_xml(
         self,
         ticket: str | None,
@@ -154,6 +166,7 @@ class WebConnectorSessions:
             session.company_file = company_file_name or session.company_file
             return self._exchange.next_message_set(db, live, version)
 
+    @retried_for_session
     def receive_response_xml(
         self, ticket: str | None, response: str | None, hresult: str | None, message: str | None
     ) -> int:
@@ -184,6 +197,7 @@ class WebConnectorSessions:
 
     # ---------------------------------------------------------------- the side calls
 
+    @retried_for_session
     def connection_error(self, ticket: str | None, hresult: str | None, message: str | None) -> str:
         with self._tx() as db:
             session = _session(db, ticket)
@@ -207,6 +221,7 @@ class WebConnectorSessions:
             self._end(db, session, connection, CLOSED, "the Web Connector could not reach QuickBooks")
             return "done"
 
+    @retried_for_session
     def get_last_error(self, ticket: str | None) -> str:
         with self._tx() as db:
             session = _session(db, ticket)
@@ -218,6 +233,7 @@ class WebConnectorSessions:
                 return UNKNOWN_TICKET
             return "Nothing left to send to QuickBooks."
 
+    @retried_for_session
     def close_connection(self, ticket: str | None) -> str:
         with self._tx() as db:
             session = _session(db, ticket)
@@ -240,7 +256,7 @@ class WebConnectorSessions:
         self, db: DbSession, connection: Connection, ticket: str, state: SessionState, now: datetime, address: str = ""
     ) -> None:
         db.add(WebConnectorSession(ticket=ticket, connection_id=connection.id, state=state, created_at=now,
-                       client_address=address or None,
+                       client_address=address or None, process_id=self.process.id,
                        last_activity_at=now, expires_at=now + self._timeout, message_sets=0,
                        jobs_done=0, jobs_failed=0))
 
@@ -266,8 +282,10 @@ class WebConnectorSessions:
         return bool(getattr(result, "rowcount", 0) == 1)
 
     def _expire_stale(self, db: DbSession, connection: Connection, now: datetime, address: str) -> None:
-        """End the live session when it expired, or when the same Web Connector (same address) comes back
-        after it went quiet: a Web Connector runs one session at a time, so its old one is dead."""
+        """End the live session when it cannot be alive any more: it expired; the database failed it (its Web
+        Connector was told it failed, see outages.py); or the same Web Connector (same address) comes
+        back, which runs one session at a time, after the session went quiet or while the process that served it
+        is gone. Another Web Connector gets 'busy' until the session expires or is known to have failed."""
         if not connection.live_ticket:
             return
         live = _session(db, connection.live_ticket)
@@ -275,9 +293,33 @@ class WebConnectorSessions:
             if live is not None:
                 self._end(db, live, connection, EXPIRED, "the session expired before QuickBooks answered")
             return
-        quiet = now - timedelta(seconds=self._settings.session_takeover_seconds)
-        if live is not None and address and live.client_address == address and live.last_activity_at <= quiet:
+        if live is None:
+            return
+        if live.ticket in self.cut_off:  # forgotten once its end is committed (end_cut_off_sessions)
+            self._end(db, live, connection, EXPIRED, CUT_OFF_REASON)
+            return
+        if not address or live.client_address != address:
+            return
+        if live.last_activity_at <= now - timedelta(seconds=self._settings.session_takeover_seconds):
             self._end(db, live, connection, EXPIRED, "the same Web Connector started a new session")
+        elif processes.is_gone(db, live.process_id, self.process, now):
+            self._end(db, live, connection, EXPIRED, "the same Web Connector started a new session, and the "
+                      "service process that served the old one is gone")
+
+    def end_cut_off_sessions(self) -> int:
+        """Record the end of the sessions the database cut off (outages.py), now that it answers;
+        how many were still open. A ticket stays noted while its end cannot be recorded."""
+        ended = 0
+        for ticket in self.cut_off.tickets():
+            with self._tx() as db:
+                session = _session(db, ticket)
+                if session is not None and session.state == OPEN:
+                    connection = db.get(Connection, session.connection_id)
+                    assert connection is not None
+                    self._end(db, session, connection, EXPIRED, CUT_OFF_REASON)
+                    ended += 1
+            self.cut_off.forget(ticket)
+        return ended
 
     def _live(self, db: DbSession, ticket: str | None) -> Live | None:
         session = _session(db, ticket)
@@ -295,6 +337,7 @@ class WebConnectorSessions:
             return None
         session.last_activity_at = connection.last_contact_at = now
         session.expires_at = connection.live_until = now + self._timeout
+        session.process_id = self.process.id
         return Live(session, connection)
 
     def _end(self, db: DbSession, session: WebConnectorSession, connection: Connection, state: SessionState,

@@ -58,13 +58,41 @@ class Settings(BaseSettings):
     session_takeover_seconds: int = Field(
         default=120, ge=0,
         description="A new authenticate from the address of a live session idle this long replaces it (the Web "
-        "Connector runs one session at a time, so its old one is dead); from elsewhere it gets 'busy'.",
+        "Connector runs one session at a time, so its old one is dead), at once when the process that served it "
+        "is gone; from elsewhere it gets 'busy'.",
+    )
+    database_retry_seconds: float = Field(
+        default=10, ge=0,
+        description="A call whose transaction failed on the database in a way that may pass (a dropped connection, "
+        "a lock held too long) is made again, from what the Web Connector sent, for up to this many seconds "
+        "of waiting (0.1 s, then doubling) before the call fails.",
     )
     batch_size: int = Field(default=50, ge=1, le=1000, description="Jobs per qbXML message set.")
     max_message_set_bytes: int = Field(
         default=4 * 1024 * 1024, ge=64 * 1024,
         description="Largest qbXML message set sent at once; the jobs beyond it go in the next one, and a single "
         "request larger than this is refused.",
+    )
+    retention_done_days: int = Field(
+        default=90, ge=1,
+        description="Done and cancelled jobs finished longer ago than this are pruned with their events: deleted, or, "
+        "when their key stops the same work from being queued again (a Fusion entity, an operator's --key), kept "
+        "without their XML and events.",
+    )
+    retention_dead_days: int | None = Field(
+        default=None, ge=1,
+        description="Dead jobs are pruned this long after they died; unset: kept until a person retries or cancels "
+        "them.",
+    )
+    retention_unknown_days: int | None = Field(
+        default=None, ge=1,
+        description="Jobs whose outcome is unknown are pruned this long after it was lost; unset: kept until a "
+        "lookup or a person settles them.",
+    )
+    retention_history_days: int = Field(
+        default=90, ge=1,
+        description="Ended Web Connector sessions and the events of no job (sessions, logins refused, connection "
+        "changes) older than this are pruned.",
     )
     max_attempts: int = Field(default=5, ge=1, description="Attempts before a job is dead.")
     retry_backoff_seconds: int = Field(default=60, ge=0, description="First retry delay; doubles.")

@@ -18,10 +18,12 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 from xml.sax.saxutils import escape
 
-from spyne import Application, Array, Integer, ServiceBase, Unicode, rpc
+from spyne import Application, Array, Fault, Integer, ServiceBase, Unicode, rpc
 from spyne.protocol.soap import Soap11
 from spyne.server.wsgi import WsgiApplication
 
+from qbwc_service.db.faults import is_transient
+from qbwc_service.outages import CUT_OFF_BY_THE_DATABASE, DATABASE_UNREACHABLE
 from qbwc_service.sessions import WebConnectorSessions
 
 log = logging.getLogger(__name__)
@@ -55,12 +57,27 @@ class _ClientVersions:
         return entry[1]
 
 
-def _guard(ticket: str | None, fallback: T, call: Callable[[], T]) -> T:
+def _guard(ticket: str | None, fallback: T, call: Callable[[], T], outage: Callable[[], T] | None = None) -> T:
+    """``call()``; on an unexpected error, ``fallback``, logged with its traceback. When the database failed (and
+    the call was made again until its time ran out), ``outage()`` instead, when given: what the Web Connector
+    shows then."""
     try:
         return call()
-    except Exception:
+    except Exception as exc:
+        if is_transient(exc):
+            log.warning("the database failed a Web Connector call", extra={"ticket": ticket})
+            if outage is not None:
+                return outage()
+            return fallback
         log.exception("unexpected error answering the Web Connector", extra={"ticket": ticket})
         return fallback
+
+
+def _database_unreachable() -> list[str]:
+    """authenticate while the database is out: a SOAP fault, which the Web Connector shows (QBWC1012,
+    "Authentication failed due to following error message", then this text); "busy" would send the user
+    looking for another update that is not running."""
+    raise Fault(faultcode="Server", faultstring=DATABASE_UNREACHABLE)
 
 
 def _address(ctx: Any) -> str:
@@ -86,7 +103,7 @@ def build_soap_app(protocol: WebConnectorSessions, max_body_bytes: int) -> WsgiA
         def authenticate(ctx, strUserName, strPassword):
             seen = versions.recall(_address(ctx))
             return _guard(None, ["", "busy"], lambda: protocol.authenticate(
-                strUserName, strPassword, seen, _address(ctx)))
+                strUserName, strPassword, seen, _address(ctx)), _database_unreachable)
 
         @rpc(Unicode, Unicode, Unicode, Unicode, Integer, Integer, _returns=Unicode)
         def sendRequestXML(
@@ -106,11 +123,12 @@ def build_soap_app(protocol: WebConnectorSessions, max_body_bytes: int) -> WsgiA
         @rpc(Unicode, _returns=Unicode)
         def getLastError(ctx, ticket):
             return _guard(ticket, "The service had an unexpected error; see its log.",
-                          lambda: protocol.get_last_error(ticket))
+                          lambda: protocol.get_last_error(ticket), lambda: CUT_OFF_BY_THE_DATABASE)
 
         @rpc(Unicode, _returns=Unicode)
         def closeConnection(ctx, ticket):
-            return _guard(ticket, "Closed.", lambda: protocol.close_connection(ticket))
+            return _guard(ticket, "Closed.", lambda: protocol.close_connection(ticket),
+                          lambda: CUT_OFF_BY_THE_DATABASE)
 
         @rpc(Unicode, Unicode, _returns=Unicode)
         def getInteractiveURL(ctx, wcTicket, sessionID):

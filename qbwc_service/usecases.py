@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mappings.options import IntegrationOptions
-from qbwc_service import apikeys, connections, fusion_accounts, job_reads
+from qbwc_service import apikeys, connections, fusion_accounts, job_reads, retention
 from qbwc_service.clock import SYSTEM_CLOCK, Clock
 from qbwc_service.connections import Holdings, NewToken
 from qbwc_service.db.enums import ApiScope, AuthOutcome, JobStatus
@@ -46,6 +46,7 @@ from qbwc_service.kinds.probe import PROBE, prepare_probe
 from qbwc_service.kinds.pull import prepare_pull
 from qbwc_service.kinds.raw import Prepared, prepare_raw
 from qbwc_service.queue import PENDING, Enqueued, JobQueue, NewJob, Queued, count_by_status, get_job
+from qbwc_service.retention import PruneReport
 from qbwc_service.secretbox import SecretBox
 from qbwc_service.settings import Settings
 
@@ -635,3 +636,16 @@ def list_api_keys(db: Session) -> list[ApiKey]:
 def revoke_api_key(db: Session, name: str, clock: Clock = SYSTEM_CLOCK) -> ApiKey:
     """The key stops working at once."""
     return apikeys.revoke(db, name, clock)
+
+
+# ---------------------------------------------------------------- retention
+
+
+def prune(sessions: sessionmaker[Session], settings: Settings, clock: Clock = SYSTEM_CLOCK, *, dry_run: bool = False,
+          max_rows: int | None = None) -> PruneReport:
+    """Let go of what the retention settings allow (retention.py): done and cancelled jobs, ended sessions and old
+    events; ``dry_run`` counts it and changes nothing. Many short transactions, not the caller's one: pruning a
+    backlog must not hold the database, so this takes the session factory."""
+    if dry_run:
+        return retention.count(sessions, settings, clock)
+    return retention.prune(sessions, settings, clock, max_rows=max_rows)

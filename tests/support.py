@@ -46,10 +46,12 @@ def enqueue_raw(sessions: sessionmaker[Session], connection_id: int, xml: str, k
                                         read_only=prepared.read_only).job.id
 
 
-def enqueue_customers(sessions: sessionmaker[Session], connection_id: int, names: list[str]) -> list[int]:
+def enqueue_customers(sessions: sessionmaker[Session], connection_id: int, names: list[str],
+                      clock: Clock = SYSTEM_CLOCK) -> list[int]:
     return [
         enqueue_raw(
-            sessions, connection_id, f"<CustomerAddRq><CustomerAdd><Name>{n}</Name></CustomerAdd></CustomerAddRq>"
+            sessions, connection_id, f"<CustomerAddRq><CustomerAdd><Name>{n}</Name></CustomerAdd></CustomerAddRq>",
+            clock=clock,
         )
         for n in names
     ]

@@ -1,4 +1,4 @@
-"""The command line: serve, db upgrade, connections, enqueue, stock, jobs, API keys, simulate.
+"""The command line: serve, db upgrade, prune, connections, enqueue, stock, jobs, API keys, simulate.
 
 Each group lives in its own module; this one composes them and is the console script's entry point, the one
 edge where every error becomes one line on stderr and a non-zero exit code (``--debug`` adds the traceback).
@@ -23,6 +23,7 @@ app = typer.Typer(help="qbwc-service: Fusion Operations <-> QuickBooks Desktop o
                   no_args_is_help=True, pretty_exceptions_enable=False)
 app.command()(about.info)
 app.command()(server.serve)
+app.command()(server.prune)
 app.add_typer(server.simulate_app, name="simulate")
 app.command("secret-key")(connection.secret_key)
 app.add_typer(server.db_app, name="db")

@@ -1,8 +1,8 @@
 """`jobs show`: one job, in bounded time and memory whatever its size.
 
-A job's large columns (job_columns.LARGE_COLUMNS: its payload, warnings, request and response XML) can hold hundreds
-of megabytes. They are never loaded whole: the first HEAD_BYTES of each are shown, with a note saying how many
-bytes were left out and that --full prints all; --full streams them in chunks of CHUNK_BYTES.
+A job's large columns (job_columns.LARGE_COLUMNS: its payload, warnings, request, lookup and response XML) can
+hold hundreds of megabytes. They are never loaded whole: the first HEAD_BYTES of each are shown, with a note saying
+how many bytes were left out and that --full prints all; --full streams them in chunks of CHUNK_BYTES.
 """
 
 from __future__ import annotations
@@ -21,7 +21,11 @@ HEAD_BYTES = 64 * 1024
 CHUNK_BYTES = 4 * 1024 * 1024
 JSON_COLUMNS = frozenset({"payload", "warnings"})
 """Large columns holding JSON (shown parsed when whole); the others hold text."""
-SECTIONS = {"request_xml": ("request XML", "(not sent yet)"), "response_xml": ("response XML", "(no response)")}
+SECTIONS = {"request_xml": ("request XML", "(not sent yet)"),
+            "lookup_xml": ("lookup XML", "(no lookup sent: no earlier outcome was read back)"),
+            "response_xml": ("response XML", "(no response)")}
+"""The XML columns in the order shown: the job's own request, the last query that read back what an earlier attempt
+did (a lost add's lookup, an EditSequence read again), and the last answer."""
 
 
 def heads(db: Session, job_id: int) -> dict[str, Head]:

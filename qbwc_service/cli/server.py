@@ -1,4 +1,4 @@
-"""serve, db upgrade, simulate."""
+"""serve, db upgrade, prune, simulate."""
 
 from __future__ import annotations
 
@@ -78,6 +78,35 @@ def db_upgrade(as_json: JsonOption = False) -> None:
     else:
         out.print(f"database at revision {revision}")
 
+
+def prune(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what would go, and change nothing.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete what the retention settings let go: done and cancelled jobs and their events (retention_done_days),
+    ended sessions and old events (retention_history_days). `serve` does it by itself once a day."""
+    from qbwc_service import usecases
+    from qbwc_service.db.engine import make_sessionmaker
+
+    settings = current_settings()
+    engine = engine_for(settings)
+    try:
+        report = usecases.prune(make_sessionmaker(engine), settings, dry_run=dry_run)
+    finally:
+        engine.dispose()
+    if as_json:
+        print_json({"dry_run": dry_run, "jobs_deleted": report.jobs_deleted, "jobs_cleared": report.jobs_cleared,
+                    "events_deleted": report.events_deleted, "sessions_deleted": report.sessions_deleted,
+                    "processes_deleted": report.processes_deleted})
+        return
+    if dry_run:
+        out.print(f"would prune: {report.jobs_deleted} jobs to delete, {report.jobs_cleared} to keep for their key "
+                  f"without their XML and events, {report.events_deleted} events and {report.sessions_deleted} "
+                  "sessions to delete", markup=False, highlight=False)
+    else:
+        out.print(f"pruned: {report.jobs_deleted} jobs deleted, {report.jobs_cleared} kept for their key without their "
+                  f"XML and events, {report.events_deleted} events and {report.sessions_deleted} sessions deleted",
+                  markup=False, highlight=False)
 
 
 simulate_app = typer.Typer(invoke_without_command=True)

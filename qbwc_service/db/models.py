@@ -107,10 +107,26 @@ class WebConnectorSession(Base):
     closed_at: Mapped[datetime | None] = mapped_column(DateTime)
     company_file: Mapped[str | None] = mapped_column(Text)
     client_address: Mapped[str | None] = mapped_column(String(64))
+    # The service process that served the session's latest call (qbwc_processes.id; no foreign key: a process's row
+    # goes when it stops, and the session outlives it).
+    process_id: Mapped[str | None] = mapped_column(String(32))
     last_error: Mapped[str | None] = mapped_column(Text)
     message_sets: Mapped[int] = mapped_column(Integer, default=0)
     jobs_done: Mapped[int] = mapped_column(Integer, default=0)
     jobs_failed: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ServiceProcess(Base):
+    """A service process (`serve`) and its heartbeat: ``seen_at`` moves while it runs, and the row goes when it
+    stops cleanly. ``host`` names the machine and its process namespace, where ``pid`` means something."""
+
+    __tablename__ = "qbwc_processes"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(DateTime)
+    seen_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class Job(Base):
@@ -126,6 +142,7 @@ class Job(Base):
         # /metrics: the unfinished jobs by status, and the jobs settled lately, without reading the done ones.
         Index("ix_qbwc_jobs_status", "status", "connection_id"),
         Index("ix_qbwc_jobs_updated", "updated_at"),
+        Index("ix_qbwc_jobs_prunable", "status", "pruned_at", "finished_at"),
         CheckConstraint(f"status IN ({', '.join(repr(s.value) for s in JobStatus)})", name="ck_qbwc_jobs_status"),
     )
 
@@ -134,6 +151,9 @@ class Job(Base):
     kind: Mapped[str] = mapped_column(String(40))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     idempotency_key: Mapped[str] = mapped_column(String(255))
+    # The key was the caller's (a Fusion entity's, an operator's --key), not made up: it stops the same work from
+    # being queued twice, so pruning keeps the row of such a job (retention.py).
+    key_given: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
     status: Mapped[JobStatus] = mapped_column(_stored_as_text(JobStatus, 20))
     priority: Mapped[int] = mapped_column(Integer, default=0)
     read_only: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -147,7 +167,9 @@ class Job(Base):
     depends_on: Mapped[int | None] = mapped_column(ForeignKey("qbwc_jobs.id"))
     # The order a bill or invoice bills ("sales_order:5001"): what decides one document per order.
     order_key: Mapped[str | None] = mapped_column(String(120))
-    request_xml: Mapped[str | None] = mapped_column(Text)
+    request_xml: Mapped[str | None] = mapped_column(Text)  # the job's own request, as last sent
+    # The last query that read back what an earlier attempt did (a lost add's lookup, an EditSequence read again).
+    lookup_xml: Mapped[str | None] = mapped_column(Text)
     response_xml: Mapped[str | None] = mapped_column(Text)
     status_code: Mapped[str | None] = mapped_column(String(20))
     status_message: Mapped[str | None] = mapped_column(Text)
@@ -158,6 +180,8 @@ class Job(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # When pruning dropped the XML and the events of this job, whose row stays for its key (retention.py).
+    pruned_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class Event(Base):

@@ -52,6 +52,9 @@ class Built:
     requests: list[etree._Element]
     progress: Progress | None = None  # what building the requests changed (a pull's iterator)
     warnings: list[str] = field(default_factory=list)  # what the mapping changed in the entity's text
+    # A query that reads back what an earlier attempt did (a lost add's lookup, an EditSequence read again),
+    # not the job's own request: the job keeps both (request_xml, lookup_xml).
+    looks_up: bool = False
 
 
 @dataclass(frozen=True)

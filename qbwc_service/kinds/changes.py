@@ -65,7 +65,7 @@ class OrderChangeKind(RequestKind[ChangeProgress]):
         if progress.requery:
             query = etree.Element(f"{self.flow.qbd_type}QueryRq")
             etree.SubElement(query, "TxnID").text = link.qbd_id
-            return Built([query])
+            return Built([query], looks_up=True)
         mapping = self.sent_as.context(ctx.db, job, entity, ctx.connection, ctx.version, ctx.sync_date)
         known = {str(k): str(v) for k, v in (link.line_ids or {}).items()}
         try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -78,10 +77,11 @@ class TimeEntry:
 
 @dataclass(frozen=True)
 class Unit:
-    """One job an entity becomes: its payload and the Fusion id its idempotency key is made of."""
+    """One job an entity becomes: its payload and the Fusion id its idempotency key is made of (None: each one is
+    new, and has no key of its own)."""
 
     payload: dict[str, Any]
-    fusion_id: str
+    fusion_id: str | None
 
 
 def _one_document(entity: Any, snapshot: dict[str, Any]) -> list[Unit]:
@@ -94,7 +94,7 @@ def _one_per_time_record(entity: Any, snapshot: dict[str, Any]) -> list[Unit]:
 
 def _one_adjustment(entity: Any, snapshot: dict[str, Any]) -> list[Unit]:
     # Each quantity sent is a new adjustment, sent after the pending ones, so the last word is the newest.
-    return [Unit({"entity": snapshot}, f"{entity.product.code}:{secrets.token_hex(6)}")]
+    return [Unit({"entity": snapshot}, None)]
 
 
 def _whole_entity(payload: dict[str, Any]) -> Any:
@@ -340,8 +340,8 @@ def enqueue_flow(db: Session, job_queue: queue.JobQueue, connection: Connection,
     waits_for = queue.pending_with_key(db, connection.id, order_key) if order_key else None
     made: list[queue.Enqueued] = []
     for unit in units:
-        key = f"{flow.name}:{unit.fusion_id}"
-        sent = queue.with_key(db, connection.id, key)
+        key = f"{flow.name}:{unit.fusion_id}" if unit.fusion_id is not None else None
+        sent = queue.with_key(db, connection.id, key) if key is not None else None
         if sent is not None and flow.content(sent.payload) != flow.content(unit.payload):
             made.append(_changed(db, job_queue, connection, flow, entity, sent, unit, options))
             continue
@@ -456,7 +456,7 @@ class FlowKind(RequestKind[FlowProgress]):
                 sent = progress.lost_sent_at or job.created_at
                 # QuickBooks filters on its own local time; two days either side covers any time zone.
                 since = (sent - timedelta(days=2)).replace(microsecond=0).isoformat()
-                return Built([self.flow.lookup(entity, options, mapping, since)])
+                return Built([self.flow.lookup(entity, options, mapping, since)], looks_up=True)
             return Built([self.flow.build(entity, options, mapping)], warnings=mapping.warnings)
         except MappingError as exc:
             raise InvalidJobPayload(str(exc)) from exc

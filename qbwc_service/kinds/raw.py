@@ -85,11 +85,11 @@ class RawKind(RequestKind[RawProgress]):
         progress = self.progress(job)
         request = parse_untrusted(job.payload["request"])
         if progress.link_existing:
-            return Built([existing_object_query(request, progress.link_existing)])
+            return Built([existing_object_query(request, progress.link_existing)], looks_up=True)
         if progress.requery:
             target = modified_object(request)
             assert target is not None  # a requery is only planned for a Mod naming its object
-            return Built([target.query])
+            return Built([target.query], looks_up=True)
         if progress.edit_sequence:
             for sequence in request.iter("EditSequence"):
                 sequence.text = progress.edit_sequence
