@@ -30,7 +30,8 @@ def create_app(settings: Settings, engine: Engine | None = None, clock: Clock = 
     engine = engine or make_engine(settings.database_url)
     sessions: sessionmaker[Session] = make_sessionmaker(engine)
     protocol = WebConnectorSessions(sessions, settings, clock, registry)
-    guarded = guard_soap(build_soap_app(protocol, settings.max_body_bytes), settings.max_body_bytes)
+    guarded = guard_soap(build_soap_app(protocol, settings.max_body_bytes, settings.qbwc_url),
+                         settings.max_body_bytes)
     soap = SoapTransport(guarded, settings.max_body_bytes, workers=16,
                          idle_timeout=settings.request_body_timeout_seconds)
 

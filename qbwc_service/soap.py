@@ -6,6 +6,8 @@ is logged with the ticket and answered with a protocol value, never a fault page
 refuses empty and oversized bodies, other media types, charsets other than UTF-8, UTF-16 and ISO-8859-1,
 and any DTD with a SOAP fault (:func:`soap_fault`), and gives spyne the body in UTF-8
 (:mod:`qbwc_service.soap_body`). :mod:`qbwc_service.soap_transport` serves the guarded app over HTTP.
+
+The WSDL's address is ``<public_url>/qbwc``, built once with the app: never the Host header of a request.
 """
 
 from __future__ import annotations
@@ -71,7 +73,8 @@ def _address(ctx: Any) -> str:
     return str(env.get("REMOTE_ADDR", ""))
 
 
-def build_soap_app(protocol: WebConnectorSessions, max_body_bytes: int) -> WsgiApplication:
+def build_soap_app(protocol: WebConnectorSessions, max_body_bytes: int, address: str) -> WsgiApplication:
+    """The Web Connector's SOAP service, its WSDL naming ``address`` (``<public_url>/qbwc``)."""
     versions = _ClientVersions()
 
     class QBWebConnectorSvc(ServiceBase):  # type: ignore[misc]
@@ -136,7 +139,11 @@ def build_soap_app(protocol: WebConnectorSessions, max_body_bytes: int) -> WsgiA
         out_protocol=Soap11(),
     )
     # spyne's own cap (2 MiB by default) would refuse a big query answer; the size limit is guard_soap's.
-    return WsgiApplication(application, max_content_length=max_body_bytes + 1)
+    wsgi = WsgiApplication(application, max_content_length=max_body_bytes + 1)
+    # spyne builds its WSDL on the first request for it, from that request's Host header, and keeps it: built
+    # here, the address is the configured one, whatever a request says.
+    wsgi.doc.wsdl11.build_interface_document(address)
+    return wsgi
 
 
 def soap_fault(code: str, text: str) -> bytes:
