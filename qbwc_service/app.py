@@ -11,13 +11,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from qbwc_service import __version__
+from qbwc_service.body_budget import BodyBudget
 from qbwc_service.clock import SYSTEM_CLOCK, Clock
 from qbwc_service.db.engine import make_engine, make_sessionmaker
 from qbwc_service.kinds import REGISTRY, Registry
 from qbwc_service.sessions import WebConnectorSessions
 from qbwc_service.settings import Settings
-from qbwc_service.soap import build_soap_app, guard_soap
-from qbwc_service.soap_transport import SoapTransport
+from qbwc_service.soap import LargeBodies, build_soap_app, guard_soap
+from qbwc_service.soap_transport import BodyLimits, SoapTransport
 from qbwc_service.support_page import SUPPORT_PATH, support_page
 
 log = logging.getLogger(__name__)
@@ -32,8 +33,13 @@ def create_app(settings: Settings, engine: Engine | None = None, clock: Clock = 
     protocol = WebConnectorSessions(sessions, settings, clock, registry)
     guarded = guard_soap(build_soap_app(protocol, settings.max_body_bytes, settings.qbwc_url),
                          settings.max_body_bytes)
+    limits = BodyLimits(
+        largest=settings.max_body_bytes, small=settings.max_small_body_bytes,
+        small_budget=BodyBudget(settings.small_bodies_budget_bytes),
+        large_budget=BodyBudget(settings.large_bodies_budget_bytes),
+        large=LargeBodies(protocol, settings.max_small_body_bytes), wait=settings.request_body_timeout_seconds)
     soap = SoapTransport(guarded, settings.max_body_bytes, workers=16,
-                         idle_timeout=settings.request_body_timeout_seconds)
+                         idle_timeout=settings.request_body_timeout_seconds, limits=limits)
 
     app = FastAPI(title="qbwc-service", version=__version__, docs_url="/docs")
     app.state.settings = settings

@@ -218,6 +218,13 @@ class WebConnectorSessions:
                 return UNKNOWN_TICKET
             return "Nothing left to send to QuickBooks."
 
+    def holds_session(self, ticket: str | None) -> bool:
+        """Whether ``ticket`` is an open session's that has not expired. Only reads (the SOAP transport asks
+        before it reads a large body)."""
+        with self._db() as db:
+            session = _session(db, ticket)
+            return session is not None and session.state == OPEN and session.expires_at >= self._clock.now()
+
     def close_connection(self, ticket: str | None) -> str:
         with self._tx() as db:
             session = _session(db, ticket)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -69,7 +69,24 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=5, ge=1, description="Attempts before a job is dead.")
     retry_backoff_seconds: int = Field(default=60, ge=0, description="First retry delay; doubles.")
     max_body_bytes: int = Field(
-        default=128 * 1024 * 1024, ge=1024, description="Largest SOAP request body accepted."
+        default=128 * 1024 * 1024, ge=1024,
+        description="Largest SOAP request body accepted: a receiveResponseXML (QuickBooks' answer) under a live "
+        "session's ticket; every other request is held to max_small_body_bytes.",
+    )
+    max_small_body_bytes: int = Field(
+        default=64 * 1024, ge=1024,
+        description="Largest body of every request but receiveResponseXML under a live session's ticket (413 "
+        "above, unread past this many bytes).",
+    )
+    large_bodies_budget_bytes: int = Field(
+        default=3 * 128 * 1024 * 1024, ge=1024,
+        description="Bytes of large bodies (over max_small_body_bytes) held at once, process-wide; a large body "
+        "without room waits up to request_body_timeout_seconds, then gets 503 with Retry-After. At least "
+        "max_body_bytes.",
+    )
+    small_bodies_budget_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024,
+        description="Bytes of the other bodies held at once, process-wide (503 with Retry-After beyond).",
     )
     request_body_timeout_seconds: float = Field(
         default=60, gt=0, description="A request whose body stops arriving for this long is answered 408."
@@ -98,6 +115,16 @@ class Settings(BaseSettings):
         "number); shown on the support page the .qwc links to.",
     )
     log_level: str = Field(default="INFO")
+
+    @model_validator(mode="after")
+    def _budgets(self) -> Settings:
+        if self.large_bodies_budget_bytes < self.max_body_bytes:
+            raise ValueError("large_bodies_budget_bytes must be at least max_body_bytes")
+        if self.max_small_body_bytes > self.max_body_bytes:
+            raise ValueError("max_small_body_bytes must be at most max_body_bytes")
+        if self.small_bodies_budget_bytes < self.max_small_body_bytes:
+            raise ValueError("small_bodies_budget_bytes must be at least max_small_body_bytes")
+        return self
 
     @field_validator("qbxml_schema_dir")
     @classmethod

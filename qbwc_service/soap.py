@@ -5,7 +5,8 @@ Each operation delegates to :class:`qbwc_service.sessions.WebConnectorSessions`.
 is logged with the ticket and answered with a protocol value, never a fault page. :func:`guard_soap`
 refuses empty and oversized bodies, other media types, charsets other than UTF-8, UTF-16 and ISO-8859-1,
 and any DTD with a SOAP fault (:func:`soap_fault`), and gives spyne the body in UTF-8
-(:mod:`qbwc_service.soap_body`). :mod:`qbwc_service.soap_transport` serves the guarded app over HTTP.
+(:mod:`qbwc_service.soap_body`). :class:`LargeBodies` says which requests may be large: receiveResponseXML
+under a live session. :mod:`qbwc_service.soap_transport` serves the guarded app over HTTP.
 
 The WSDL's address is ``<public_url>/qbwc``, built once with the app: never the Host header of a request.
 """
@@ -27,11 +28,13 @@ from spyne.protocol.soap import Soap11
 from spyne.server.wsgi import WsgiApplication
 
 from qbwc_service.sessions import WebConnectorSessions
-from qbwc_service.soap_body import SPYNE_CONTENT_TYPE, BodyRefused, readable_body
+from qbwc_service.soap_body import SPYNE_CONTENT_TYPE, BodyRefused, first_call, readable_body
 
 log = logging.getLogger(__name__)
 
 TNS = "http://developer.intuit.com/"
+LARGE_OPERATION = "receiveResponseXML"
+"""The one call whose body may be large: QuickBooks' answer."""
 T = TypeVar("T")
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -144,6 +147,29 @@ def build_soap_app(protocol: WebConnectorSessions, max_body_bytes: int, address:
     # here, the address is the configured one, whatever a request says.
     wsgi.doc.wsdl11.build_interface_document(address)
     return wsgi
+
+
+class LargeBodies:
+    """Which requests may carry a body over the small cap: receiveResponseXML alone (QuickBooks' answer), and
+    only under the ticket of a live session, its first field. So no request without a live ticket is read, or
+    parsed, past the small cap, whatever it says it is."""
+
+    def __init__(self, protocol: WebConnectorSessions, small_cap: int) -> None:
+        self._protocol, self._small_cap = protocol, small_cap
+
+    def action_may_be_large(self, soap_action: str | None) -> bool:
+        """False when the SOAPAction header names another call: refused by its Content-Length alone."""
+        return soap_action is None or soap_action.strip().strip('"') in ("", f"{TNS}{LARGE_OPERATION}")
+
+    def refusal(self, head: bytes, content_type: str | None) -> str | None:
+        call = first_call(head, content_type)
+        if call.operation != f"{{{TNS}}}{LARGE_OPERATION}":
+            return f"The request body is larger than the {self._small_cap}-byte limit of every call but " \
+                   f"{LARGE_OPERATION}."
+        if call.first_field != f"{{{TNS}}}ticket" or not self._protocol.holds_session(call.first_text):
+            return f"The request body is larger than the {self._small_cap}-byte limit, and only the ticket of a " \
+                   "live session allows more."
+        return None
 
 
 def soap_fault(code: str, text: str) -> bytes:
