@@ -27,6 +27,7 @@ from spyne import Application, Array, Integer, ServiceBase, Unicode, rpc
 from spyne.protocol.soap import Soap11
 from spyne.server.wsgi import WsgiApplication
 
+from qbwc_service.logs import quiet_spyne
 from qbwc_service.sessions import WebConnectorSessions
 from qbwc_service.soap_body import SPYNE_CONTENT_TYPE, BodyRefused, first_call, readable_body
 
@@ -78,6 +79,7 @@ def _address(ctx: Any) -> str:
 
 def build_soap_app(protocol: WebConnectorSessions, max_body_bytes: int, address: str) -> WsgiApplication:
     """The Web Connector's SOAP service, its WSDL naming ``address`` (``<public_url>/qbwc``)."""
+    quiet_spyne()
     versions = _ClientVersions()
 
     class QBWebConnectorSvc(ServiceBase):  # type: ignore[misc]

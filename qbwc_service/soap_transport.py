@@ -19,6 +19,7 @@ import asyncio
 import contextvars
 import io
 import logging
+import re
 import sys
 import threading
 from collections.abc import Callable
@@ -111,6 +112,13 @@ class SoapTransport:
                 async with self._turns:
                     answer = await _in_daemon_thread(
                         lambda: call_wsgi(self.wsgi_app, wsgi_environ(scope, body)))
+            address = (scope.get("client") or ("",))[0]
+            if answer.status >= 400:
+                log.warning("SOAP request refused: %d %s", answer.status, _fault_code(answer.body),
+                            extra={"address": address})
+            else:
+                log.debug("SOAP request answered: %d bytes in, %d out", len(body) if isinstance(body, bytes) else 0,
+                          len(answer.body), extra={"address": address})
             await send({"type": "http.response.start", "status": answer.status, "headers": answer.headers})
             await send({"type": "http.response.body", "body": answer.body})
         finally:
@@ -200,6 +208,15 @@ class Read:
 
 def _too_large(limit: int) -> Answer:
     return fault_answer(413, f"The request body is larger than the {limit}-byte limit.")
+
+
+def _fault_code(body: bytes) -> str:
+    """The faultcode of a SOAP fault (from its first bytes), e.g. ``soap11env:Client``; '' when there is none."""
+    found = _FAULT_CODE.search(body[:4096])
+    return found.group(1).decode("ascii", "replace") if found else ""
+
+
+_FAULT_CODE = re.compile(rb"<faultcode>([A-Za-z0-9_.:-]{1,80})</faultcode>")
 
 
 async def _in_daemon_thread(work: Callable[[], T]) -> T:
