@@ -1,4 +1,8 @@
-"""The one process: FastAPI for /healthz and the support page (and later the API and pages), spyne at /qbwc."""
+"""The one process: FastAPI for /healthz and the support page (and later the API and pages), spyne at /qbwc.
+
+Every response says ``X-Content-Type-Options: nosniff`` and ``Cache-Control: no-store`` (:class:`SecurityHeaders`;
+HTML pages a Content-Security-Policy too). /healthz names no version, and FastAPI's /docs, /redoc and
+/openapi.json are off until there is an authenticated API to describe."""
 
 from __future__ import annotations
 
@@ -8,9 +12,8 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from qbwc_service import __version__
 from qbwc_service.body_budget import BodyBudget
 from qbwc_service.clock import SYSTEM_CLOCK, Clock
 from qbwc_service.db.engine import make_engine, make_sessionmaker
@@ -41,7 +44,7 @@ def create_app(settings: Settings, engine: Engine | None = None, clock: Clock = 
     soap = SoapTransport(guarded, settings.max_body_bytes, workers=16,
                          idle_timeout=settings.request_body_timeout_seconds, limits=limits)
 
-    app = FastAPI(title="qbwc-service", version=__version__, docs_url="/docs")
+    app = FastAPI(title="qbwc-service", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessions = sessions
@@ -54,7 +57,7 @@ def create_app(settings: Settings, engine: Engine | None = None, clock: Clock = 
         except Exception as exc:  # noqa: BLE001 - the probe reports; it must not raise
             log.warning("health check failed: %s", exc)
             return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
-        return JSONResponse({"status": "ok", "version": __version__})
+        return JSONResponse({"status": "ok"})
 
     page = support_page(settings)
 
@@ -63,7 +66,38 @@ def create_app(settings: Settings, engine: Engine | None = None, clock: Clock = 
         return HTMLResponse(page)
 
     app.add_middleware(SoapRoute, soap=soap)
+    app.add_middleware(SecurityHeaders)  # the outermost: SOAP's answers get the headers too
     return app
+
+
+SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store")]
+HTML_POLICY = (b"content-security-policy", b"default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+
+
+class SecurityHeaders:
+    """Adds :data:`SECURITY_HEADERS` to every response (replacing any the app set), and to HTML the
+    :data:`HTML_POLICY`: no browser guesses another type for an answer, no cache keeps one (SOAP answers carry
+    tickets and QuickBooks data), and the help page loads nothing and is framed by no one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                replaced = {name for name, _value in SECURITY_HEADERS}
+                headers = [(name, value) for name, value in message.get("headers", []) if name.lower() not in replaced]
+                headers += SECURITY_HEADERS
+                if any(name.lower() == b"content-type" and value.startswith(b"text/html") for name, value in headers):
+                    headers.append(HTML_POLICY)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 class SoapRoute:
