@@ -91,6 +91,19 @@ class Settings(BaseSettings):
     request_body_timeout_seconds: float = Field(
         default=60, gt=0, description="A request whose body stops arriving for this long is answered 408."
     )
+    auth_window_seconds: int = Field(
+        default=900, ge=1, description="The window refused authentications are counted in, per username and per "
+        "client address.",
+    )
+    auth_failures_per_username: int = Field(
+        default=10, ge=1, description="Refusals of a username within the window that lock it for "
+        "auth_lockout_seconds (the address it last authenticated from stays let in).",
+    )
+    auth_failures_per_address: int = Field(
+        default=50, ge=1, description="Refusals from a client address (an IPv6 /64) within the window that lock "
+        "it for auth_lockout_seconds, whatever username or token it sends.",
+    )
+    auth_lockout_seconds: int = Field(default=900, ge=1, description="How long a lockout lasts.")
     idle_min_run_seconds: int = Field(
         default=60, ge=0, description="authenticate's 4th value when there is nothing to do."
     )

@@ -42,7 +42,10 @@ def test_wrong_token_is_nvu_and_recorded(server: LiveServer) -> None:
     assert _auth(server, "nobody", paired.token) == ["", "nvu"]
     assert snapshot(server.sessions)[:3] == before
     with server.sessions.begin() as db:
-        assert connections.get_connection(db, paired.name).last_auth_outcome == "wrong-password"
+        seen = connections.get_connection(db, paired.name)
+        # kept apart from the last successful authentication, which a stranger's wrong token must not overwrite
+        assert seen.last_failed_auth_outcome == "wrong-password" and seen.last_failed_auth_at is not None
+        assert seen.last_auth_outcome is None and seen.last_contact_at is None
     _still_serving(server)
 
 
@@ -53,7 +56,7 @@ def test_revoked_and_rotated_tokens_stop_working(server: LiveServer) -> None:
         connections.revoke(db, paired.name)
     assert _auth(server, paired.username, paired.token) == ["", "nvu"]
     with server.sessions.begin() as db:
-        assert connections.get_connection(db, paired.name).last_auth_outcome == "revoked"
+        assert connections.get_connection(db, paired.name).last_failed_auth_outcome == "revoked"
         new_token = connections.rotate_token(db, paired.name).token
     assert _auth(server, paired.username, paired.token) == ["", "nvu"]
     ticket, path = _auth(server, paired.username, new_token)
