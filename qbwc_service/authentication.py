@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import cast
 
 from sqlalchemy import Connection as SqlConnection
-from sqlalchemy import Engine, Table, case, delete, insert, literal, or_, select, update
+from sqlalchemy import Engine, Table, and_, case, delete, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import ReturningInsert
@@ -152,3 +152,19 @@ class Authenticator:
             })
             .returning(table.c.locked_until)
         )
+
+
+def unlock(connection: Connection) -> None:
+    """Lift a username's lockout and forget its refusals (an operator who knows the refusals were the real Web
+    Connector's, with an old token)."""
+    connection.locked_until = None
+    connection.failed_auths = 0
+    connection.failed_auths_since = None
+
+
+def locked_addresses(db: Session, now: datetime) -> list[tuple[str, datetime]]:
+    """The client addresses locked now, with the end of each lockout."""
+    rows = db.execute(select(AuthFailures.address, AuthFailures.locked_until)
+                      .where(and_(AuthFailures.locked_until.is_not(None), AuthFailures.locked_until > now))
+                      .order_by(AuthFailures.address))
+    return [(address, until) for address, until in rows if until is not None]

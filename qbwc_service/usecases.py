@@ -15,11 +15,11 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session
 
 from mappings.options import IntegrationOptions
-from qbwc_service import connections
+from qbwc_service import authentication, connections
 from qbwc_service.clock import SYSTEM_CLOCK, Clock
 from qbwc_service.connections import Holdings
-from qbwc_service.db.enums import JobStatus
-from qbwc_service.db.models import Connection, Job
+from qbwc_service.db.enums import EventKind, JobStatus
+from qbwc_service.db.models import Connection, Event, Job
 from qbwc_service.errors import ConnectionBusy, InvalidJobPayload, InvalidOption, Refusal, Refused
 from qbwc_service.kinds import REGISTRY
 from qbwc_service.kinds.flows import enqueue_flow as enqueue_flow_entity
@@ -65,6 +65,14 @@ def unpin_company_file(db: Session, connection: str, clock: Clock = SYSTEM_CLOCK
     the next session pins the file it opens. The links are kept."""
     found = connections.get_connection(db, connection)
     return Unpinned(found, connections.unpin_company_file(db, found, "unpinned by an operator", clock))
+
+
+def unlock_connection(db: Session, connection: str, clock: Clock = SYSTEM_CLOCK) -> Connection:
+    """Lift a username's lockout (refused authentications) and forget its refusals; recorded as an event."""
+    found = connections.get_connection(db, connection)
+    authentication.unlock(found)
+    db.add(Event(at=clock.now(), connection_id=found.id, kind=EventKind.AUTH_UNLOCKED))
+    return found
 
 
 # ---------------------------------------------------------------- queueing work

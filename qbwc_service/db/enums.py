@@ -54,6 +54,7 @@ class EventKind(StrEnum):
     COMPANY_FILE_UNPINNED = "company-file-unpinned"
     AUTH_REFUSED = "auth-refused"
     AUTH_LOCKED = "auth-locked"
+    AUTH_UNLOCKED = "auth-unlocked"
     SESSION_OPENED = "session-opened"
     SESSION_BUSY = "session-busy"
     SESSION_REFUSED = "session-refused"

@@ -5,13 +5,16 @@ successful contact is kept apart; unknown usernames add no rows."""
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine, func, inspect, select
 from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
 
 from qbwc_service.authentication import address_key
+from qbwc_service.cli import app as cli_app
 from qbwc_service.clock import FakeClock
 from qbwc_service.db.engine import make_engine, make_sessionmaker
 from qbwc_service.db.models import AuthFailures, Connection, Event
@@ -134,6 +137,28 @@ def test_unknown_usernames_add_no_rows_and_old_address_rows_are_pruned(engine: E
     with protocol.sessions.begin() as db:
         assert list(db.scalars(select(AuthFailures.address))) == ["192.0.2.200"]
     assert "qbwc_auth_failures" in inspect(engine).get_table_names()
+
+
+@pytest.mark.each_database
+def test_the_operator_sees_the_lockout_and_can_lift_it(limited: Protocol, engine: Engine,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    paired = pair(limited.sessions)
+    for _ in range(3):
+        _auth(limited, paired, "guess", ATTACKER)
+    for n in range(5):
+        _auth(limited, paired, "x", ATTACKER, username=f"nobody-{n}")
+    monkeypatch.setenv("QBWC_DATABASE_URL", engine.url.render_as_string(hide_password=False))
+    cli = CliRunner()
+    listed = json.loads(cli.invoke(cli_app, ["connection", "list", "--json"], catch_exceptions=False).stdout)[0]
+    assert listed["locked_until"] is not None and listed["last_failed_auth_outcome"] == "wrong-password"
+    assert listed["failed_auths"] == 3 and listed["last_auth_outcome"] is None
+    text = cli.invoke(cli_app, ["connection", "list"], catch_exceptions=False).stdout
+    assert "locked until" in text and f"client address {ATTACKER} is locked until" in text
+    assert "no longer locked" in cli.invoke(cli_app, ["connection", "unlock", paired.name],
+                                            catch_exceptions=False).stdout
+    assert _auth(limited, paired, address=ELSEWHERE)[1] != "nvu"
+    with limited.sessions.begin() as db:
+        assert db.scalar(select(func.count()).select_from(Event).where(Event.kind == "auth-unlocked")) == 1
 
 
 def test_an_address_counts_as_its_ipv4_address_or_its_ipv6_slash_64() -> None:
