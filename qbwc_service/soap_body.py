@@ -166,7 +166,10 @@ def first_call(head: bytes, content_type: str | None) -> FirstCall:
     element, and that element's first field when the first bytes hold it whole."""
     codec = decide_codec(content_type, head)
     decoder = codecs.getincrementaldecoder(codec)()
-    utf8 = head if codec == _UTF8 else _without_declaration(decoder.decode(head, final=False)).encode("utf-8")
+    try:
+        utf8 = head if codec == _UTF8 else _without_declaration(decoder.decode(head, final=False)).encode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BodyRefused(400, f"The request is not valid {codec.upper()}; it was refused.") from exc
     check_utf8_body(utf8)
     parser = etree.XMLPullParser(events=("start", "end"), resolve_entities=False, no_network=True,
                                  load_dtd=False)

@@ -152,6 +152,9 @@ class SoapTransport:
             refusal = await _in_daemon_thread(lambda: gate.refusal(head, content_type))
         except BodyRefused as exc:
             return fault_answer(exc.status, exc.text)
+        except Exception:
+            log.exception("reading the first bytes of a large request failed; answered 500")
+            return fault_answer(500, "The service had an unexpected error; see its log.")
         if refusal is not None:
             return fault_answer(413, refusal)
         size = declared if declared is not None else limits.largest

@@ -102,3 +102,14 @@ def test_iso_8859_1_text_reaches_the_protocol_as_written(service: InProcessServi
     response = service.post(body, "authenticate", "text/xml; charset=iso-8859-1")
     assert response.status_code == 200 and b"nvu" in response.content
     assert [getattr(r, "username", None) for r in caplog.records if r.msg == "authenticate refused"] == ["Zoë Ångström"]
+
+
+@pytest.mark.parametrize("size", [100, 3000], ids=["under the small cap", "over it"])
+def test_invalid_utf16_is_a_soap_fault_however_long(engine: Engine, size: int) -> None:
+    """Over the small cap, only the first bytes are read (to find the call): they are decoded alone."""
+    lone_surrogate = "<soap:Envelope xmlns:soap='http://schemas.xmlsoap.org/soap/envelope/'>".encode("utf-16")
+    body = lone_surrogate + b"\x00\xd8" + " ".encode("utf-16-le") * size
+    assert (len(body) < 1024) == (size == 100)
+    with in_process_service(engine, max_small_body_bytes=1024) as service:
+        response = service.post(body, None, "text/xml")
+    assert response.status_code == 400 and b"not valid UTF-16" in response.content
