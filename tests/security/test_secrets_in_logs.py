@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from tests.security.serving import serving
@@ -65,3 +67,12 @@ def test_no_failure_path_logs_the_token_at_any_level(tmp_path: Path, database_ur
     token = paired.token.encode()
     for start in range(0, len(token) - 8):
         assert token[start:start + 8] not in log, f"a part of the token is in the log: {token[start:start + 8]!r}"
+
+
+@pytest.mark.each_database
+def test_a_database_error_names_no_value(engine: Engine) -> None:
+    """Every engine hides its parameters: a failed statement, logged with its error, shows none of its values."""
+    with pytest.raises(DBAPIError) as raised, engine.connect() as conn:
+        conn.execute(text("SELECT no_such_column FROM qbwc_connections WHERE username = :name"),
+                     {"name": "a-secret-value-42"})
+    assert "a-secret-value-42" not in str(raised.value) and "hidden" in str(raised.value)
