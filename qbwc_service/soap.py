@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -36,13 +37,16 @@ log = logging.getLogger(__name__)
 TNS = "http://developer.intuit.com/"
 LARGE_OPERATION = "receiveResponseXML"
 """The one call whose body may be large: QuickBooks' answer."""
+_DOTTED_VERSION = re.compile(r"\d+(?:\.\d+)*")
 T = TypeVar("T")
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 class _ClientVersions:
     """clientVersion arrives before authenticate and carries no user; remember it per address briefly
-    so authenticate can record which Web Connector version a connection uses. Not authoritative."""
+    so authenticate can record which Web Connector version a connection uses. Not authoritative: only a dotted
+    version of at most 40 characters (the column it is kept in) is remembered, so an unauthenticated caller can
+    neither make the service hold 64 KiB per address nor break the next authenticate from its address."""
 
     def __init__(self, size: int = 1024, ttl: float = 300.0) -> None:
         self._seen: OrderedDict[str, tuple[float, str]] = OrderedDict()
@@ -50,6 +54,8 @@ class _ClientVersions:
         self._lock = threading.Lock()
 
     def remember(self, address: str, version: str) -> None:
+        if len(version) > 40 or not _DOTTED_VERSION.fullmatch(version):
+            return
         with self._lock:
             self._seen[address] = (time.monotonic(), version)
             self._seen.move_to_end(address)

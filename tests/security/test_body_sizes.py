@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from lxml import etree
 from sqlalchemy import Engine
 
 from qbwc_service.body_budget import BodyBudget
+from qbwc_service.db.models import Connection
 from qbwc_service.simulate.quickbooks import QuickBooksCompany
 from qbwc_service.soap_transport import BodyLimits, SoapTransport
 from tests.security.asgi import in_process_service
@@ -342,3 +344,20 @@ def _peak_rss_while(served: Served, work: Callable[[], None]) -> float:
     assert done.is_set(), "the attack did not end in time"
     return max(peak, served.rss_mb())
 
+
+
+@pytest.mark.each_database
+def test_only_a_real_client_version_is_remembered_for_the_next_authenticate(engine: Engine) -> None:
+    """clientVersion comes before authenticate, from no one in particular: a 60 KB "version" was held in memory
+    per address and, stored by the next authenticate from that address, broke it on PostgreSQL (VARCHAR(40))."""
+    with in_process_service(engine) as service:
+        paired = pair(service.sessions)
+        enqueue_customers(service.sessions, paired.id, ["X"])
+        for odd in ("2." + "9" * 60_000, "2.3.0.215; DROP TABLE", "v2.3"):
+            assert service.post(soap_envelope("clientVersion", strVersion=odd), "clientVersion").status_code == 200
+            ticket = _authenticate(service, paired.username, paired.token)
+            service.post(soap_envelope("closeConnection", ticket=ticket), "closeConnection")
+        service.post(soap_envelope("clientVersion", strVersion="2.3.0.215"), "clientVersion")
+        _authenticate(service, paired.username, paired.token)
+        with service.sessions.begin() as db:
+            assert db.get(Connection, paired.id).client_version == "2.3.0.215"  # type: ignore[union-attr]
