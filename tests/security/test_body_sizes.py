@@ -86,7 +86,7 @@ class Exchange:
         return self
 
 
-def _transport(small_budget: int = 64 * KIB, large_budget: int = LARGEST, wait: float = 0.3) -> SoapTransport:
+def _transport(small_budget: int = 64 * KIB, large_budget: int = LARGEST, wait: float = 1.0) -> SoapTransport:
     limits = BodyLimits(largest=LARGEST, small=SMALL, small_budget=BodyBudget(small_budget),
                         large_budget=BodyBudget(large_budget), large=Gate(), wait=wait, retry_after_seconds=7)
     return SoapTransport(_echo_size, LARGEST, idle_timeout=5, limits=limits)
@@ -122,17 +122,18 @@ def test_a_body_the_gate_lets_through_is_read_whole_up_to_the_largest() -> None:
 
 def test_large_bodies_beyond_their_budget_wait_then_get_503_with_retry_after() -> None:
     async def scenario() -> tuple[Exchange, Exchange, Exchange]:
-        transport = _transport(large_budget=LARGEST, wait=0.3)
+        transport = _transport(large_budget=LARGEST, wait=1.0)
         release = asyncio.Event()
         first = Exchange({"Content-Length": str(LARGEST)}, _pieces(LARGEST, head=b"<live/>"), release, SMALL // KIB + 4)
         second = Exchange({"Content-Length": str(LARGEST)}, _pieces(LARGEST, head=b"<live/>"))
         holding = asyncio.create_task(first.run(transport))
         while first.handed < SMALL // KIB + 4:  # the first holds the whole budget, its body still arriving
             await asyncio.sleep(0.01)
-        await second.run(transport)  # no room: waits 0.3 s, then 503
+        await second.run(transport)  # no room: waits 1 s, then 503
         third = Exchange({"Content-Length": str(LARGEST)}, _pieces(LARGEST, head=b"<live/>"))
         waiting = asyncio.create_task(third.run(transport))
-        await asyncio.sleep(0.05)
+        while not transport.limits.large_budget._waiters:  # the third is waiting for room
+            await asyncio.sleep(0)
         release.set()  # the first finishes within the third's wait: the third goes through
         await asyncio.gather(holding, waiting)
         assert transport.limits.large_budget.held == 0 and transport.limits.small_budget.held == 0
