@@ -65,6 +65,8 @@ def address_key(address: str) -> str:
 
 
 class Authenticator:
+    """Admits a Web Connector, or refuses it within the limits (see the module's docstring)."""
+
     def __init__(self, limits: AuthLimits) -> None:
         self.limits = limits
 

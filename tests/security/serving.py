@@ -47,7 +47,7 @@ class Served:
         raise AssertionError("no VmRSS line")
 
     def post(self, body: bytes, operation: str | None = "authenticate", content_type: str = "text/xml; charset=utf-8",
-             timeout: float = 10) -> tuple[int | None, bytes]:
+             timeout: float = 10, headers: dict[str, str] | None = None) -> tuple[int | None, bytes]:
         """POST ``body`` whole to /qbwc; the answer's status and body (None and b'' when the service closed the
         connection before the body was sent whole: it refuses an oversized body, then closes)."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
@@ -57,6 +57,8 @@ class Served:
             if operation:
                 conn.putheader("SOAPAction", f'"{TNS}{operation}"')
             conn.putheader("Content-Length", str(len(body)))
+            for name, value in (headers or {}).items():
+                conn.putheader(name, value)
             conn.endheaders(body)
             response = conn.getresponse()
             return response.status, response.read()

@@ -55,15 +55,22 @@ def failure_paths(username: str, token: str) -> dict[str, tuple[str | None, byte
 def test_no_failure_path_logs_the_token_at_any_level(tmp_path: Path, database_url: str,
                                                     sessions: sessionmaker[Session]) -> None:
     paired = pair(sessions)
-    with serving(tmp_path, database_url, log_level="DEBUG") as served:
-        for case, (operation, body, content_type) in failure_paths(paired.username, paired.token).items():
-            status, _answer = served.post(body, operation, content_type)
-            assert status != 200 or b"nvu" in _answer or case.startswith("the token as"), case
-        # and the paths that succeed, for good measure
+    elsewhere = {"X-Forwarded-For": "203.0.113.5"}  # serve trusts a proxy on 127.0.0.1 to name the client
+    with serving(tmp_path, database_url, log_level="DEBUG", auth_failures_per_username="2") as served:
         status, answer = served.post(_envelope("authenticate", strUserName=paired.username, strPassword=paired.token))
-        assert status == 200 and b"nvu" not in answer
+        assert status == 200 and b"nvu" not in answer  # the path that succeeds, for good measure
+        for case, (operation, body, content_type) in failure_paths(paired.username, paired.token).items():
+            status, answer = served.post(body, operation, content_type)
+            assert status != 200 or b"nvu" in answer or case.startswith("the token as"), case
+        # a locked username: refused whatever the token, the real one included
+        for _ in range(2):
+            served.post(_envelope("authenticate", strUserName=paired.username, strPassword="guess"), headers=elsewhere)
+        status, answer = served.post(_envelope("authenticate", strUserName=paired.username,
+                                               strPassword=paired.token), headers=elsewhere)
+        assert status == 200 and b"nvu" in answer
     log = served.output()
     assert b"DEBUG qbwc_service" in log and b"authenticate refused" in log and b"SOAP request refused" in log
+    assert b"authentication locked for a username" in log and b"203.0.113.5" in log
     token = paired.token.encode()
     for start in range(0, len(token) - 8):
         assert token[start:start + 8] not in log, f"a part of the token is in the log: {token[start:start + 8]!r}"
