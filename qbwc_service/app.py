@@ -1,5 +1,9 @@
 """The one process: FastAPI for /healthz, /metrics, the support page and the HTTP API (/api/v1), spyne at /qbwc,
-and the background maintenance (heartbeat, sessions cut off by the database, the daily prune) while it runs."""
+and the background maintenance (heartbeat, sessions cut off by the database, the daily prune) while it runs.
+
+Every response says ``X-Content-Type-Options: nosniff`` and ``Cache-Control: no-store`` (:class:`SecurityHeaders`;
+HTML pages a Content-Security-Policy too). /healthz names no version, and FastAPI's own /docs, /redoc and
+/openapi.json are off: the API's document is under /api/v1, behind a key."""
 
 from __future__ import annotations
 
@@ -11,11 +15,12 @@ from fastapi import FastAPI
 from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from qbwc_service.api import PREFIX as API_PREFIX
 from qbwc_service.api import create_api, metrics, problems
 from qbwc_service.api.context import ApiContext
+from qbwc_service.body_budget import BodyBudget
 from qbwc_service.clock import SYSTEM_CLOCK, Clock
 from qbwc_service.db.engine import make_engine, make_sessionmaker
 from qbwc_service.kinds import REGISTRY, Registry
@@ -23,8 +28,8 @@ from qbwc_service.maintenance import Maintenance
 from qbwc_service.processes import this_process
 from qbwc_service.sessions import WebConnectorSessions
 from qbwc_service.settings import Settings
-from qbwc_service.soap import build_soap_app, guard_soap
-from qbwc_service.soap_transport import SoapTransport
+from qbwc_service.soap import LargeBodies, build_soap_app, guard_soap
+from qbwc_service.soap_transport import BodyLimits, SoapTransport
 from qbwc_service.support_page import SUPPORT_PATH, support_page
 
 log = logging.getLogger(__name__)
@@ -39,9 +44,15 @@ def create_app(settings: Settings, engine: Engine | None = None, clock: Clock = 
     process = this_process()
     protocol = WebConnectorSessions(sessions, settings, clock, registry, process)
     maintenance = Maintenance(sessions, protocol, settings, clock, process)
-    guarded = guard_soap(build_soap_app(protocol, settings.max_body_bytes), settings.max_body_bytes)
+    guarded = guard_soap(build_soap_app(protocol, settings.max_body_bytes, settings.qbwc_url),
+                         settings.max_body_bytes)
+    limits = BodyLimits(
+        largest=settings.max_body_bytes, small=settings.max_small_body_bytes,
+        small_budget=BodyBudget(settings.small_bodies_budget_bytes),
+        large_budget=BodyBudget(settings.large_bodies_budget_bytes),
+        large=LargeBodies(protocol, settings.max_small_body_bytes), wait=settings.request_body_timeout_seconds)
     soap = SoapTransport(guarded, settings.max_body_bytes, workers=16,
-                         idle_timeout=settings.request_body_timeout_seconds)
+                         idle_timeout=settings.request_body_timeout_seconds, limits=limits)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -79,7 +90,38 @@ def create_app(settings: Settings, engine: Engine | None = None, clock: Clock = 
         return HTMLResponse(page)
 
     app.add_middleware(SoapRoute, soap=soap)
+    app.add_middleware(SecurityHeaders)  # the outermost: SOAP's answers get the headers too
     return app
+
+
+SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store")]
+HTML_POLICY = (b"content-security-policy", b"default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+
+
+class SecurityHeaders:
+    """Adds :data:`SECURITY_HEADERS` to every response (replacing any the app set), and to HTML the
+    :data:`HTML_POLICY`: no browser guesses another type for an answer, no cache keeps one (SOAP answers carry
+    tickets and QuickBooks data), and the help page loads nothing and is framed by no one."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                replaced = {name for name, _value in SECURITY_HEADERS}
+                headers = [(name, value) for name, value in message.get("headers", []) if name.lower() not in replaced]
+                headers += SECURITY_HEADERS
+                if any(name.lower() == b"content-type" and value.startswith(b"text/html") for name, value in headers):
+                    headers.append(HTML_POLICY)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 class SoapRoute:

@@ -13,13 +13,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
-from qbwc_service import connections, editions, processes, queue
+from qbwc_service import editions, processes, queue
+from qbwc_service.authentication import Authenticator, AuthLimits
 from qbwc_service.clock import SYSTEM_CLOCK, Clock
-from qbwc_service.db.enums import AuthOutcome, EventKind, SessionState
+from qbwc_service.db.enums import EventKind, SessionState
 from qbwc_service.db.models import Connection, Event, WebConnectorSession
 from qbwc_service.exchange import Exchange, Live
 from qbwc_service.kinds import REGISTRY, Registry
@@ -58,6 +59,7 @@ class WebConnectorSessions:
         self._our_version = parse_version(settings.max_qbxml_version) or (13, 0)
         self._queue = queue.JobQueue.for_settings(settings, clock)
         self._exchange = Exchange(settings, clock, self._queue, registry)
+        self._authenticator = Authenticator(AuthLimits.for_settings(settings))
 
     @property
     def database_retry_seconds(self) -> float:
@@ -98,21 +100,9 @@ class WebConnectorSessions:
     ) -> list[str]:
         with self._tx() as db:
             now = self._clock.now()
-            connection = connections.find_by_username(db, username or "")
-            if connection is None or not connections.token_matches(password or "", connection.token_hash):
-                if connection is not None:
-                    outcome = AuthOutcome.REVOKED if connection.revoked_at else AuthOutcome.WRONG_PASSWORD
-                    # One event a minute at most: refused attempts must not grow the audit trail without bound.
-                    last = db.scalar(select(func.max(Event.at)).where(Event.connection_id == connection.id,
-                                                                      Event.kind == EventKind.AUTH_REFUSED))
-                    if last is None or last <= now - timedelta(minutes=1):
-                        db.add(Event(at=now, connection_id=connection.id, kind=EventKind.AUTH_REFUSED, detail=outcome))
-                    connection.last_auth_at = connection.last_contact_at = now
-                    connection.last_auth_outcome = outcome
-                log.warning("authenticate refused", extra={"username": username})
+            connection = self._authenticator.admit(db, username or "", password or "", address, now)
+            if connection is None:
                 return ["", "nvu"]
-            connection.last_auth_at = connection.last_contact_at = now
-            connection.last_auth_outcome = AuthOutcome.OK
             if client_version:
                 connection.client_version = client_version
             self._expire_stale(db, connection, now, address)
@@ -232,6 +222,13 @@ class WebConnectorSessions:
             if session.state != OPEN or session.expires_at < self._clock.now():
                 return UNKNOWN_TICKET
             return "Nothing left to send to QuickBooks."
+
+    def holds_session(self, ticket: str | None) -> bool:
+        """Whether ``ticket`` is an open session's that has not expired. Only reads (the SOAP transport asks
+        before it reads a large body)."""
+        with self._db() as db:
+            session = _session(db, ticket)
+            return session is not None and session.state == OPEN and session.expires_at >= self._clock.now()
 
     @retried_for_session
     def close_connection(self, ticket: str | None) -> str:

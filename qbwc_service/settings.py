@@ -97,11 +97,41 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=5, ge=1, description="Attempts before a job is dead.")
     retry_backoff_seconds: int = Field(default=60, ge=0, description="First retry delay; doubles.")
     max_body_bytes: int = Field(
-        default=128 * 1024 * 1024, ge=1024, description="Largest SOAP request body accepted."
+        default=128 * 1024 * 1024, ge=1024,
+        description="Largest SOAP request body accepted: a receiveResponseXML (QuickBooks' answer) under a live "
+        "session's ticket; every other request is held to max_small_body_bytes.",
+    )
+    max_small_body_bytes: int = Field(
+        default=64 * 1024, ge=1024,
+        description="Largest body of every request but receiveResponseXML under a live session's ticket (413 "
+        "above, unread past this many bytes).",
+    )
+    large_bodies_budget_bytes: int = Field(
+        default=3 * 128 * 1024 * 1024, ge=1024,
+        description="Bytes of large bodies (over max_small_body_bytes) held at once, process-wide; a large body "
+        "without room waits up to request_body_timeout_seconds, then gets 503 with Retry-After. At least "
+        "max_body_bytes.",
+    )
+    small_bodies_budget_bytes: int = Field(
+        default=16 * 1024 * 1024, ge=1024,
+        description="Bytes of the other bodies held at once, process-wide (503 with Retry-After beyond).",
     )
     request_body_timeout_seconds: float = Field(
         default=60, gt=0, description="A request whose body stops arriving for this long is answered 408."
     )
+    auth_window_seconds: int = Field(
+        default=900, ge=1, description="The window refused authentications are counted in, per username and per "
+        "client address.",
+    )
+    auth_failures_per_username: int = Field(
+        default=10, ge=1, description="Refusals of a username within the window that lock it for "
+        "auth_lockout_seconds (the address it last authenticated from stays let in).",
+    )
+    auth_failures_per_address: int = Field(
+        default=50, ge=1, description="Refusals from a client address (an IPv6 /64) within the window that lock "
+        "it for auth_lockout_seconds, whatever username or token it sends.",
+    )
+    auth_lockout_seconds: int = Field(default=900, ge=1, description="How long a lockout lasts.")
     idle_min_run_seconds: int = Field(
         default=60, ge=0, description="authenticate's 4th value when there is nothing to do."
     )
@@ -200,6 +230,16 @@ class Settings(BaseSettings):
     def _budget(self) -> Settings:
         if self.fusion_burst >= self.fusion_requests_per_minute:
             raise ValueError("fusion_burst must be below fusion_requests_per_minute")
+        return self
+
+    @model_validator(mode="after")
+    def _budgets(self) -> Settings:
+        if self.large_bodies_budget_bytes < self.max_body_bytes:
+            raise ValueError("large_bodies_budget_bytes must be at least max_body_bytes")
+        if self.max_small_body_bytes > self.max_body_bytes:
+            raise ValueError("max_small_body_bytes must be at most max_body_bytes")
+        if self.small_bodies_budget_bytes < self.max_small_body_bytes:
+            raise ValueError("small_bodies_budget_bytes must be at least max_small_body_bytes")
         return self
 
     @field_validator("qbxml_schema_dir")

@@ -3,18 +3,24 @@ checks a request passes before spyne parses it.
 
 Each operation delegates to :class:`qbwc_service.sessions.WebConnectorSessions`. An unexpected error
 is logged with the ticket and answered with a protocol value, never a fault page. :func:`guard_soap`
-refuses empty and oversized bodies, bodies that are not UTF-8 and any DTD with a SOAP fault
-(:func:`soap_fault`). :mod:`qbwc_service.soap_transport` serves the guarded app over HTTP.
+refuses empty and oversized bodies, other media types, charsets other than UTF-8, UTF-16 and ISO-8859-1,
+and any DTD with a SOAP fault (:func:`soap_fault`), and gives spyne the body in UTF-8
+(:mod:`qbwc_service.soap_body`). :class:`LargeBodies` says which requests may be large: receiveResponseXML
+under a live session. :mod:`qbwc_service.soap_transport` serves the guarded app over HTTP.
+
+The WSDL's address is ``<public_url>/qbwc``, built once with the app: never the Host header of a request.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import re
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import Any, TypeVar
 from xml.sax.saxutils import escape
 
@@ -23,19 +29,26 @@ from spyne.protocol.soap import Soap11
 from spyne.server.wsgi import WsgiApplication
 
 from qbwc_service.db.faults import is_transient
+from qbwc_service.logs import quiet_spyne
 from qbwc_service.outages import CUT_OFF_BY_THE_DATABASE, DATABASE_UNREACHABLE
 from qbwc_service.sessions import WebConnectorSessions
+from qbwc_service.soap_body import SPYNE_CONTENT_TYPE, BodyRefused, first_call, readable_body
 
 log = logging.getLogger(__name__)
 
 TNS = "http://developer.intuit.com/"
+LARGE_OPERATION = "receiveResponseXML"
+"""The one call whose body may be large: QuickBooks' answer."""
+_DOTTED_VERSION = re.compile(r"\d+(?:\.\d+)*")
 T = TypeVar("T")
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 class _ClientVersions:
     """clientVersion arrives before authenticate and carries no user; remember it per address briefly
-    so authenticate can record which Web Connector version a connection uses. Not authoritative."""
+    so authenticate can record which Web Connector version a connection uses. Not authoritative: only a dotted
+    version of at most 40 characters (the column it is kept in) is remembered, so an unauthenticated caller can
+    neither make the service hold 64 KiB per address nor break the next authenticate from its address."""
 
     def __init__(self, size: int = 1024, ttl: float = 300.0) -> None:
         self._seen: OrderedDict[str, tuple[float, str]] = OrderedDict()
@@ -43,6 +56,8 @@ class _ClientVersions:
         self._lock = threading.Lock()
 
     def remember(self, address: str, version: str) -> None:
+        if len(version) > 40 or not _DOTTED_VERSION.fullmatch(version):
+            return
         with self._lock:
             self._seen[address] = (time.monotonic(), version)
             self._seen.move_to_end(address)
@@ -85,7 +100,9 @@ def _address(ctx: Any) -> str:
     return str(env.get("REMOTE_ADDR", ""))
 
 
-def build_soap_app(protocol: WebConnectorSessions, max_body_bytes: int) -> WsgiApplication:
+def build_soap_app(protocol: WebConnectorSessions, max_body_bytes: int, address: str) -> WsgiApplication:
+    """The Web Connector's SOAP service, its WSDL naming ``address`` (``<public_url>/qbwc``)."""
+    quiet_spyne()
     versions = _ClientVersions()
 
     class QBWebConnectorSvc(ServiceBase):  # type: ignore[misc]
@@ -151,7 +168,34 @@ def build_soap_app(protocol: WebConnectorSessions, max_body_bytes: int) -> WsgiA
         out_protocol=Soap11(),
     )
     # spyne's own cap (2 MiB by default) would refuse a big query answer; the size limit is guard_soap's.
-    return WsgiApplication(application, max_content_length=max_body_bytes + 1)
+    wsgi = WsgiApplication(application, max_content_length=max_body_bytes + 1)
+    # spyne builds its WSDL on the first request for it, from that request's Host header, and keeps it: built
+    # here, the address is the configured one, whatever a request says.
+    wsgi.doc.wsdl11.build_interface_document(address)
+    return wsgi
+
+
+class LargeBodies:
+    """Which requests may carry a body over the small cap: receiveResponseXML alone (QuickBooks' answer), and
+    only under the ticket of a live session, its first field. So no request without a live ticket is read, or
+    parsed, past the small cap, whatever it says it is."""
+
+    def __init__(self, protocol: WebConnectorSessions, small_cap: int) -> None:
+        self._protocol, self._small_cap = protocol, small_cap
+
+    def action_may_be_large(self, soap_action: str | None) -> bool:
+        """False when the SOAPAction header names another call: refused by its Content-Length alone."""
+        return soap_action is None or soap_action.strip().strip('"') in ("", f"{TNS}{LARGE_OPERATION}")
+
+    def refusal(self, head: bytes, content_type: str | None) -> str | None:
+        call = first_call(head, content_type)
+        if call.operation != f"{{{TNS}}}{LARGE_OPERATION}":
+            return f"The request body is larger than the {self._small_cap}-byte limit of every call but " \
+                   f"{LARGE_OPERATION}."
+        if call.first_field != f"{{{TNS}}}ticket" or not self._protocol.holds_session(call.first_text):
+            return f"The request body is larger than the {self._small_cap}-byte limit, and only the ticket of a " \
+                   "live session allows more."
+        return None
 
 
 def soap_fault(code: str, text: str) -> bytes:
@@ -165,8 +209,8 @@ def soap_fault(code: str, text: str) -> bytes:
 
 
 def guard_soap(app: WsgiApp, max_body: int) -> WsgiApp:
-    """Refuses empty and oversized bodies, bodies that are not UTF-8 and any DTD (entity bombs) before spyne
-    parses anything."""
+    """Refuses empty and oversized bodies, other media types, other charsets and any DTD (entity bombs) before
+    spyne parses anything, and hands spyne the body in UTF-8, naming no charset (:func:`readable_body`)."""
 
     def guarded(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") != "POST":
@@ -183,14 +227,13 @@ def guard_soap(app: WsgiApp, max_body: int) -> WsgiApp:
             # spyne would raise StopIteration out of its parser on an empty body.
             return _refuse(start_response, "400 Bad Request",
                            "The request has no body; the Web Connector posts a SOAP message here.")
-        if body[:2] in (b"\xff\xfe", b"\xfe\xff") or b"\x00" in body[:4096]:
-            return _refuse(start_response, "400 Bad Request",
-                           "Only UTF-8 SOAP messages are accepted; the request was refused.")
-        if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
-            return _refuse(start_response, "400 Bad Request",
-                           "A SOAP message must not contain a DTD; the request was refused.")
+        try:
+            body = readable_body(body, environ.get("CONTENT_TYPE"))
+        except BodyRefused as exc:
+            return _refuse(start_response, f"{exc.status} {HTTPStatus(exc.status).phrase}", exc.text)
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
+        environ["CONTENT_TYPE"] = SPYNE_CONTENT_TYPE
         return app(environ, start_response)
 
     return guarded

@@ -16,11 +16,11 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy.orm import Session, sessionmaker
 
 from mappings.options import IntegrationOptions
-from qbwc_service import apikeys, connections, fusion_accounts, job_reads, retention
+from qbwc_service import apikeys, authentication, connections, fusion_accounts, job_reads, retention
 from qbwc_service.clock import SYSTEM_CLOCK, Clock
 from qbwc_service.connections import Holdings, NewToken
-from qbwc_service.db.enums import ApiScope, AuthOutcome, JobStatus
-from qbwc_service.db.models import ApiKey, Connection, Job
+from qbwc_service.db.enums import ApiScope, AuthOutcome, EventKind, JobStatus
+from qbwc_service.db.models import ApiKey, Connection, Event, Job
 from qbwc_service.errors import (
     BulkJobRefused,
     ConnectionBusy,
@@ -174,6 +174,14 @@ def test_fusion(sessions: sessionmaker[Session], connection: str, settings: Sett
 
 
 test_fusion.__test__ = False  # type: ignore[attr-defined]  # a use case, not a test for pytest to collect
+
+
+def unlock_connection(db: Session, connection: str, clock: Clock = SYSTEM_CLOCK) -> Connection:
+    """Lift a username's lockout (refused authentications) and forget its refusals; recorded as an event."""
+    found = connections.get_connection(db, connection)
+    authentication.unlock(found)
+    db.add(Event(at=clock.now(), connection_id=found.id, kind=EventKind.AUTH_UNLOCKED))
+    return found
 
 
 # ---------------------------------------------------------------- queueing work
@@ -406,16 +414,22 @@ class ConnectionCheck:
     reached: bool
     authenticated: bool | None
     advice: str
+    last_attempt_at: datetime | None = None  # the newest authentication, accepted or refused
+    outcome: AuthOutcome | None = None  # how it went
 
 
 def check_connection(db: Session, connection: str, clock: Clock = SYSTEM_CLOCK) -> ConnectionCheck:
     """Has the Web Connector reached the service, when, with which version, and did its authentication pass."""
     found = connections.get_connection(db, connection)
-    outcome = found.last_auth_outcome
+    # Refused attempts are kept apart from the last successful contact: the newer of the two is the last word.
+    refused_last = found.last_failed_auth_at is not None and (
+        found.last_auth_at is None or found.last_failed_auth_at > found.last_auth_at)
+    outcome = found.last_failed_auth_outcome if refused_last else found.last_auth_outcome
+    reached = found.last_contact_at is not None or found.last_failed_auth_at is not None
     authenticated = None if outcome is None else outcome == AuthOutcome.OK
     if found.revoked_at is not None:
         advice = "The token is revoked: make a new one, and type it in the Web Connector."
-    elif found.last_contact_at is None:
+    elif not reached:
         advice = ("The Web Connector has not called yet: add the .qwc file in the Web Connector (File > Add an "
                   "application), type the token as its password, and press Update Selected.")
     elif outcome == AuthOutcome.WRONG_PASSWORD:
@@ -426,7 +440,8 @@ def check_connection(db: Session, connection: str, clock: Clock = SYSTEM_CLOCK) 
         advice = found.last_connection_error
     else:
         advice = "The Web Connector reaches the service and authenticates: run \"test access\" next."
-    return ConnectionCheck(found, found.last_contact_at is not None, authenticated, advice)
+    last_attempt = found.last_failed_auth_at if refused_last else found.last_auth_at
+    return ConnectionCheck(found, reached, authenticated, advice, last_attempt, outcome)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+import hypothesis
 import platformdirs
 import pytest
 import uvicorn
@@ -42,6 +43,15 @@ from qbwc_service.qbxml.schema import PACKAGED_SCHEMA_DIR, SCHEMA_130, SCHEMA_16
 from qbwc_service.settings import Settings, load_settings
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+# The fuzzing (tests/security/test_fuzz_soap.py): the same examples on every run, each run bounded; the other
+# profile searches longer, at random (pytest --hypothesis-profile=qbwc-explore).
+_FUZZ_HEALTH = [hypothesis.HealthCheck.function_scoped_fixture, hypothesis.HealthCheck.too_slow]
+hypothesis.settings.register_profile("qbwc-ci", max_examples=150, derandomize=True, deadline=None, database=None,
+                                     suppress_health_check=_FUZZ_HEALTH)
+hypothesis.settings.register_profile("qbwc-explore", max_examples=3000, deadline=None, database=None,
+                                     suppress_health_check=_FUZZ_HEALTH)
+hypothesis.settings.load_profile("qbwc-ci")
 POSTGRES_URL = os.environ.get("QBWC_TEST_POSTGRES_URL")
 
 

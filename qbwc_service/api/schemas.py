@@ -95,8 +95,9 @@ class ConnectionCheckOut(BaseModel):
     def of(cls, check: ConnectionCheck) -> ConnectionCheckOut:
         c = check.connection
         return cls(name=c.name, reached=check.reached, last_contact_at=c.last_contact_at,
-                   client_version=c.client_version, authenticated=check.authenticated, last_auth_at=c.last_auth_at,
-                   last_auth_outcome=c.last_auth_outcome, token="revoked" if c.revoked_at else "active",
+                   client_version=c.client_version, authenticated=check.authenticated,
+                   last_auth_at=check.last_attempt_at, last_auth_outcome=check.outcome,
+                   token="revoked" if c.revoked_at else "active",
                    company_file=c.company_file, last_connection_error=c.last_connection_error, advice=check.advice)
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from qbwc_service import connections, queue, usecases
+from qbwc_service import authentication, connections, queue, usecases
 from qbwc_service.cli._common import (
     JsonOption,
     current_settings,
@@ -23,6 +24,7 @@ from qbwc_service.cli._common import (
     print_json,
     write,
 )
+from qbwc_service.clock import SYSTEM_CLOCK
 from qbwc_service.connections import Holdings
 from qbwc_service.db.engine import make_sessionmaker
 from qbwc_service.errors import ConnectionBusy
@@ -77,6 +79,15 @@ def connection_unpin(name: str) -> None:
               "opens", markup=False, highlight=False)
 
 
+@app.command("unlock")
+def connection_unlock(name: str) -> None:
+    """Lift the lockout of the connection's username (too many refused authentications) and forget its
+    refusals: its Web Connector is let in again at once with the right token."""
+    with open_db() as db:
+        usecases.unlock_connection(db, name)
+    out.print(f"{name} is no longer locked", markup=False, highlight=False)
+
+
 @app.command("revoke")
 def connection_revoke(name: str) -> None:
     """Revoke the token: the Web Connector is refused until a new token is made."""
@@ -107,26 +118,37 @@ def connection_qwc(
 
 @app.command("list")
 def connection_list(as_json: JsonOption = False) -> None:
-    """Connections and what the service knows of their Web Connector and QuickBooks."""
+    """Connections and what the service knows of their Web Connector and QuickBooks. Last contact and last auth
+    are the last successful ones; refused authentications are shown apart (failed auth), with any lockout."""
+    now = SYSTEM_CLOCK.now()
     with open_db(read_only=True) as db:
-        rows = [_connection_row(c, queue.count_by_status(db, c.id)) for c in connections.list_connections(db)]
+        rows = [_connection_row(c, queue.count_by_status(db, c.id), now) for c in connections.list_connections(db)]
+        locked = authentication.locked_addresses(db, now)
     if as_json:
         print_json(rows)
         return
-    table = Table("name", "username", "token", "last contact", "last auth", "Web Connector", "company file",
-                  "QuickBooks", "jobs")
+    table = Table("name", "username", "token", "last contact", "last auth", "failed auth", "locked until",
+                  "Web Connector", "company file", "QuickBooks", "jobs")
     for row in rows:
+        failed = (f"{row['last_failed_auth_outcome']} at {row['last_failed_auth_at']}"
+                  if row["last_failed_auth_at"] else "")
         table.add_row(row["name"], row["username"], row["token"], str(row["last_contact_at"] or "never"),
-                      row["last_auth_outcome"] or "never seen", row["client_version"] or "",
-                      row["company_file"] or "",
+                      row["last_auth_outcome"] or "never seen", failed, str(row["locked_until"] or ""),
+                      row["client_version"] or "", row["company_file"] or "",
                       row["qb_product"] or "", " ".join(f"{k}={v}" for k, v in sorted(row["jobs"].items())))
     out.print(table, markup=False, highlight=False)
+    for address, until in locked:
+        out.print(f"client address {address} is locked until {until} (too many refused authentications)",
+                  markup=False, highlight=False)
 
 
-def _connection_row(c: Any, jobs: dict[str, int]) -> dict[str, Any]:
+def _connection_row(c: Any, jobs: dict[str, int], now: datetime) -> dict[str, Any]:
     return {
         "name": c.name, "username": c.username, "token": "revoked" if c.revoked_at else "active",
-        "last_contact_at": c.last_contact_at, "last_auth_outcome": c.last_auth_outcome,
+        "last_contact_at": c.last_contact_at, "last_auth_at": c.last_auth_at,
+        "last_auth_outcome": c.last_auth_outcome, "last_failed_auth_at": c.last_failed_auth_at,
+        "last_failed_auth_outcome": c.last_failed_auth_outcome, "failed_auths": c.failed_auths,
+        "locked_until": c.locked_until if c.locked_until and c.locked_until > now else None,
         "client_version": c.client_version, "company_file": c.company_file, "company_name": c.company_name,
         "qb_product": c.qb_product, "qb_country": c.qb_country, "client_country": c.client_country,
         "qbxml_version": c.qbxml_version, "last_connection_error": c.last_connection_error, "jobs": jobs,

@@ -39,7 +39,7 @@ def serve(
     engine = engine_for(settings, create=True)
     with _stop_signals_end_cleanly():
         uvicorn.run(create_app(settings, engine), host=host or settings.host, port=port or settings.port,
-                    log_level=settings.log_level.lower(), proxy_headers=True,
+                    log_level=settings.log_level.lower(), log_config=None, proxy_headers=True, server_header=False,
                     timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS)
     engine.dispose()
 

@@ -1,4 +1,6 @@
-"""Engine and session factories; SQLite gets WAL, a busy timeout and foreign keys."""
+"""Engine and session factories; SQLite gets WAL, a busy timeout and foreign keys. No engine puts parameter
+values in its messages (``hide_parameters``): a database error logged with its statement names no token,
+username or payload."""
 
 from __future__ import annotations
 
@@ -10,14 +12,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True,
+                               **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling defers BEGIN; emit it ourselves so that
         # a claim's UPDATE and its read happen in one write transaction (a reading engine's only reads).
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(
             "BEGIN" if conn.get_execution_options().get(_READING) else "BEGIN IMMEDIATE"))
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True, **kwargs)
 
 
 _READING = "qbwc_reading"

@@ -29,9 +29,13 @@ class SessionState(StrEnum):
 
 
 class AuthOutcome(StrEnum):
+    """How an authenticate ended: ``ok``, or why it was refused (``locked``: the username or the client address
+    had too many refusals of late, whatever the token)."""
+
     OK = "ok"
     WRONG_PASSWORD = "wrong-password"
     REVOKED = "revoked"
+    LOCKED = "locked"
 
 
 class ApiScope(StrEnum):
@@ -64,6 +68,8 @@ class EventKind(StrEnum):
     COMPANY_FILE_PINNED = "company-file-pinned"
     COMPANY_FILE_UNPINNED = "company-file-unpinned"
     AUTH_REFUSED = "auth-refused"
+    AUTH_LOCKED = "auth-locked"
+    AUTH_UNLOCKED = "auth-unlocked"
     SESSION_OPENED = "session-opened"
     SESSION_BUSY = "session-busy"
     SESSION_REFUSED = "session-refused"

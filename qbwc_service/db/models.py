@@ -76,15 +76,37 @@ class Connection(Base):
     qbxml_versions: Mapped[list[Any] | None] = mapped_column(JSON)
     qbxml_version: Mapped[str | None] = mapped_column(String(10))
     client_version: Mapped[str | None] = mapped_column(String(40))
+    # The last contact and authentication that succeeded: a refused one never writes these (anyone can send a
+    # wrong token), it writes the failed_auth columns.
     last_contact_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_auth_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_auth_outcome: Mapped[AuthOutcome | None] = mapped_column(_stored_as_text(AuthOutcome, 40))
+    # The client address (an IPv6 /64) that last authenticated: a username lockout does not shut it out.
+    last_auth_address: Mapped[str | None] = mapped_column(String(64))
+    last_failed_auth_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_failed_auth_outcome: Mapped[AuthOutcome | None] = mapped_column(_stored_as_text(AuthOutcome, 40))
+    # Refused authentications in the window that began at failed_auths_since (qbwc_service.authentication).
+    failed_auths: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    failed_auths_since: Mapped[datetime | None] = mapped_column(DateTime)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
     last_exchange_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_connection_error: Mapped[str | None] = mapped_column(Text)
     live_ticket: Mapped[str | None] = mapped_column(String(64))
     live_until: Mapped[datetime | None] = mapped_column(DateTime)
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class AuthFailures(Base):
+    """Refused authentications per client address (an IPv4 address or an IPv6 /64), in a window, and the
+    address's lockout. A row lives until its window and its lockout are over (qbwc_service.authentication)."""
+
+    __tablename__ = "qbwc_auth_failures"
+
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    window_started_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class WebConnectorSession(Base):

@@ -42,7 +42,10 @@ def test_wrong_token_is_nvu_and_recorded(server: LiveServer) -> None:
     assert _auth(server, "nobody", paired.token) == ["", "nvu"]
     assert snapshot(server.sessions)[:3] == before
     with server.sessions.begin() as db:
-        assert connections.get_connection(db, paired.name).last_auth_outcome == "wrong-password"
+        seen = connections.get_connection(db, paired.name)
+        # kept apart from the last successful authentication, which a stranger's wrong token must not overwrite
+        assert seen.last_failed_auth_outcome == "wrong-password" and seen.last_failed_auth_at is not None
+        assert seen.last_auth_outcome is None and seen.last_contact_at is None
     _still_serving(server)
 
 
@@ -53,7 +56,7 @@ def test_revoked_and_rotated_tokens_stop_working(server: LiveServer) -> None:
         connections.revoke(db, paired.name)
     assert _auth(server, paired.username, paired.token) == ["", "nvu"]
     with server.sessions.begin() as db:
-        assert connections.get_connection(db, paired.name).last_auth_outcome == "revoked"
+        assert connections.get_connection(db, paired.name).last_failed_auth_outcome == "revoked"
         new_token = connections.rotate_token(db, paired.name).token
     assert _auth(server, paired.username, paired.token) == ["", "nvu"]
     ticket, path = _auth(server, paired.username, new_token)
@@ -158,12 +161,16 @@ def test_an_unexpected_error_still_answers_soap(server: LiveServer) -> None:
     assert client.close_connection(ticket)
 
 
-def test_a_utf16_body_is_refused_before_parsing(server: LiveServer) -> None:
+def test_a_utf16_entity_bomb_is_refused_for_its_dtd_once_decoded(server: LiveServer) -> None:
     paired = pair(server.sessions)
     before = snapshot(server.sessions)
     body = BAD_BODIES["entity bomb"].decode().replace('encoding="utf-8"', "").encode("utf-16")
+    response = httpx.post(server.soap_url, content=body, timeout=30,
+                          headers={"Content-Type": "text/xml; charset=utf-16"})
+    assert response.status_code == 400 and b"DTD" in response.content
+    # the same bytes said to be UTF-8: two charsets named, refused before anything is read
     response = post_soap(server.soap_url, "authenticate", body)
-    assert response.status_code == 400 and b"UTF-8" in response.content
+    assert response.status_code == 400 and b"charsets" in response.content
     assert snapshot(server.sessions) == before
     assert paired.username
     _still_serving(server)
