@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
+import pytest
 from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -105,3 +110,24 @@ def soap_result(response: httpx.Response, method: str) -> etree._Element:
     result = root.find(f".//{{{TNS}}}{method}Result")
     assert result is not None, response.text
     return result
+
+
+def start_serve(cwd: Path, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`qbwc-service serve` in a child process, its output in ``log``; returns once /healthz answers 200 (the
+    test fails, showing the output, when it ends or does not answer within 30 s)."""
+    with log.open("wb") as sink:
+        process = subprocess.Popen([sys.executable, "-m", "qbwc_service.cli", "serve"], cwd=cwd, env=env,
+                                   stdout=sink, stderr=subprocess.STDOUT)
+    port = env["QBWC_PORT"]
+    deadline = time.monotonic() + 30
+    while True:
+        if process.poll() is not None or time.monotonic() > deadline:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            pytest.fail(f"serve did not start:\n{log.read_bytes().decode(errors='replace')}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.05)

@@ -9,18 +9,16 @@ import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.conftest import free_port
-from tests.support import soap_envelope
+from tests.support import soap_envelope, start_serve
 
 ROOT = Path(__file__).resolve().parents[2]
 ANSWER_SECONDS = 5
@@ -58,20 +56,9 @@ def served(tmp_path: Path) -> Iterator[Served]:
     env.update(PYTHONPATH=str(ROOT), QBWC_DATABASE_URL=f"sqlite:///{database}", QBWC_PORT=str(port),
                QBWC_REQUEST_BODY_TIMEOUT_SECONDS="1")
     log = tmp_path / "serve.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen([sys.executable, "-m", "qbwc_service.cli", "serve"], cwd=tmp_path, env=env,
-                                   stdout=sink, stderr=subprocess.STDOUT)
+    process = start_serve(tmp_path, env, log)
     instance = Served(process, port, database, log)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"serve did not start:\n{instance.output()}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.05)
         yield instance
     finally:
         if process.poll() is None:

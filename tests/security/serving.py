@@ -11,16 +11,13 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-import pytest
-
 from tests.conftest import free_port
+from tests.support import start_serve
 
 ROOT = Path(__file__).resolve().parents[2]
 TNS = "http://developer.intuit.com/"
@@ -83,20 +80,9 @@ def serving(tmp_path: Path, database_url: str, **settings: str) -> Iterator[Serv
                **{f"QBWC_{name.upper()}": value for name, value in settings.items()})
     tmp_path.mkdir(parents=True, exist_ok=True)
     log = tmp_path / "serve.log"
-    with log.open("wb") as sink:
-        process = subprocess.Popen([sys.executable, "-m", "qbwc_service.cli", "serve"], cwd=tmp_path, env=env,
-                                   stdout=sink, stderr=subprocess.STDOUT)
+    process = start_serve(tmp_path, env, log)
     served = Served(process, port, log, env)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"serve did not start:\n{served.output().decode(errors='replace')}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.05)
         yield served
     finally:
         if process.poll() is None:
