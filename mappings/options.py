@@ -6,6 +6,7 @@ adjustment account, custom fields without the entity-code field) is refused with
 
 from __future__ import annotations
 
+from datetime import time
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -26,6 +27,56 @@ class FlowSwitch(BaseModel):
 
     manual: bool = True
     automatic: bool = False
+
+
+RetrieveType = Literal["sales_order", "purchase_order", "invoice", "estimate"]
+ALL_RETRIEVE_TYPES: tuple[RetrieveType, ...] = ("sales_order", "purchase_order", "invoice", "estimate")
+
+
+class RetrieveCustomField(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    qbd_field: str = Field(min_length=1, max_length=31, description="QuickBooks custom field name (DataExt).")
+    fusion_field: str = Field(min_length=1, description="Fusion custom field name (case-sensitive).")
+
+
+class RetrieveOptions(BaseModel):
+    """SPEC.md section 3: QuickBooks documents brought into Fusion, and when."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    automatic: bool = Field(default=False, description="Retrieve on a schedule while a Web Connector connects.")
+    interval_minutes: int = Field(default=30, ge=5, le=1440, description="Minutes between automatic retrieves.")
+    window_start: time | None = Field(
+        default=None, description="Start of the sync window (time of day in time_zone); none: all day.")
+    window_end: time | None = Field(
+        default=None, description="End of the sync window (time of day in time_zone); may be before window_start "
+        "(a window across midnight); none: all day.")
+    types: tuple[RetrieveType, ...] = Field(
+        default=ALL_RETRIEVE_TYPES, min_length=1, description="The QuickBooks documents retrieved.")
+    skip_manually_closed: bool = Field(
+        default=False, description="Manually closed QuickBooks orders are not retrieved.")
+    update_open_orders: bool = Field(
+        default=False, description="A QuickBooks document edited after it was imported updates its Fusion order "
+        "while that order is still open. Off: a document is imported once, later edits are ignored.")
+    create_missing_products: bool = Field(
+        default=True, description="A QuickBooks item with no Fusion product is created as a Fusion product.")
+    ignore_category_names: bool = Field(
+        default=False, description="A QuickBooks item Category:Sub:Name becomes the Fusion product code Name.")
+    custom_fields: tuple[RetrieveCustomField, ...] = Field(default=(), max_length=3)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> RetrieveOptions:
+        if (self.window_start is None) != (self.window_end is None):
+            raise ValueError("a sync window needs both window_start and window_end")
+        if self.window_start is not None and self.window_start == self.window_end:
+            raise ValueError("window_start and window_end are the same time; leave both unset for all day")
+        if len(set(self.types)) != len(self.types):
+            raise ValueError("types names a document twice")
+        names = [pair.qbd_field for pair in self.custom_fields]
+        if len(set(names)) != len(names):
+            raise ValueError("custom_fields names a QuickBooks field twice")
+        return self
 
 
 class IntegrationOptions(BaseModel):
@@ -107,6 +158,9 @@ class IntegrationOptions(BaseModel):
     stock_only_quickbooks_label: bool = False
     stock_quickbooks_label: str = "QuickBooks"
     stock_item_custom_field: str | None = None
+
+    # QuickBooks -> Fusion
+    retrieve: RetrieveOptions = RetrieveOptions()
 
     @field_validator("time_zone")
     @classmethod
