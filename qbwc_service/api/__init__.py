@@ -8,10 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI, Request, Security
-from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from qbwc_service.api import connections, enqueue, jobs, problems
+from qbwc_service.api import connections, docs_page, enqueue, jobs, problems
 from qbwc_service.api.auth import ApiKeyGuard, bearer
 from qbwc_service.api.context import ApiContext
 from qbwc_service.api.limits import BodyLimit
@@ -78,4 +77,4 @@ def _serve_docs(api: FastAPI) -> None:
 
     @api.get("/docs", include_in_schema=False)
     def docs(request: Request) -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url=f"{PREFIX}/openapi.json", title="qbwc-service API")
+        return HTMLResponse(docs_page.render(api.openapi(), f"{PREFIX}/openapi.json"))

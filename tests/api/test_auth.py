@@ -81,6 +81,9 @@ def test_the_openapi_document_and_docs_are_served_to_a_key_and_never_name_the_ve
     assert document.status_code == 200 and document.json()["info"]["version"] == "1"
     docs = api.client.get("/api/v1/docs", headers=api.reader)
     assert docs.status_code == 200 and "/api/v1/openapi.json" in docs.text
+    for path in document.json()["paths"]:  # every operation is on the page, and nothing is fetched from elsewhere
+        assert f"/api/v1{path}" in docs.text
+    assert "<script" not in docs.text and "cdn" not in docs.text.lower()
     for path in ("/docs", "/openapi.json", "/redoc"):  # the root app documents nothing
         assert api.client.get(path, headers=api.admin).status_code == 404
     health = api.client.get("/healthz")
