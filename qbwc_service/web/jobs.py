@@ -5,6 +5,7 @@ call the same use cases as the API."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -26,6 +27,7 @@ from qbwc_service.web.session import Visitor
 
 router = APIRouter(include_in_schema=False)
 
+HRESULT = re.compile(r"0x8004[0-9a-fA-F]{4}")
 PAGE_SIZE = 50
 HEAD_BYTES = 64 * 1024
 CHUNK_BYTES = 1024 * 1024
@@ -70,7 +72,11 @@ def plain_words(job: Job) -> str | None:
     """What QuickBooks' status code means for a person, when the stored message does not say it already."""
     code = job.status_code
     if not code:
-        return None
+        # a failed message set names the Web Connector's hresult in the message alone
+        named = HRESULT.search(job.status_message or "")
+        if named is None:
+            return None
+        code = named.group(0)
     hint = hresult_hint(code) if code.lower().startswith("0x") else verdict_for(code).hint
     return None if not hint or hint in (job.status_message or "") else hint
 
