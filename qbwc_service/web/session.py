@@ -19,13 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import select
 from starlette.requests import Request
 from starlette.responses import Response
 
+from qbwc_service import apikeys
 from qbwc_service.api.context import ApiContext
 from qbwc_service.db.enums import ApiScope
-from qbwc_service.db.models import ApiKey
 from qbwc_service.errors import SecretKeyMissing
 from qbwc_service.secretbox import derived_keys
 
@@ -89,10 +88,10 @@ class SessionCookies:
         if key_id is None:
             return Visitor(data["csrf"])
         with self.context.read() as db:
-            found = db.execute(select(ApiKey.name, ApiKey.scope).where(ApiKey.key_id == key_id)).first()
+            found = apikeys.holder(db, str(key_id))
         if found is None:
             return None
-        return Visitor(data["csrf"], found.name, ApiScope(found.scope), key_id)
+        return Visitor(data["csrf"], found.name, found.scope, found.key_id)
 
     def anonymous(self) -> Visitor:
         return Visitor(secrets.token_urlsafe(24))

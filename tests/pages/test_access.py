@@ -123,6 +123,7 @@ def test_a_read_only_key_sees_the_pages_without_buttons_and_its_posts_are_refuse
     assert snapshot(browser.sessions) == before
 
 
+@pytest.mark.each_database  # the count per address: an insert-or-update in one statement on either engine
 def test_refused_sign_ins_lock_the_address_like_the_web_connectors(settings: Settings, engine: Engine,
                                                                    sessions: sessionmaker[Session]) -> None:
     for browser in make_browser(settings, engine, sessions, auth_failures_per_address=3):
