@@ -99,6 +99,12 @@ def verify(db: Session, presented: str) -> Principal | None:
     return Principal(key.name, ApiScope(key.scope), key.key_id, key.last_used_at)
 
 
+def holder(db: Session, key_id: str) -> Principal | None:
+    """The holder of the key ``key_id`` (a session signed in with it earlier), or None once it is revoked."""
+    key = db.scalar(select(ApiKey).where(ApiKey.key_id == key_id))
+    return None if key is None else Principal(key.name, ApiScope(key.scope), key.key_id, key.last_used_at)
+
+
 def note_use(db: Session, principal: Principal, clock: Clock) -> None:
     """Remember when a key was last used, at most once per USE_NOTED_EVERY."""
     now = clock.now()

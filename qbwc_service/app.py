@@ -1,8 +1,10 @@
-"""The one process: FastAPI for /healthz, /metrics, the support page and the HTTP API (/api/v1), spyne at /qbwc,
+"""The one process: FastAPI for /healthz, /metrics, the support page, the HTTP API (/api/v1) and the operator's
+pages (qbwc_service.web, at /), spyne at /qbwc,
 and the background maintenance (heartbeat, sessions cut off by the database, the daily prune) while it runs.
 
 Every response says ``X-Content-Type-Options: nosniff`` and ``Cache-Control: no-store`` (:class:`SecurityHeaders`;
-HTML pages a Content-Security-Policy too). /healthz names no version, and FastAPI's own /docs, /redoc and
+HTML pages a Content-Security-Policy too: they load the service's own stylesheet and script, nothing
+else). /healthz names no version, and FastAPI's own /docs, /redoc and
 /openapi.json are off: the API's document is under /api/v1, behind a key."""
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from qbwc_service.settings import Settings
 from qbwc_service.soap import LargeBodies, build_soap_app, guard_soap
 from qbwc_service.soap_transport import BodyLimits, SoapTransport
 from qbwc_service.support_page import SUPPORT_PATH, support_page
+from qbwc_service.web import PagesBodyLimit
+from qbwc_service.web import install as install_pages
 
 log = logging.getLogger(__name__)
 
@@ -89,19 +93,23 @@ def create_app(settings: Settings, engine: Engine | None = None, clock: Clock = 
     def support() -> HTMLResponse:
         return HTMLResponse(page)
 
+    install_pages(app, context)
+    app.add_middleware(PagesBodyLimit, idle_timeout=settings.request_body_timeout_seconds)
     app.add_middleware(SoapRoute, soap=soap)
     app.add_middleware(SecurityHeaders)  # the outermost: SOAP's answers get the headers too
     return app
 
 
 SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"cache-control", b"no-store")]
-HTML_POLICY = (b"content-security-policy", b"default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+HTML_POLICY = (b"content-security-policy", b"default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; "
+               b"form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
 
 
 class SecurityHeaders:
     """Adds :data:`SECURITY_HEADERS` to every response (replacing any the app set), and to HTML the
     :data:`HTML_POLICY`: no browser guesses another type for an answer, no cache keeps one (SOAP answers carry
-    tickets and QuickBooks data), and the help page loads nothing and is framed by no one."""
+    tickets and QuickBooks data), and a page loads nothing but the service's own stylesheet and script, posts its
+    forms nowhere else, and is framed by no one."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

@@ -135,6 +135,23 @@ class Authenticator:
             AuthFailures.window_started_at <= cutoff,
             or_(AuthFailures.locked_until.is_(None), AuthFailures.locked_until <= now)))
 
+    def refuse_address(self, db: Session, key: str, now: datetime) -> datetime | None:
+        """One refusal more from ``key`` at another door than the Web Connector's (the pages' sign-in counts its
+        refusals under keys of its own): the address's lockout end, None when it is not locked. Rows that are
+        over are dropped, as for every refusal."""
+        cutoff, lock_end = now - self.limits.window, now + self.limits.lockout
+        locked = cast(datetime | None,
+                      db.execute(self._count_address(db.get_bind(), key, now, cutoff, lock_end)).scalar())
+        db.execute(delete(AuthFailures).where(
+            AuthFailures.window_started_at <= cutoff,
+            or_(AuthFailures.locked_until.is_(None), AuthFailures.locked_until <= now)))
+        return locked if locked is not None and locked > now else None
+
+    @staticmethod
+    def address_locked(db: Session, key: str, now: datetime) -> bool:
+        until = db.scalar(select(AuthFailures.locked_until).where(AuthFailures.address == key))
+        return until is not None and until > now
+
     def _count_address(self, bind: Engine | SqlConnection, key: str, now: datetime, cutoff: datetime,
                        lock_end: datetime) -> ReturningInsert[tuple[datetime | None]]:
         """One refusal more from ``key``: an insert, or an update of its row (atomic on either engine),

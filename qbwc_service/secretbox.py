@@ -7,6 +7,10 @@ MultiFernet), so a key is rotated by putting the new one first and storing the c
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from qbwc_service.errors import SecretKeyMissing, SecretUnreadable, SettingsError
@@ -33,6 +37,31 @@ def check_keys(text: str) -> list[str]:
     return keys
 
 
+def keys_of(settings: Settings, purpose: str) -> list[str]:
+    """The keys of ``secret_key`` (or of the file ``secret_key_file`` names), the one that encrypts first;
+    SecretKeyMissing, saying that ``purpose`` is refused, when neither is set."""
+    if settings.secret_key is not None:
+        return check_keys(settings.secret_key.get_secret_value())
+    if settings.secret_key_file is not None:
+        try:
+            text = settings.secret_key_file.read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SettingsError(f"cannot read secret_key_file {settings.secret_key_file}: {exc}") from exc
+        try:
+            return check_keys(text)
+        except ValueError as exc:
+            raise SettingsError(f"invalid secret_key_file {settings.secret_key_file}: {exc}") from exc
+    raise SecretKeyMissing(purpose)
+
+
+def derived_keys(settings: Settings, purpose: str, label: bytes) -> list[bytes]:
+    """A key of its own for another use than encryption (``label`` names the use), derived from each key of
+    ``secret_key`` in the same order (HMAC-SHA256 keyed by the Fernet key): knowing a derived key tells nothing
+    of the Fernet key, and rotating ``secret_key`` rotates the derived keys with it."""
+    return [hmac.new(base64.urlsafe_b64decode(key), label, hashlib.sha256).digest()
+            for key in keys_of(settings, purpose)]
+
+
 class SecretBox:
     """Encrypts and decrypts secrets with the configured keys."""
 
@@ -43,18 +72,7 @@ class SecretBox:
     def from_settings(cls, settings: Settings, purpose: str) -> SecretBox:
         """The box of ``secret_key`` (or the file ``secret_key_file`` names); SecretKeyMissing, saying that
         ``purpose`` is refused, when neither is set."""
-        if settings.secret_key is not None:
-            return cls(check_keys(settings.secret_key.get_secret_value()))
-        if settings.secret_key_file is not None:
-            try:
-                text = settings.secret_key_file.read_text(encoding="ascii")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise SettingsError(f"cannot read secret_key_file {settings.secret_key_file}: {exc}") from exc
-            try:
-                return cls(check_keys(text))
-            except ValueError as exc:
-                raise SettingsError(f"invalid secret_key_file {settings.secret_key_file}: {exc}") from exc
-        raise SecretKeyMissing(purpose)
+        return cls(keys_of(settings, purpose))
 
     def seal(self, secret: str) -> str:
         """``secret`` encrypted (text, safe to store)."""

@@ -185,6 +185,10 @@ class Settings(BaseSettings):
     secret_key_file: Path | None = Field(
         default=None, description="A file holding secret_key (a systemd credential, a Docker secret) instead."
     )
+    pages_session_seconds: int = Field(
+        default=8 * 3600, ge=60, le=30 * 24 * 3600,
+        description="How long a sign-in to the web pages lasts before the operator signs in again.",
+    )
     fusion_requests_per_minute: int = Field(
         default=120, ge=2, le=100_000,
         description="Requests the service makes to one Fusion account in any minute, all its processes together.",

@@ -16,10 +16,10 @@ _PAGE = Template("""<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>$app_name: help</title>
-<style>body{font-family:system-ui,sans-serif;max-width:42em;margin:2em auto;padding:0 1em;line-height:1.5}
-code{background:#f3f3f3;padding:0 .25em}</style>
+<link rel="stylesheet" href="/static/pages.css">
 </head>
 <body>
+<main>
 <h1>$app_name</h1>
 <p>$app_description.</p>
 <p>This service exchanges data between Autodesk Fusion Operations and QuickBooks Desktop through the
@@ -36,6 +36,7 @@ in QuickBooks under <em>Edit &gt; Preferences &gt; Integrated Applications</em>.
 </ul>
 <h2>Help</h2>
 <p>$contact</p>
+</main>
 </body>
 </html>
 """)
