@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import typer
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from qbwc_service.cli import about, apikey, connection, server, work
 from qbwc_service.cli._common import err
@@ -87,6 +86,8 @@ def one_line(exc: Exception) -> str:
     """What went wrong, on one line: our own errors say what to do; the rest say what failed."""
     if isinstance(exc, QbwcError | QbxmlError):
         return _flat(str(exc))
+    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
     if isinstance(exc, DBAPIError):
         text = f"the database refused the command: {_flat(str(exc.orig))}"
     elif isinstance(exc, SQLAlchemyError):

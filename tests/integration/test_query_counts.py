@@ -1,0 +1,68 @@
+"""The SQL a round trip costs (sendRequestXML + receiveResponseXML for one message set) does not grow with the
+queue behind it nor with the size of the message set: a constant number of statements per call, counted at the
+driver (an executemany is one statement)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event
+
+from qbwc_service import usecases
+from qbwc_service.simulate.quickbooks import QuickBooksCompany
+from tests.inprocess import Protocol, in_process
+from tests.support import job_queue, jobs, pair
+
+pytestmark = pytest.mark.each_database
+
+
+@contextmanager
+def counted(engine: Engine) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
+def _queue(wc: Protocol, connection: str, count: int) -> None:
+    items = [usecases.RawItem(connection, f"<CustomerAddRq><CustomerAdd><Name>Counted {i:05d}</Name></CustomerAdd>"
+                              "</CustomerAddRq>") for i in range(count)]
+    with wc.sessions.begin() as db:
+        usecases.enqueue_bulk(db, job_queue(wc.clock), items)
+
+
+def _round_trip_statements(engine: Engine, batch: int, queued: int) -> tuple[int, int]:
+    """Statements of (sendRequestXML, receiveResponseXML) for the second message set of a session."""
+    wc = in_process(engine, batch_size=batch)
+    paired = pair(wc.sessions, f"Counted {batch} {queued}")
+    _queue(wc, paired.name, queued)
+    company = QuickBooksCompany()
+    protocol = wc.protocol
+    ticket, _file = protocol.authenticate(paired.username, paired.token, "2.3.0.1", "127.0.0.1")
+    request = protocol.send_request_xml(ticket, company.hcp_response(), company.company_file, "US", 13, 0)
+    assert protocol.receive_response_xml(ticket, company.process(request), "", "") < 100
+    with counted(engine) as sent:
+        request = protocol.send_request_xml(ticket, "", company.company_file, "US", 13, 0)
+    answer = company.process(request)
+    with counted(engine) as received:
+        assert protocol.receive_response_xml(ticket, answer, "", "") < 100
+    assert protocol.close_connection(ticket).startswith("OK:")
+    assert sum(job.status == "done" for job in jobs(wc.sessions) if job.connection_id == paired.id) == 2 * batch
+    return len(sent), len(received)
+
+
+def test_a_round_trip_costs_the_same_statements_however_deep_the_queue(engine: Engine) -> None:
+    assert _round_trip_statements(engine, 5, 10 + 2) == _round_trip_statements(engine, 5, 2000)
+
+
+def test_a_message_set_costs_the_same_statements_whatever_its_size(engine: Engine) -> None:
+    assert _round_trip_statements(engine, 5, 200) == _round_trip_statements(engine, 50, 200)
