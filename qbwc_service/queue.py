@@ -437,7 +437,9 @@ class JobQueue:
 
 def _insert_events(db: Session, rows: list[dict[str, Any]]) -> None:
     """One executemany on the transaction's connection: the ORM's bulk path (which would fetch every new id back)
-    costs more than the insert itself, and nothing reads these rows back as objects."""
+    costs more than the insert itself, and nothing reads these rows back as objects. What the session holds is
+    flushed first, so that the events keep the order in which they happened."""
+    db.flush()
     db.connection().execute(insert(_EVENTS), rows)
 
 

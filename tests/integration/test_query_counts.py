@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event
 
+from qbwc_service import queue as queue_module
 from qbwc_service import usecases
 from qbwc_service.simulate.quickbooks import QuickBooksCompany
 from tests.inprocess import Protocol, in_process
@@ -66,3 +67,27 @@ def test_a_round_trip_costs_the_same_statements_however_deep_the_queue(engine: E
 
 def test_a_message_set_costs_the_same_statements_whatever_its_size(engine: Engine) -> None:
     assert _round_trip_statements(engine, 5, 200) == _round_trip_statements(engine, 50, 200)
+
+
+def test_the_claim_and_the_progress_count_read_the_due_index(engine: Engine) -> None:
+    """Both engines can serve the hot reads from the partial index of due jobs: its predicate is the claim's own
+    (PostgreSQL is told to avoid a table scan, which it would rightly prefer on a table this small)."""
+    wc = in_process(engine)
+    paired = pair(wc.sessions)
+    _queue(wc, paired.name, 20)
+    params = {"due_connection": paired.id, "due_now": wc.clock.now(), "due_limit": 200, "claim_limit": 5,
+              "claim_ticket": "t" * 32, "claim_now": wc.clock.now()}
+    with engine.connect() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        for statement in (queue_module._CLAIM, queue_module._DUE_AT_MOST):
+            compiled = statement.compile(dialect=engine.dialect)
+            bound = compiled.construct_params(params)
+            if engine.dialect.name == "sqlite":
+                rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled),
+                                            tuple(bound[name] for name in compiled.positiontup or ()))
+            else:
+                rows = conn.exec_driver_sql("EXPLAIN " + str(compiled), bound)
+            plan = "\n".join(str(row[-1]) for row in rows)
+            assert "ix_qbwc_jobs_due" in plan, plan
+        conn.rollback()
