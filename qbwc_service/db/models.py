@@ -164,7 +164,10 @@ class Job(Base):
     __tablename__ = "qbwc_jobs"
     __table_args__ = (
         UniqueConstraint("connection_id", "idempotency_key", name="uq_qbwc_jobs_connection_key"),
-        Index("ix_qbwc_jobs_ticket", "ticket"),
+        # The jobs of a session (in flight, or sent under it), never the queued ones, which have no ticket: counted
+        # in, a deep queue made SQLite's statistics call a ticket unselective and the lookup scan the table.
+        Index("ix_qbwc_jobs_ticket", "ticket", sqlite_where=text("ticket IS NOT NULL"),
+              postgresql_where=text("ticket IS NOT NULL")),
         Index("ix_qbwc_jobs_order", "connection_id", "order_key"),
         # /metrics: the unfinished jobs by status, and the jobs settled lately, without reading the done ones.
         Index("ix_qbwc_jobs_status", "status", "connection_id"),
