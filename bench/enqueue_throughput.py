@@ -7,7 +7,10 @@ client's side (wall clock), in the same invocation so the ratios compare like wi
 
 - bulk: one POST /api/v1/jobs/bulk with --bulk jobs (one transaction);
 - API: --single POSTs to /api/v1/connections/NAME/raw, one job each, over one keep-alive connection;
+- CLI, JSON lines: one `qbwc-service enqueue raw --jsonl FILE` of --jsonl jobs (one process, one transaction);
 - CLI: --cli runs of `qbwc-service enqueue raw`, one process per job (what a script did before the API).
+
+It also prints the median wall time of `qbwc-service --help`.
 
     .venv/bin/python bench/enqueue_throughput.py --bulk 10000 --single 500 --cli 10
 """
@@ -15,8 +18,9 @@ client's side (wall clock), in the same invocation so the ratios compare like wi
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -24,18 +28,13 @@ import time
 from pathlib import Path
 
 import httpx
+from _common import serve
 from sqlalchemy import func, select, text
 
 from qbwc_service import usecases
 from qbwc_service.db.engine import make_engine, make_sessionmaker
 from qbwc_service.db.migrate import upgrade
 from qbwc_service.db.models import Base, Job
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def customer(run: str, index: int) -> str:
@@ -63,23 +62,6 @@ def count_jobs(url: str) -> int:
         found = db.scalar(select(func.count()).select_from(Job)) or 0
     engine.dispose()
     return found
-
-
-def start_server(env: dict[str, str], workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "qbwc_service.cli", "serve", "--port", str(port)], env=env,
-                              cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return server, url
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline or server.poll() is not None:
-            raise SystemExit(f"the server did not start: {server.stderr.read().decode() if server.stderr else ''}")
-        time.sleep(0.1)
 
 
 def bench_bulk(url: str, key: str, jobs: int) -> float:
@@ -116,11 +98,32 @@ def bench_cli(env: dict[str, str], workdir: Path, jobs: int) -> float:
     return time.perf_counter() - started
 
 
+def bench_jsonl(env: dict[str, str], workdir: Path, jobs: int) -> float:
+    path = workdir / "jobs.jsonl"
+    path.write_text("".join(json.dumps({"request": customer("Lines", i)}) + "\n" for i in range(jobs)))
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "qbwc_service.cli", "enqueue", "raw", "bench", "--jsonl", str(path)], env=env,
+                   cwd=workdir, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - started
+
+
+def help_seconds(env: dict[str, str], workdir: Path, runs: int = 5) -> float:
+    """The median wall time of `qbwc-service --help`, a process each."""
+    took = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "qbwc_service.cli", "--help"], env=env, cwd=workdir, check=True,
+                       stdout=subprocess.DEVNULL)
+        took.append(time.perf_counter() - started)
+    return statistics.median(took)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--bulk", type=int, default=10_000, help="Jobs in the one bulk request.")
     parser.add_argument("--single", type=int, default=500, help="One-job API requests.")
     parser.add_argument("--cli", type=int, default=10, help="CLI runs, one job each.")
+    parser.add_argument("--jsonl", type=int, default=10_000, help="Jobs in the one CLI run with --jsonl (0: none).")
     parser.add_argument("--database-url", help="Default: a SQLite file in a temporary folder. A PostgreSQL "
                         "database named here is emptied first.")
     args = parser.parse_args()
@@ -130,15 +133,14 @@ def main() -> None:
         key = prepare(url)
         env = {**os.environ, "QBWC_DATABASE_URL": url, "QBWC_LOG_LEVEL": "WARNING"}
         env.pop("QBWC_CONFIG", None)
-        server, base = start_server(env, workdir)
-        try:
-            results = [("bulk endpoint", args.bulk, bench_bulk(base, key, args.bulk)),
-                       ("API, one job per request", args.single, bench_single(base, key, args.single))]
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+        with serve(url, workdir) as server:
+            results = [("bulk endpoint", args.bulk, bench_bulk(server.url, key, args.bulk)),
+                       ("API, one job per request", args.single, bench_single(server.url, key, args.single))]
+        if args.jsonl:
+            results.append(("CLI, one call, --jsonl", args.jsonl, bench_jsonl(env, workdir, args.jsonl)))
         results.append(("CLI, one process per job", args.cli, bench_cli(env, workdir, args.cli)))
-        expected = args.bulk + args.single + args.cli
+        expected = args.bulk + args.single + args.cli + args.jsonl
+        helped = help_seconds(env, workdir)
         if count_jobs(url) != expected:
             raise SystemExit(f"expected {expected} jobs in the database, found {count_jobs(url)}")
     cli_rate = results[-1][1] / results[-1][2]
@@ -147,6 +149,7 @@ def main() -> None:
     for how, jobs, took in results:
         rate = jobs / took
         print(f"{how:<26} {jobs:>7} {took:>9.2f} {rate:>10.1f} {took / jobs * 1000:>11.3f} {rate / cli_rate:>8.0f}x")
+    print(f"\nqbwc-service --help: {helped:.2f} s (median of 5 runs)")
     bulk_rate = results[0][1] / results[0][2]
     print(f"\n{args.bulk} jobs: bulk {args.bulk / bulk_rate:.1f} s; through the CLI about "
           f"{args.bulk / cli_rate / 60:.0f} minutes")

@@ -1,105 +1,98 @@
-"""Server CPU per job through the real SOAP endpoint, by message-set size (a benchmark, not a test).
+"""Server CPU per job through the real SOAP endpoint, by message-set size, beside the floor (a benchmark, not a test).
 
-Starts `qbwc-service serve` on SQLite in a child process, queues N CustomerAdd jobs, lets the simulated
-Web Connector drain them against the simulated QuickBooks company, and reads the server process's CPU time
-(user + system, from /proc) before and after. Every batch size runs in the same invocation, so the ratios
-compare like with like. Linux only (it reads /proc).
+For each batch size: starts `qbwc-service serve` on a fresh database (SQLite, or the PostgreSQL database
+``--database-url`` names), queues N CustomerAdd jobs, lets the simulated Web Connector drain them against the
+simulated QuickBooks company, and reads the server's CPU time (user + system, from /proc) before and after the
+session; on PostgreSQL also the CPU of the database's own processes. Then the same for the floor
+(bench/floor_server.py: the same server stack answering canned values, no database). Every configuration runs in
+the same invocation, ``--repeat`` times alternating, and the table shows medians. Linux only.
 
-    .venv/bin/python bench/soap_throughput.py --jobs 500 --batch 1 10 50 100
+    .venv/bin/python bench/soap_throughput.py --jobs 500 --batch 1 50 100
+    .venv/bin/python bench/soap_throughput.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/qbwc_bench
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import socket
-import subprocess
-import sys
+import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
+from _common import floor as floor_server
+from _common import fresh_database, postgres_cpu_seconds, serve
 
 from qbwc_service import connections, usecases
 from qbwc_service.clock import SYSTEM_CLOCK
-from qbwc_service.db.engine import make_engine, make_sessionmaker
-from qbwc_service.db.migrate import upgrade
+from qbwc_service.db.engine import make_sessionmaker
 from qbwc_service.queue import JobQueue, RetryPolicy
 from qbwc_service.simulate.quickbooks import QuickBooksCompany
 from qbwc_service.simulate.webconnector import WebConnectorClient
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def run(batch: int, jobs: int, workdir: Path) -> tuple[float, int]:
-    db_url = f"sqlite:///{workdir / f'bench-{batch}.db'}"
-    engine = make_engine(db_url)
-    upgrade(engine)
-    sessions = make_sessionmaker(engine)
-    with sessions.begin() as db:
-        made = connections.create_connection(db, f"bench-{batch}")
+def queue_jobs(database_url: str | None, workdir: Path, name: str, jobs: int) -> tuple[str, str, str]:
+    """A fresh database holding one connection with ``jobs`` CustomerAdd raw jobs: (url, username, token)."""
+    url, engine = fresh_database(database_url, workdir, name)
+    with make_sessionmaker(engine).begin() as db:
+        made = connections.create_connection(db, "bench")
+        items = [usecases.RawItem("bench", f"<CustomerAddRq><CustomerAdd><Name>Bench Customer {i:06d}</Name>"
+                                  "</CustomerAdd></CustomerAddRq>") for i in range(jobs)]
+        usecases.enqueue_bulk(db, JobQueue(SYSTEM_CLOCK, RetryPolicy()), items)
         username, token = made.connection.username, made.token
-        job_queue = JobQueue(SYSTEM_CLOCK, RetryPolicy())
-        for i in range(jobs):
-            usecases.enqueue_raw(db, job_queue, made.connection.name, f"<CustomerAddRq><CustomerAdd><Name>Bench "
-                                 f"Customer {i:05d}</Name></CustomerAdd></CustomerAddRq>")
     engine.dispose()
-    port = free_port()
-    env = {**os.environ, "QBWC_DATABASE_URL": db_url, "QBWC_PORT": str(port), "QBWC_BATCH_SIZE": str(batch),
-           "QBWC_LOG_LEVEL": "WARNING", "QBWC_CONFIG": ""}
-    env.pop("QBWC_CONFIG")
-    server = subprocess.Popen([sys.executable, "-m", "qbwc_service.cli", "serve"], env=env, cwd=workdir,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit(f"the server did not start: {server.stderr.read().decode() if server.stderr else ''}")
-            time.sleep(0.1)
-        before = cpu_seconds(server.pid)
-        with httpx.Client(timeout=60) as client:
-            report = WebConnectorClient(f"{url}/qbwc", username, token, QuickBooksCompany(), client=client,
-                                        max_calls=100_000).run_session()
-        used = cpu_seconds(server.pid) - before
-        if report.outcome != "done":
-            raise SystemExit(f"batch {batch}: the session ended with {report.outcome}: {report.last_error}")
-        return used, report.message_sets
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    return url, username, token
+
+
+def drain(url: str, username: str, token: str, label: str) -> int:
+    with httpx.Client(timeout=120) as client:
+        report = WebConnectorClient(f"{url}/qbwc", username, token, QuickBooksCompany(), client=client,
+                                    max_calls=1_000_000).run_session()
+    if report.outcome != "done":
+        raise SystemExit(f"{label}: the session ended with {report.outcome}: {report.last_error}")
+    return report.message_sets
+
+
+def run_service(batch: int, jobs: int, database_url: str | None, workdir: Path) -> tuple[float, float]:
+    """(server CPU s, database CPU s) for draining ``jobs`` at ``batch`` per message set."""
+    url, username, token = queue_jobs(database_url, workdir, f"bench-{batch}", jobs)
+    with serve(url, workdir, batch=batch) as server:
+        before, db_before = server.cpu(), postgres_cpu_seconds()
+        drain(server.url, username, token, f"batch {batch}")
+        return server.cpu() - before, (postgres_cpu_seconds() - db_before) if database_url else 0.0
+
+
+def run_floor(batch: int, jobs: int, workdir: Path) -> float:
+    with floor_server(workdir, batch=batch, jobs=jobs) as server:
+        before = server.cpu()
+        drain(server.url, "floor", "floor", f"floor batch {batch}")
+        return server.cpu() - before
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=500)
-    parser.add_argument("--batch", type=int, nargs="+", default=[1, 10, 50, 100])
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 50, 100])
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--database-url", help="a PostgreSQL database of its own (its tables are dropped)")
     args = parser.parse_args()
+    service: dict[int, list[tuple[float, float]]] = {b: [] for b in args.batch}
+    floor: dict[int, list[float]] = {b: [] for b in args.batch}
     with tempfile.TemporaryDirectory() as tmp:
-        results = [(batch, *run(batch, args.jobs, Path(tmp))) for batch in args.batch]
-    base = results[0][1] / args.jobs
-    print(f"{args.jobs} CustomerAdd jobs per run; server CPU (user+system) per job\n")
-    versus = f"vs batch {args.batch[0]}"
-    print(f"{'batch':>6} {'message sets':>13} {'server CPU s':>13} {'ms per job':>11} {versus:>12}")
-    for batch, used, sets in results:
-        per_job = used / args.jobs
-        print(f"{batch:>6} {sets:>13} {used:>13.2f} {per_job * 1000:>11.3f} {per_job / base if base else 0:>11.2f}x")
+        for _ in range(args.repeat):
+            for batch in args.batch:
+                service[batch].append(run_service(batch, args.jobs, args.database_url, Path(tmp)))
+                floor[batch].append(run_floor(batch, args.jobs, Path(tmp)))
+    engine = "postgresql" if args.database_url else "sqlite"
+    print(f"{args.jobs} CustomerAdd jobs per run on {engine}, median of {args.repeat}; CPU (user+system) per job, ms\n")
+    first = args.batch[0]
+    base = statistics.median(s for s, _ in service[first]) / args.jobs
+    print(f"{'batch':>6} {'service':>9} {'floor':>9} {'vs floor':>9} {'database':>9} {f'vs batch {first}':>11}")
+    for batch in args.batch:
+        used = statistics.median(s for s, _ in service[batch]) / args.jobs
+        db = statistics.median(d for _, d in service[batch]) / args.jobs
+        bare = statistics.median(floor[batch]) / args.jobs
+        print(f"{batch:>6} {used * 1000:>9.3f} {bare * 1000:>9.3f} {used / bare if bare else 0:>8.2f}x "
+              f"{db * 1000 if args.database_url else float('nan'):>9.3f} {used / base if base else 0:>10.3f}x")
 
 
 if __name__ == "__main__":

@@ -166,7 +166,8 @@ class Exchange:
             live.session.last_error = f"The response from QuickBooks could not be read: {exc}"
             log.warning("unreadable response", extra={"ticket": live.session.ticket, "error": str(exc)})
         try:
-            with db.begin_nested():  # the usual case: every answer settles, in one savepoint
+            # The usual case: every answer settles, in one savepoint, their events written together.
+            with db.begin_nested(), self.queue.events_together(db):
                 for job in in_flight:
                     self._settle(db, live, job, answers.get(job.id), context)
         except Exception as exc:
@@ -193,7 +194,7 @@ class Exchange:
         """Settle one job in its own savepoint; an unexpected error makes it dead, with the answer kept (a database
         failure that may pass is no such error: it is raised, and the call made again)."""
         try:
-            with db.begin_nested():
+            with db.begin_nested(), self.queue.events_together(db):
                 self._settle(db, live, job, answer, context)
         except Exception as exc:
             if is_transient(exc):
@@ -211,6 +212,11 @@ class Exchange:
         the outcome is lost."""
         failure = set_failure(hresult)
         said = f"{hresult}: {message}".strip()
+        with self.queue.events_together(db):
+            self._set_failed(db, live, in_flight, hresult, failure, said)
+
+    def _set_failed(self, db: DbSession, live: Live, in_flight: list[Job], hresult: str, failure: SetFailure,
+                    said: str) -> None:
         if failure is SetFailure.UNREADABLE and len(in_flight) == 1:
             self.queue.settle(db, in_flight[0], Dead(
                 f"QuickBooks could not read this request and applied nothing ({said}). {hresult_hint(hresult)}",
@@ -227,12 +233,14 @@ class Exchange:
 
     def not_reached(self, db: DbSession, jobs: Iterable[Job], said: str, tally: WebConnectorSession | None) -> None:
         """QuickBooks never saw these requests: they go back to the queue, no attempt spent."""
-        for job in jobs:
-            self.queue.settle(db, job, Continue(f"QuickBooks was not reached ({said}); nothing was applied, so the "
-                                                "request is sent again."), tally)
+        with self.queue.events_together(db):
+            for job in jobs:
+                self.queue.settle(db, job, Continue(f"QuickBooks was not reached ({said}); nothing was applied, so "
+                                                    "the request is sent again."), tally)
 
     def lose(self, db: DbSession, jobs: Iterable[Job], reason: str, tally: WebConnectorSession | None) -> None:
         """The outcome of these sent jobs is lost: each kind says what to remember, the queue applies the
         one rule (reads go back to the queue, writes wait as unknown)."""
-        for job in jobs:
-            self.queue.settle(db, job, Lost(reason, self.registry.of(job).progress_when_lost(job)), tally)
+        with self.queue.events_together(db):
+            for job in jobs:
+                self.queue.settle(db, job, Lost(reason, self.registry.of(job).progress_when_lost(job)), tally)

@@ -9,20 +9,35 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, Select, and_, bindparam, delete, exists, false, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    false,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased, defer
 
 from qbwc_service import job_columns
 from qbwc_service.clock import Clock
 from qbwc_service.db.enums import EventKind, JobStatus
-from qbwc_service.db.models import Event, Job
+from qbwc_service.db.models import CLAIMABLE_STATUSES, Event, Job
 from qbwc_service.errors import JobNotFound, JobStateConflict
 from qbwc_service.settings import Settings
 from qbwc_service.settlements import Continue, Dead, Done, Lost, Retry, Settlement
@@ -163,7 +178,7 @@ class JobQueue:
             for job_id, connection_id, key, kind in inserted:
                 made[(connection_id, key)] = Queued(job_id, key, kind, JobStatus.QUEUED, True)
         if made:
-            db.execute(insert(Event), [{"at": now, "connection_id": connection_id, "job_id": queued.id,
+            _insert_events(db, [{"at": now, "connection_id": connection_id, "job_id": queued.id,
                                         "kind": EventKind.JOB_ENQUEUED, "detail": queued.kind}
                                        for (connection_id, _key), queued in made.items()])
         for connection_id, key, job_id, kind, status in _existing(db, [k for k in first if k not in made]):
@@ -196,7 +211,7 @@ class JobQueue:
             self.release([job for job in jobs if job is not alone])
             jobs = [alone]
         if jobs:
-            db.execute(insert(Event), [
+            _insert_events(db, [
                 {"at": now, "connection_id": j.connection_id, "job_id": j.id, "ticket": ticket,
                  "kind": EventKind.JOB_SENT} for j in jobs
             ])
@@ -233,8 +248,15 @@ class JobQueue:
             job.cursor = stored_progress(progress)
 
     def due_count(self, db: Session, connection_id: int) -> int:
-        """Jobs that a session could claim now."""
+        """Jobs that a session could claim now, all of them (it reads the whole due part of the queue: a Web
+        Connector's call uses :meth:`due_at_most`)."""
         return db.scalar(_DUE_COUNT, {"due_connection": connection_id, "due_now": self.clock.now()}) or 0
+
+    def due_at_most(self, db: Session, connection_id: int, limit: int) -> int:
+        """How many jobs a session could claim now, counted up to ``limit``: it reads at most ``limit`` entries of
+        the due index, never the whole queue (0: nothing is due)."""
+        return db.scalar(_DUE_AT_MOST, {"due_connection": connection_id, "due_now": self.clock.now(),
+                                        "due_limit": limit}) or 0
 
     # ---------------------------------------------------------------- settling
 
@@ -389,8 +411,41 @@ class JobQueue:
                 f"job {job.id}, which this job needs first, is {job.status}: {job.status_message}"))
 
     def _event(self, db: Session, job: Job, kind: EventKind, detail: str | None = None) -> None:
-        db.add(Event(at=self.clock.now(), connection_id=job.connection_id, job_id=job.id, ticket=job.ticket,
-                     kind=kind, detail=detail))
+        row = {"at": self.clock.now(), "connection_id": job.connection_id, "job_id": job.id, "ticket": job.ticket,
+               "kind": kind, "detail": detail}
+        held: list[dict[str, Any]] | None = db.info.get(_HELD_EVENTS)
+        if held is not None:
+            held.append(row)
+        else:
+            db.add(Event(**row))
+
+    @contextmanager
+    def events_together(self, db: Session) -> Iterator[None]:
+        """The events of the jobs settled inside the block are written on the way out, in one statement (an
+        executemany) instead of one INSERT each; when the block raises, none is written (its savepoint, rolled
+        back, takes the jobs' changes with it)."""
+        outer = db.info.get(_HELD_EVENTS)
+        held: list[dict[str, Any]] = []
+        db.info[_HELD_EVENTS] = held
+        try:
+            yield
+        finally:
+            db.info[_HELD_EVENTS] = outer
+        if held:
+            _insert_events(db, held)
+
+
+def _insert_events(db: Session, rows: list[dict[str, Any]]) -> None:
+    """One executemany on the transaction's connection: the ORM's bulk path (which would fetch every new id back)
+    costs more than the insert itself, and nothing reads these rows back as objects. What the session holds is
+    flushed first, so that the events keep the order in which they happened."""
+    db.flush()
+    db.connection().execute(insert(_EVENTS), rows)
+
+
+_EVENTS = Event.metadata.tables[Event.__tablename__]
+_HELD_EVENTS = "qbwc_held_events"
+"""The key in ``Session.info`` of the events :meth:`JobQueue.events_together` holds until its block ends."""
 
 
 _OUTCOMES = {
@@ -437,7 +492,8 @@ def _existing(db: Session, keys: list[tuple[int, str]], chunk: int = 500) -> lis
 
 
 def sent_under(db: Session, ticket: str) -> list[Job]:
-    return list(db.scalars(select(Job).where(Job.ticket == ticket, Job.status == JobStatus.SENT).order_by(Job.id)))
+    """The jobs in flight under ``ticket``, without what they sent or were last answered (only written now)."""
+    return list(db.scalars(_SENT_UNDER, {"sent_ticket": ticket}))
 
 
 def orphaned(db: Session, connection_id: int, live_ticket: str | None) -> list[Job]:
@@ -574,9 +630,10 @@ def count_by_status(db: Session, connection_id: int | None = None) -> dict[str, 
 
 
 # The hot statements, built once with bound parameters: building them on every call cost more than running them.
-# Due for sending: queued or failed-and-retrying, or lost but settleable by a lookup; written as one IN on
-# status (plus a filter) so that the claim index serves it, since done jobs pile up.
-_CLAIMABLE = and_(Job.status.in_((*CLAIMABLE, JobStatus.UNKNOWN)),
+# Due for sending: queued or failed-and-retrying, or lost but settleable by a lookup. The statuses are written as the
+# due index's predicate, word for word (see models.CLAIMABLE_STATUSES), so that both engines read that index: the
+# claim reads its first entries in order (connection, priority, id), whatever the depth of the queue.
+_CLAIMABLE = and_(text(f"{Job.__tablename__}.{CLAIMABLE_STATUSES}"),
                   or_(Job.status != JobStatus.UNKNOWN, Job.reconcilable.is_(True)))
 _dependency = aliased(Job)
 # What a session may claim now: claimable, past its backoff, and not waiting on another job.
@@ -587,18 +644,24 @@ _DUE = and_(
     or_(Job.depends_on.is_(None),
         ~exists().where(and_(_dependency.id == Job.depends_on, _dependency.status != JobStatus.DONE))),
 )
+_NOT_READ_WHEN_SENT = tuple(defer(getattr(Job, name)) for name in job_columns.LARGE_COLUMNS if name != "payload")
+"""A job being sent or settled only writes these (its request, last answer, warnings): they are not loaded."""
+_SENT_UNDER = (select(Job).where(Job.ticket == bindparam("sent_ticket"), Job.status == JobStatus.SENT)
+               .order_by(Job.id).options(*_NOT_READ_WHEN_SENT))
+_DUE_IN_ORDER = select(Job.id).where(_DUE).order_by(Job.priority.desc(), Job.id)
 _DUE_COUNT = select(func.count()).select_from(Job).where(_DUE)
+_DUE_AT_MOST = select(func.count()).select_from(_DUE_IN_ORDER.limit(bindparam("due_limit")).subquery())
 _CLAIM = (
     update(Job)
     .where(
         Job.id.in_(
-            select(Job.id).where(_DUE).order_by(Job.priority.desc(), Job.id).limit(bindparam("claim_limit"))
-            .with_for_update(skip_locked=True).scalar_subquery()
+            _DUE_IN_ORDER.limit(bindparam("claim_limit")).with_for_update(skip_locked=True).scalar_subquery()
         ),
         _CLAIMABLE,
     )
     .values(status=JobStatus.SENT, ticket=bindparam("claim_ticket"), attempts=Job.attempts + 1,
             sent_at=bindparam("claim_now"), updated_at=bindparam("claim_now"), not_before=None)
     .returning(Job)
+    .options(*_NOT_READ_WHEN_SENT)
     .execution_options(synchronize_session=False, populate_existing=True)
 )

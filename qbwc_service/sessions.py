@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 OPEN, IDLE, CLOSED, EXPIRED = SessionState.OPEN, SessionState.IDLE, SessionState.CLOSED, SessionState.EXPIRED
 IDLE_RETENTION = timedelta(days=1)
+PROGRESS_HORIZON = 200
+"""receiveResponseXML's percentage counts the jobs still due up to this many."""
 # connectionError hresults of a company file the Web Connector could not open (another mode or file; not found).
 _FILE_NOT_OPENED = frozenset({"0x80040410", "0x80040417"})
 UNKNOWN_TICKET = (
@@ -111,7 +113,7 @@ class WebConnectorSessions:
                 self._exchange.lose(db, queue.orphaned(db, connection.id, None), "its session ended without an "
                                     "answer (token rotated, or the session replaced)", None)
             ticket = secrets.token_hex(16)
-            if self._queue.due_count(db, connection.id) == 0:
+            if self._queue.due_at_most(db, connection.id, 1) == 0:
                 # The Web Connector polls every few minutes: an idle poll leaves a session row (its
                 # closeConnection needs it) but no event, and idle rows older than a day are dropped.
                 self._prune_idle(db, connection, now)
@@ -179,7 +181,9 @@ class WebConnectorSessions:
             return self._percent(db, live)
 
     def _percent(self, db: DbSession, live: Live) -> int:
-        remaining = self._queue.due_count(db, live.connection.id)
+        """The share of the session's work done: the jobs it settled against those still due, counted up to
+        :data:`PROGRESS_HORIZON` (a deep queue shows slow progress, and a call never counts the whole queue)."""
+        remaining = self._queue.due_at_most(db, live.connection.id, PROGRESS_HORIZON)
         if remaining == 0:
             return 100
         handled = live.session.jobs_done + live.session.jobs_failed
@@ -319,11 +323,14 @@ class WebConnectorSessions:
         return ended
 
     def _live(self, db: DbSession, ticket: str | None) -> Live | None:
-        session = _session(db, ticket)
-        if session is None or session.state != OPEN:
+        if not ticket or len(ticket) > 64:
             return None
-        connection = db.get(Connection, session.connection_id)
-        assert connection is not None
+        found = db.execute(_SESSION_AND_CONNECTION, {"live_ticket": ticket}).first()
+        if found is None:
+            return None
+        session, connection = found[0], found[1]
+        if session.state != OPEN:
+            return None
         now = self._clock.now()
         if connection.live_ticket != session.ticket:
             # The token was rotated or revoked, or another session took over.
@@ -392,6 +399,14 @@ class WebConnectorSessions:
             "pinned company file in QuickBooks, or pair the other file as a connection of its own. "
             + _moved_hint(connection)
         )
+
+
+_SESSION_AND_CONNECTION = (
+    select(WebConnectorSession, Connection)
+    .join(Connection, Connection.id == WebConnectorSession.connection_id)
+    .where(WebConnectorSession.ticket == bindparam("live_ticket"))
+)
+"""A call of a live session reads the session and its connection in one statement."""
 
 
 def _session(db: DbSession, ticket: str | None) -> WebConnectorSession | None:

@@ -24,7 +24,7 @@ from http import HTTPStatus
 from typing import Any, TypeVar
 from xml.sax.saxutils import escape
 
-from spyne import Application, Array, Fault, Integer, ServiceBase, Unicode, rpc
+from spyne import Application, Array, Fault, Integer, ServiceBase, Unicode, const, rpc
 from spyne.protocol.soap import Soap11
 from spyne.server.wsgi import WsgiApplication
 
@@ -101,8 +101,13 @@ def _address(ctx: Any) -> str:
 
 
 def build_soap_app(protocol: WebConnectorSessions, max_body_bytes: int, address: str) -> WsgiApplication:
-    """The Web Connector's SOAP service, its WSDL naming ``address`` (``<public_url>/qbwc``)."""
+    """The Web Connector's SOAP service, its WSDL naming ``address`` (``<public_url>/qbwc``).
+
+    spyne ends every call with a full ``gc.collect()`` at most once a second (``MIN_GC_INTERVAL``): in a
+    process holding a large heap that pause was the largest single cost of a call. Python's own generational
+    collector still runs; spyne's extra one is turned off."""
     quiet_spyne()
+    const.MIN_GC_INTERVAL = float("inf")
     versions = _ClientVersions()
 
     class QBWebConnectorSvc(ServiceBase):  # type: ignore[misc]

@@ -2,6 +2,14 @@
 
 Each group lives in its own module; this one composes them and is the console script's entry point, the one
 edge where every error becomes one line on stderr and a non-zero exit code (``--debug`` adds the traceback).
+
+The rule that keeps it quick to start (``--help`` and the quick commands): a command module imports, at its top,
+only the standard library, typer and rich, ``qbwc_service.cli._common`` and ``_inputs``, and the service's light
+modules (``errors``, ``qbxml.errors``, ``db.enums``, ``clock``). Everything else (the settings, the database,
+``usecases``, ``queue``, the job kinds, lxml, httpx, the web and SOAP stack) is imported inside the function of
+the command that uses it; names needed only in annotations go under ``if TYPE_CHECKING:``. A helper module that
+only commands import (``job_view``) may import what it needs. ``tests/unit/test_cli_imports.py`` loads the
+command line and its help in a fresh interpreter and fails when a heavy module came along.
 """
 
 from __future__ import annotations
@@ -12,7 +20,6 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import typer
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from qbwc_service.cli import about, apikey, connection, server, work
 from qbwc_service.cli._common import err
@@ -87,6 +94,8 @@ def one_line(exc: Exception) -> str:
     """What went wrong, on one line: our own errors say what to do; the rest say what failed."""
     if isinstance(exc, QbwcError | QbxmlError):
         return _flat(str(exc))
+    from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
     if isinstance(exc, DBAPIError):
         text = f"the database refused the command: {_flat(str(exc.orig))}"
     elif isinstance(exc, SQLAlchemyError):

@@ -6,19 +6,19 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console, ConsoleDimensions
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
-from qbwc_service.clock import SYSTEM_CLOCK
-from qbwc_service.db.engine import make_sessionmaker, reading
-from qbwc_service.db.ready import is_sqlite, open_database, sqlite_file
 from qbwc_service.errors import QbwcError
-from qbwc_service.queue import JobQueue
-from qbwc_service.settings import DATABASE_FILE_NAME, Settings, default_database_url, load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session
+
+    from qbwc_service.queue import JobQueue
+    from qbwc_service.settings import Settings
 
 UNBOUNDED = 1_000_000
 """The width of an output that is not a terminal: lines as long as their content."""
@@ -52,6 +52,8 @@ def fail(message: str) -> NoReturn:
 
 
 def current_settings() -> Settings:
+    from qbwc_service.settings import load_settings
+
     return load_settings()
 
 
@@ -60,6 +62,8 @@ def engine_for(settings: Settings, *, create: bool = False, migrate: bool | None
     while another database must be upgraded with `db upgrade`. A SQLite file that does not exist is created only when
     ``create`` (the commands that start from nothing: `connection create`, `db upgrade`, `serve`), saying so;
     any other command is refused with one line naming the file, rather than run on a new, empty database."""
+    from qbwc_service.db.ready import is_sqlite, open_database, sqlite_file
+
     url = settings.database_url
     _note_an_old_default_database(url)
     path = sqlite_file(url)
@@ -70,18 +74,22 @@ def engine_for(settings: Settings, *, create: bool = False, migrate: bool | None
     return engine
 
 
-OLD_DEFAULT_DATABASE = Path(DATABASE_FILE_NAME)
-"""Where the database was by default before it moved to the user's data folder: the working directory."""
-
-
 def _note_an_old_default_database(url: str) -> None:
-    if url == default_database_url() and OLD_DEFAULT_DATABASE.is_file():
-        err.print(f"note: ./{OLD_DEFAULT_DATABASE} is not used; the default database is {sqlite_file(url)}. To use "
-                  f"this one, set QBWC_DATABASE_URL=sqlite:///{OLD_DEFAULT_DATABASE.resolve().as_posix()} (or move "
+    """Where the database was by default before it moved to the user's data folder: the working directory."""
+    from qbwc_service.db.ready import sqlite_file
+    from qbwc_service.settings import DATABASE_FILE_NAME, default_database_url
+
+    old = Path(DATABASE_FILE_NAME)
+    if url == default_database_url() and old.is_file():
+        err.print(f"note: ./{old} is not used; the default database is {sqlite_file(url)}. To use "
+                  f"this one, set QBWC_DATABASE_URL=sqlite:///{old.resolve().as_posix()} (or move "
                   "it there)", markup=False, highlight=False)
 
 
 def job_queue() -> JobQueue:
+    from qbwc_service.clock import SYSTEM_CLOCK
+    from qbwc_service.queue import JobQueue
+
     return JobQueue.for_settings(current_settings(), SYSTEM_CLOCK)
 
 
@@ -90,6 +98,8 @@ def open_db(*, read_only: bool = False, create: bool = False) -> Iterator[Sessio
     """A transaction on the settings' database, committed when the block ends; ``read_only`` for a command that
     only reads: it takes no write lock, and sees one snapshot however long it runs. ``create``: see
     :func:`engine_for`."""
+    from qbwc_service.db.engine import make_sessionmaker, reading
+
     settings = current_settings()
     engine = engine_for(settings, create=create)
     try:

@@ -7,9 +7,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from qbwc_service.cli._common import JsonOption, out, print_json
-from qbwc_service.db.ready import shown_url, sqlite_file
 from qbwc_service.errors import SettingsError
-from qbwc_service.settings import config_file, data_dir, default_database_url, load_settings
 
 
 def package_version() -> str:
@@ -20,6 +18,8 @@ def package_version() -> str:
 
 
 def print_version() -> None:
+    from qbwc_service.settings import load_settings
+
     out.print(f"qbwc-service {package_version()}", markup=False, highlight=False)
     try:
         out.print(f"database: {_database(load_settings().database_url)}", markup=False, highlight=False)
@@ -29,6 +29,9 @@ def print_version() -> None:
 
 def info(as_json: JsonOption = False) -> None:
     """The version, the settings file, the database and where the service listens."""
+    from qbwc_service.db.ready import shown_url, sqlite_file
+    from qbwc_service.settings import config_file, data_dir, default_database_url, load_settings
+
     settings = load_settings()
     path = sqlite_file(settings.database_url)
     facts: dict[str, Any] = {
@@ -57,6 +60,9 @@ def info(as_json: JsonOption = False) -> None:
 
 
 def _database(url: str) -> str:
+    from qbwc_service.db.ready import shown_url, sqlite_file
+    from qbwc_service.settings import default_database_url
+
     path = sqlite_file(url)
     where = shown_url(url) if path is None else str(path)
     origin = ("the default; QBWC_DATABASE_URL overrides it" if url == default_database_url()

@@ -7,12 +7,10 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from qbwc_service import authentication, connections, queue, usecases
 from qbwc_service.cli._common import (
     JsonOption,
     current_settings,
@@ -24,11 +22,10 @@ from qbwc_service.cli._common import (
     print_json,
     write,
 )
-from qbwc_service.clock import SYSTEM_CLOCK
-from qbwc_service.connections import Holdings
-from qbwc_service.db.engine import make_sessionmaker
 from qbwc_service.errors import ConnectionBusy
-from qbwc_service.fusion_accounts import FusionCredentials
+
+if TYPE_CHECKING:
+    from qbwc_service.connections import Holdings
 
 app = typer.Typer(help="Connections (one QuickBooks company file each) and their tokens.", no_args_is_help=True)
 
@@ -50,6 +47,8 @@ def connection_create(
     name: str, as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")] = False
 ) -> None:
     """Create a connection; prints its Web Connector username and token once."""
+    from qbwc_service import connections
+
     with open_db(create=True) as db:
         made = connections.create_connection(db, name)
         _token_output(made.connection.name, made.connection.username, made.token, as_json)
@@ -61,6 +60,8 @@ def connection_token(
 ) -> None:
     """A new token, a new pairing: the old token stops working at once and the company-file pin is lifted
     (use it to move to another computer). Documents already sent stay linked."""
+    from qbwc_service import usecases
+
     with open_db() as db:
         made = usecases.rotate_token(db, name)
         _token_output(made.connection.name, made.connection.username, made.token, as_json, made.unpinned)
@@ -70,6 +71,8 @@ def connection_token(
 def connection_unpin(name: str) -> None:
     """Forget the pinned company file, keeping the token: the next session pins the file it opens (the same
     company opened from another path or computer). Documents already sent stay linked."""
+    from qbwc_service import usecases
+
     with open_db() as db:
         unpinned = usecases.unpin_company_file(db, name)
     if unpinned.company_file is None:
@@ -83,6 +86,8 @@ def connection_unpin(name: str) -> None:
 def connection_unlock(name: str) -> None:
     """Lift the lockout of the connection's username (too many refused authentications) and forget its
     refusals: its Web Connector is let in again at once with the right token."""
+    from qbwc_service import usecases
+
     with open_db() as db:
         usecases.unlock_connection(db, name)
     out.print(f"{name} is no longer locked", markup=False, highlight=False)
@@ -91,6 +96,8 @@ def connection_unlock(name: str) -> None:
 @app.command("revoke")
 def connection_revoke(name: str) -> None:
     """Revoke the token: the Web Connector is refused until a new token is made."""
+    from qbwc_service import connections
+
     with open_db() as db:
         connections.revoke(db, name)
     out.print(f"token of {name} revoked")
@@ -102,6 +109,8 @@ def connection_qwc(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write; default NAME.qwc.")] = None,
 ) -> None:
     """Write the .qwc file to open in the Web Connector."""
+    from qbwc_service import connections
+
     settings = current_settings()
     with open_db(read_only=True) as db:
         text = connections.render_qwc(connections.get_connection(db, name), settings)
@@ -120,6 +129,11 @@ def connection_qwc(
 def connection_list(as_json: JsonOption = False) -> None:
     """Connections and what the service knows of their Web Connector and QuickBooks. Last contact and last auth
     are the last successful ones; refused authentications are shown apart (failed auth), with any lockout."""
+    from rich.table import Table
+
+    from qbwc_service import authentication, connections, queue
+    from qbwc_service.clock import SYSTEM_CLOCK
+
     now = SYSTEM_CLOCK.now()
     with open_db(read_only=True) as db:
         rows = [_connection_row(c, queue.count_by_status(db, c.id), now) for c in connections.list_connections(db)]
@@ -164,6 +178,8 @@ def connection_options(
     unset: Annotated[list[str] | None, typer.Option("--unset", help="Back to the default.")] = None,
 ) -> None:
     """Show the connection's integration options as JSON, or change them (validated before saving)."""
+    from qbwc_service import usecases
+
     pairs: list[tuple[str, Any]] = []
     for item in set_ or []:
         key, sep, raw = item.partition("=")
@@ -185,6 +201,8 @@ def _parse_value(raw: str) -> Any:
 @app.command("rename")
 def connection_rename(old: str, new: str, as_json: JsonOption = False) -> None:
     """Give a connection a new name; the Web Connector goes on working (same username and token)."""
+    from qbwc_service import usecases
+
     with open_db() as db:
         renamed = usecases.rename_connection(db, old, new)
         if as_json:
@@ -204,6 +222,8 @@ def connection_delete(
     as_json: JsonOption = False,
 ) -> None:
     """Delete a connection with its jobs, sessions, events, links and pulled records, in one transaction."""
+    from qbwc_service import usecases
+
     with open_db() as db:
         held, unfinished = usecases.connection_holdings(db, name)
         if not yes:
@@ -256,6 +276,9 @@ def connection_fusion(
     """Set the connection's Fusion Operations account: its API URL and a bearer token, or an OAuth client
     (client id and secret, or a refresh token). Secrets are stored encrypted with the secret key
     (QBWC_SECRET_KEY) and never printed; `connection test-fusion` tries them."""
+    from qbwc_service import usecases
+    from qbwc_service.fusion_accounts import FusionCredentials
+
     if sum(value == "-" for value in (token, client_secret, refresh_token)) > 1:
         fail("only one secret can be read from standard input ('-')")
     credentials = FusionCredentials(base_url=url, token=_secret(token), client_id=client_id,
@@ -276,6 +299,9 @@ def connection_fusion(
 @app.command("test-fusion")
 def connection_test_fusion(name: str, as_json: JsonOption = False) -> None:
     """Say in one line whether Fusion answers the connection's credentials, and as which account."""
+    from qbwc_service import usecases
+    from qbwc_service.db.engine import make_sessionmaker
+
     settings = current_settings()
     engine = engine_for(settings)
     try:

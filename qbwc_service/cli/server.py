@@ -13,7 +13,6 @@ from typing import Annotated, Any
 import typer
 
 from qbwc_service.cli._common import JsonOption, current_settings, engine_for, err, fail, out, print_json
-from qbwc_service.db.migrate import current_revision
 from qbwc_service.logs import configure_logging
 
 log = logging.getLogger(__name__)
@@ -30,6 +29,7 @@ def serve(
     port: Annotated[int | None, typer.Option(min=1, max=65535, help="Overrides QBWC_PORT.")] = None,
 ) -> None:
     """Run the service: SOAP for the Web Connector at /qbwc, health at /healthz."""
+
     import uvicorn
 
     from qbwc_service.app import create_app
@@ -70,6 +70,8 @@ def _stop_signals_end_cleanly() -> Iterator[None]:
 @db_app.command("upgrade")
 def db_upgrade(as_json: JsonOption = False) -> None:
     """Create or migrate the schema to the newest revision."""
+    from qbwc_service.db.migrate import current_revision
+
     engine = engine_for(current_settings(), create=True, migrate=True)
     revision = current_revision(engine)
     engine.dispose()
@@ -181,6 +183,7 @@ def simulate_fusion(
 ) -> None:
     """Run a simulated Fusion Operations API (a test double: no Fusion is involved) until stopped: the v2 API's
     bearer and OAuth auth, filters, pages, 429s, creates; failures can be injected with POST /_simulator/faults."""
+
     import uvicorn
 
     from qbwc_service.simulate._fusion_store import SeedError

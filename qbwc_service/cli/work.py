@@ -5,18 +5,18 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from qbwc_service import connections, job_columns, queue, usecases
-from qbwc_service.cli import job_view
+from qbwc_service.cli import _inputs
 from qbwc_service.cli._common import JsonOption, err, fail, job_queue, open_db, out, print_json, read_json
 from qbwc_service.db.enums import JobStatus
-from qbwc_service.db.models import Job
-from qbwc_service.kinds import REGISTRY
-from qbwc_service.queue import Enqueued
+
+if TYPE_CHECKING:
+    from qbwc_service import usecases
+    from qbwc_service.db.models import Job
+    from qbwc_service.queue import Enqueued
 
 enqueue_app = typer.Typer(help="Put work on a connection's queue.", no_args_is_help=True)
 jobs_app = typer.Typer(help="Inspect and steer the job queue.", no_args_is_help=True)
@@ -29,27 +29,71 @@ MESSAGE_ON_TERMINAL = 80
 """A job's message in `jobs list` on a terminal is cut to this many characters (`jobs show` has it whole)."""
 
 
+JsonLinesOption = Annotated[str | None, typer.Option(
+    "--jsonl", metavar="FILE|-", help="Queue one job per line of this file of JSON lines ('-': standard input), "
+    "in the same transaction as the files given.")]
+
+
 @enqueue_app.command("raw")
 def enqueue_raw(
     connection: str,
-    file: Annotated[Path, typer.Argument(help="A file holding one qbXML request element, e.g. <CustomerAddRq>.")],
-    key: Annotated[str | None, typer.Option(help="Idempotency key: the same key never makes a second job.")] = None,
+    files: Annotated[list[Path] | None, typer.Argument(
+        help="Files holding one qbXML request element each, e.g. <CustomerAddRq>.", show_default=False)] = None,
+    jsonl: JsonLinesOption = None,
+    key: Annotated[str | None, typer.Option(help="Idempotency key: the same key never makes a second job (one "
+                                            "file only; a JSON line gives its own \"key\").")] = None,
     priority: Annotated[int, typer.Option(min=-MAX_ID, max=MAX_ID, help="Higher runs first.")] = 0,
     as_json: JsonOption = False,
 ) -> None:
-    """Queue an operator-supplied qbXML request."""
+    """Queue operator-supplied qbXML requests: one per file, or one per JSON line ({"request": "<CustomerAddRq>...",
+    "key": ..., "priority": ...}, or the request as a JSON string). Many go in one transaction: one refused, and
+    nothing is queued (the error names its file or line)."""
+    from qbwc_service import usecases
+
+    if not files and jsonl is None:
+        fail("give a file holding a qbXML request, or --jsonl FILE (or - for standard input)")
+    inputs = _inputs.file_texts(files or [])
+    if len(inputs) == 1 and jsonl is None:
+        with open_db() as db:
+            _report(usecases.enqueue_raw(db, job_queue(), connection, inputs[0].value, key=key, priority=priority),
+                    "same key", as_json)
+        return
+    if key is not None:
+        fail("--key names one job: give it with one file (a JSON line gives its own \"key\")")
+    items = [usecases.RawItem(connection, one.value, priority=priority) for one in inputs]
+    lines = _inputs.json_lines(jsonl) if jsonl is not None else []
+    for line in lines:
+        request, line_key, line_priority = _inputs.raw_line(line, priority)
+        items.append(usecases.RawItem(connection, request, key=line_key, priority=line_priority))
+    _enqueue_many(items, [one.origin for one in [*inputs, *lines]], as_json)
+
+
+def _enqueue_many(items: list[Any], origins: list[str], as_json: bool) -> None:
+    """Queue ``items`` (usecases.BulkItem) in one transaction; a refused one ends the command naming its origin,
+    with nothing queued."""
+    from qbwc_service import usecases
+    from qbwc_service.errors import BulkJobRefused
+
     try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        fail(f"cannot read {file}: {exc}")
-    with open_db() as db:
-        _report(usecases.enqueue_raw(db, job_queue(), connection, text, key=key, priority=priority), "same key",
-                as_json)
+        with open_db() as db:
+            done = usecases.enqueue_bulk(db, job_queue(), items)
+    except BulkJobRefused as exc:
+        fail(f"{origins[exc.index]}: {exc.error}; nothing was queued")
+    made = [(origins[entry.index], job) for entry in done for job in entry.jobs]
+    if as_json:
+        print_json([{"id": job.id, "kind": job.kind, "status": job.status, "created": job.created, "from": origin}
+                    for origin, job in made])
+        return
+    created = sum(job.created for _origin, job in made)
+    out.print(f"{created} jobs queued, {len(made) - created} already queued (same key or entity), from "
+              f"{len(origins)} inputs", markup=False, highlight=False)
 
 
 @enqueue_app.command("probe")
 def enqueue_probe(connection: str, as_json: JsonOption = False) -> None:
     """Queue the read-only "test access" probe (HostQuery + CompanyQuery)."""
+    from qbwc_service import usecases
+
     with open_db() as db:
         _report(usecases.enqueue_probe(db, job_queue(), connection), "same key", as_json)
 
@@ -64,6 +108,8 @@ def enqueue_pull(
     as_json: JsonOption = False,
 ) -> None:
     """Queue a read of QuickBooks records, paged with an iterator, into the delivery outbox."""
+    from qbwc_service import usecases
+
     with open_db() as db:
         _report(usecases.enqueue_pull(db, job_queue(), connection, entity, since=since, max_returned=max_returned),
                 "same key", as_json)
@@ -81,17 +127,27 @@ FLOW_COMMANDS = {
 def _enqueue_entity(flow: str) -> Callable[..., None]:
     def command(
         connection: str,
-        entity: Annotated[Path, typer.Argument(help="The Fusion entity as JSON (see examples/).")],
+        entities: Annotated[list[Path] | None, typer.Argument(
+            help="Fusion entities as JSON, one per file (see examples/).", show_default=False)] = None,
+        jsonl: JsonLinesOption = None,
         as_json: JsonOption = False,
     ) -> None:
-        data = read_json(entity)
-        with open_db() as db:
-            made = usecases.enqueue_flow(db, job_queue(), connection, flow, data)
-            if as_json:
-                print_json([_enqueued(one) for one in made])
-                return
-            for one in made:
-                _report(one, "same entity")
+        from qbwc_service import usecases
+
+        if not entities and jsonl is None:
+            fail("give a file holding the Fusion entity as JSON, or --jsonl FILE (or - for standard input)")
+        inputs = [*_inputs.file_json(entities or []), *(_inputs.json_lines(jsonl) if jsonl is not None else [])]
+        if len(inputs) == 1 and jsonl is None:
+            with open_db() as db:
+                made = usecases.enqueue_flow(db, job_queue(), connection, flow, inputs[0].value)
+                if as_json:
+                    print_json([_enqueued(one) for one in made])
+                    return
+                for one in made:
+                    _report(one, "same entity")
+            return
+        _enqueue_many([usecases.FlowItem(connection, flow, one.value) for one in inputs],
+                      [one.origin for one in inputs], as_json)
 
     return command
 
@@ -132,11 +188,16 @@ def _job_dict(job: Job, connection: str | None = None) -> dict[str, Any]:
 def jobs_list(
     connection: Annotated[str | None, typer.Option(help="Only this connection.")] = None,
     status: Annotated[str | None, typer.Option(help=f"One of {', '.join(JobStatus)}.")] = None,
-    kind: Annotated[str | None, typer.Option(help=f"One of {', '.join(REGISTRY.names())}.")] = None,
+    kind: Annotated[str | None, typer.Option(help="Only jobs of this kind, e.g. raw, pull, sales_order (another "
+                                              "name is refused with the list of kinds).")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10000)] = 50,
     as_json: JsonOption = False,
 ) -> None:
     """Newest jobs first."""
+    from rich.table import Table
+
+    from qbwc_service import connections, queue
+
     chosen = _status(status) if status is not None else None
     _kind(kind)
     with open_db(read_only=True) as db:
@@ -166,6 +227,9 @@ def jobs_show(
                                        "(streamed); without it, the first 64 KB of each.")] = False,
 ) -> None:
     """One job with its request and response XML (the first 64 KB of each, saying how much was left out)."""
+    from qbwc_service import connections, job_columns
+    from qbwc_service.cli import job_view
+
     with open_db(read_only=True) as db:
         job = job_columns.get_job_summary(db, job_id)
         names = {c.id: c.name for c in connections.list_connections(db)}
@@ -186,6 +250,8 @@ def jobs_retry(
 ) -> None:
     """Put a failed, dead, unknown or cancelled job back on the queue, or every job --status names. An unknown
     write that QuickBooks cannot be asked about is not retried: resolve it (`jobs resolve`)."""
+    from qbwc_service import usecases
+
     if job_id is not None:
         if status or connection or kind:
             fail("give a job id, or --status (with --connection, --kind), not both")
@@ -216,6 +282,8 @@ def jobs_resolve(
     as_json: JsonOption = False,
 ) -> None:
     """Say whether an unknown job (sent, its answer lost) landed in QuickBooks, after checking there."""
+    from qbwc_service import usecases
+
     if landed is None:
         fail("say --landed (it is in QuickBooks) or --not-landed (it is not: send it again)")
     if job_id is not None:
@@ -241,6 +309,8 @@ def _status(status: str) -> JobStatus:
 
 
 def _kind(kind: str | None) -> str | None:
+    from qbwc_service.kinds import REGISTRY
+
     if kind is not None and kind not in REGISTRY.names():
         fail(f"unknown kind {kind!r}; use one of {', '.join(REGISTRY.names())}")
     return kind
@@ -263,6 +333,8 @@ def _steered(steered: usecases.Steered, verb: str, as_json: bool) -> None:
 @jobs_app.command("cancel")
 def jobs_cancel(job_id: JobId, as_json: JsonOption = False) -> None:
     """Cancel a job that has not been done."""
+    from qbwc_service import usecases
+
     with open_db() as db:
         _job_is(usecases.cancel_job(db, job_queue(), job_id), as_json)
 
@@ -293,6 +365,8 @@ def stock_send_all(
     """Send the stock of every product (labelled products only when that option is on)."""
     from rich.progress import track
 
+    from qbwc_service import usecases
+
     levels = _stock_levels(file)
     with open_db() as db:
         sent = usecases.send_stock(db, job_queue(), connection, track(
@@ -314,6 +388,8 @@ def stock_send(
     as_json: JsonOption = False,
 ) -> None:
     """Update one product's quantity on hand in QuickBooks."""
+    from qbwc_service import usecases
+
     levels = _stock_levels(file)
     with open_db() as db:
         made = usecases.send_stock_of(db, job_queue(), connection, product, levels)

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -151,6 +152,11 @@ class ServiceProcess(Base):
     seen_at: Mapped[datetime] = mapped_column(DateTime)
 
 
+CLAIMABLE_STATUSES = "status IN ('queued', 'failed', 'unknown')"
+"""The statuses a session may claim (unknown: only a reconcilable job), written out as the due index's predicate; the
+claim repeats it word for word, so that SQLite and PostgreSQL both see that the index holds every row it wants."""
+
+
 class Job(Base):
     """One unit of work for QuickBooks; only qbwc_service.queue writes these rows. ``kind`` names its JobKind
     (qbwc_service.kinds); ``cursor`` holds that kind's progress model as JSON."""
@@ -158,8 +164,10 @@ class Job(Base):
     __tablename__ = "qbwc_jobs"
     __table_args__ = (
         UniqueConstraint("connection_id", "idempotency_key", name="uq_qbwc_jobs_connection_key"),
-        Index("ix_qbwc_jobs_claim", "connection_id", "status", "priority", "id"),
-        Index("ix_qbwc_jobs_ticket", "ticket"),
+        # The jobs of a session (in flight, or sent under it), never the queued ones, which have no ticket: counted
+        # in, a deep queue made SQLite's statistics call a ticket unselective and the lookup scan the table.
+        Index("ix_qbwc_jobs_ticket", "ticket", sqlite_where=text("ticket IS NOT NULL"),
+              postgresql_where=text("ticket IS NOT NULL")),
         Index("ix_qbwc_jobs_order", "connection_id", "order_key"),
         # /metrics: the unfinished jobs by status, and the jobs settled lately, without reading the done ones.
         Index("ix_qbwc_jobs_status", "status", "connection_id"),
@@ -204,6 +212,12 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
     # When pruning dropped the XML and the events of this job, whose row stays for its key (retention.py).
     pruned_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+# The claim's index: the due jobs of a connection in the order they are sent, holding only the claimable ones, so
+# that a claim reads its first few entries however deep the queue and however many jobs are done.
+Index("ix_qbwc_jobs_due", Job.connection_id, Job.priority.desc(), Job.id,
+      sqlite_where=text(CLAIMABLE_STATUSES), postgresql_where=text(CLAIMABLE_STATUSES))
 
 
 class Event(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -37,5 +38,8 @@ def build_message_set(
 
 
 def _copy(element: etree._Element) -> etree._Element:
-    # Elements may belong to another tree (a stored payload); never move them out of it.
-    return etree.fromstring(etree.tostring(element))
+    # Elements may belong to another tree (a stored payload); never move them out of it. A deep copy in lxml's C
+    # code, not a round trip through text.
+    copied = copy.deepcopy(element)
+    copied.tail = None
+    return copied

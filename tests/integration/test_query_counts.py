@@ -1,0 +1,99 @@
+"""The SQL a round trip costs (sendRequestXML + receiveResponseXML for one message set) does not grow with the
+queue behind it nor with the size of the message set: a constant number of statements per call, counted at the
+driver (an executemany is one statement)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event
+
+from qbwc_service import queue as queue_module
+from qbwc_service import usecases
+from qbwc_service.simulate.quickbooks import QuickBooksCompany
+from tests.inprocess import Protocol, in_process
+from tests.support import job_queue, jobs, pair
+
+pytestmark = pytest.mark.each_database
+
+
+@contextmanager
+def counted(engine: Engine) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
+def _queue(wc: Protocol, connection: str, count: int) -> None:
+    items = [usecases.RawItem(connection, f"<CustomerAddRq><CustomerAdd><Name>Counted {i:05d}</Name></CustomerAdd>"
+                              "</CustomerAddRq>") for i in range(count)]
+    with wc.sessions.begin() as db:
+        usecases.enqueue_bulk(db, job_queue(wc.clock), items)
+
+
+def _round_trip_statements(engine: Engine, batch: int, queued: int) -> tuple[int, int]:
+    """Statements of (sendRequestXML, receiveResponseXML) for the second message set of a session."""
+    wc = in_process(engine, batch_size=batch)
+    paired = pair(wc.sessions, f"Counted {batch} {queued}")
+    _queue(wc, paired.name, queued)
+    company = QuickBooksCompany()
+    protocol = wc.protocol
+    ticket, _file = protocol.authenticate(paired.username, paired.token, "2.3.0.1", "127.0.0.1")
+    request = protocol.send_request_xml(ticket, company.hcp_response(), company.company_file, "US", 13, 0)
+    assert protocol.receive_response_xml(ticket, company.process(request), "", "") < 100
+    with counted(engine) as sent:
+        request = protocol.send_request_xml(ticket, "", company.company_file, "US", 13, 0)
+    answer = company.process(request)
+    with counted(engine) as received:
+        assert protocol.receive_response_xml(ticket, answer, "", "") < 100
+    assert protocol.close_connection(ticket).startswith("OK:")
+    assert sum(job.status == "done" for job in jobs(wc.sessions) if job.connection_id == paired.id) == 2 * batch
+    return len(sent), len(received)
+
+
+def test_a_round_trip_costs_the_same_statements_however_deep_the_queue(engine: Engine) -> None:
+    assert _round_trip_statements(engine, 5, 10 + 2) == _round_trip_statements(engine, 5, 2000)
+
+
+def test_a_message_set_costs_the_same_statements_whatever_its_size(engine: Engine) -> None:
+    assert _round_trip_statements(engine, 5, 200) == _round_trip_statements(engine, 50, 200)
+
+
+def test_the_hot_reads_use_indexes(engine: Engine) -> None:
+    """Both engines serve the hot reads from their indexes: the claim and the progress count from the partial index
+    of due jobs (its predicate is the claim's own), the jobs in flight from an index, never a scan of the queue
+    (the ticket index leaves the queued jobs out, so SQLite's statistics still find it selective; PostgreSQL is
+    told to avoid a table scan, which it would rightly prefer on a table this small)."""
+    wc = in_process(engine)
+    paired = pair(wc.sessions)
+    _queue(wc, paired.name, 5000)
+    params = {"due_connection": paired.id, "due_now": wc.clock.now(), "due_limit": 200, "claim_limit": 5,
+              "claim_ticket": "t" * 32, "claim_now": wc.clock.now(), "sent_ticket": "t" * 32}
+    with engine.connect() as conn:
+        # With statistics that know the queue is deep: the jobs in flight are still found by their ticket.
+        conn.exec_driver_sql("ANALYZE")
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        for statement, index in ((queue_module._CLAIM, "ix_qbwc_jobs_due"), (queue_module._DUE_AT_MOST,
+                                  "ix_qbwc_jobs_due"), (queue_module._SENT_UNDER, "ix_qbwc_jobs_")):
+            compiled = statement.compile(dialect=engine.dialect)
+            bound = compiled.construct_params(params)
+            if engine.dialect.name == "sqlite":
+                rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled),
+                                            tuple(bound[name] for name in compiled.positiontup or ()))
+            else:
+                rows = conn.exec_driver_sql("EXPLAIN " + str(compiled), bound)
+            plan = "\n".join(str(row[-1]) for row in rows)
+            assert index in plan and "Seq Scan" not in plan and not re.search(r"\bSCAN qbwc_jobs\b", plan), plan
+        conn.rollback()
