@@ -37,11 +37,10 @@ def test_a_web_connector_coming_back_after_a_crash_is_served_at_once(serve: Serv
     serve.kill()  # while QuickBooks works on the message set
     serve.start()  # started again at once, on another port: the Web Connector's address is the same
     (after,) = enqueue_customers(sessions, paired.id, ["After"])
-    started = time.monotonic()
     with WebConnectorClient(serve.soap_url, paired.username, paired.token, QuickBooksCompany()) as wc:
         report = wc.run_session()
-    assert report.outcome == "done", report.calls
-    assert time.monotonic() - started < 10  # not two minutes of "busy"
+    assert report.outcome == "done", report.calls  # served at once: not "busy" until the dead lease runs out
+    assert "busy" not in report.authenticate_result
     statuses = {job.id: job.status for job in jobs(sessions)}
     assert [statuses[job] for job in lost] == ["unknown", "unknown"] and statuses[after] == "done"
 

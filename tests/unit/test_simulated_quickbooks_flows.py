@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -51,13 +50,10 @@ def modified_query(kind: str, low: str | None, high: str | None, extra: str = ""
 # ---- bulk seeding --------------------------------------------------------------------------------------------
 
 
-def test_add_many_creates_thousands_of_sales_orders_quickly(company: QuickBooksCompany) -> None:
-    started = time.perf_counter()
+def test_add_many_creates_thousands_of_sales_orders(company: QuickBooksCompany) -> None:
     made = company.add_many("SalesOrder", orders("Baker, Chris", 2500))
-    elapsed = time.perf_counter() - started
     assert len(made) == company.count("SalesOrder") == 2500
     assert made[-1].text("SalesOrderLineRet/Amount") == "70.00"  # the item's price, as QuickBooks fills it in
-    assert elapsed < 3.0, f"add_many took {elapsed:.2f}s for 2,500 sales orders"
 
 
 def test_add_many_spacing_lets_modified_date_filters_select_subsets(
