@@ -2,22 +2,31 @@
 
 This module is the only writer of ``qbwc_deliveries`` and ``qbwc_sync_state``. A record is stored once
 per QuickBooks version of it (its id and EditSequence): reading it again adds nothing.
+
+The delivery worker (delivery_worker.py) claims due records one at a time (:func:`claim_next`: oldest first,
+``FOR UPDATE SKIP LOCKED`` on PostgreSQL, a lease that another worker may take over once it runs out), and
+each later step is written only while its claim holds (:func:`settle`). A QuickBooks document's versions go
+in order: a version waits while an older one of the same document is unfinished.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from lxml import etree
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, bindparam, delete, exists, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from qbwc_service.db.enums import DeliveryStatus
 from qbwc_service.db.models import Delivery, SyncState
+
+DOCUMENTS = ("SalesOrder", "Invoice", "Estimate", "PurchaseOrder")  # what the delivery worker takes to Fusion
+UNFINISHED = (DeliveryStatus.PENDING, DeliveryStatus.DELIVERING)
+RETRYABLE = (DeliveryStatus.FAILED, DeliveryStatus.SKIPPED)
 
 
 @dataclass(frozen=True)
@@ -101,3 +110,114 @@ def forget_all(db: Session, connection_id: int) -> None:
     """Drop a connection's pulled records and stream marks (the connection is being deleted)."""
     db.execute(delete(Delivery).where(Delivery.connection_id == connection_id))
     db.execute(delete(SyncState).where(SyncState.connection_id == connection_id))
+
+
+# ---------------------------------------------------------------- the delivery worker's claims
+
+_older = aliased(Delivery)
+_DUE = and_(
+    Delivery.entity.in_(DOCUMENTS),
+    or_(and_(Delivery.status == DeliveryStatus.PENDING,
+             or_(Delivery.not_before.is_(None), Delivery.not_before <= bindparam("due_now"))),
+        and_(Delivery.status == DeliveryStatus.DELIVERING, Delivery.lease_until < bindparam("due_now"))),
+    ~exists().where(_older.connection_id == Delivery.connection_id, _older.entity == Delivery.entity,
+                    _older.qbd_id == Delivery.qbd_id, _older.id < Delivery.id, _older.status.in_(UNFINISHED)),
+)
+
+
+def connections_due(db: Session, now: datetime) -> list[int]:
+    """The connections with a record to deliver now."""
+    return list(db.scalars(select(Delivery.connection_id).where(_DUE).distinct(), {"due_now": now}))
+
+
+def claim_next(db: Session, connection_id: int, worker: str, now: datetime, lease: timedelta) -> Delivery | None:
+    """Take the connection's oldest due record for ``worker`` until ``now + lease``; None when none is due.
+
+    PostgreSQL skips rows another transaction holds (FOR UPDATE SKIP LOCKED) and the status is checked again
+    as the row is written; SQLite, which ignores FOR UPDATE, is kept correct by its single writer."""
+    chosen = (select(Delivery.id).where(Delivery.connection_id == connection_id, _DUE).order_by(Delivery.id)
+              .limit(1).with_for_update(skip_locked=True).scalar_subquery())
+    still_due = or_(Delivery.status == DeliveryStatus.PENDING,
+                    and_(Delivery.status == DeliveryStatus.DELIVERING, Delivery.lease_until < bindparam("due_now")))
+    stmt = (update(Delivery).where(Delivery.id.in_(chosen), still_due)
+            .values(status=DeliveryStatus.DELIVERING, claimed_by=worker, lease_until=now + lease,
+                    attempts=Delivery.attempts + 1)
+            .returning(Delivery)
+            .execution_options(synchronize_session=False, populate_existing=True))
+    return db.scalars(stmt, {"due_now": now}).first()
+
+
+def settle(db: Session, delivery_id: int, worker: str, **values: Any) -> bool:
+    """Write ``values`` on a record ``worker`` still holds; False when its claim was lost (the lease ran out and
+    another worker took it), and nothing is written."""
+    done = db.execute(update(Delivery)
+                      .where(Delivery.id == delivery_id, Delivery.claimed_by == worker,
+                             Delivery.status == DeliveryStatus.DELIVERING)
+                      .values(**values).returning(Delivery.id)
+                      .execution_options(synchronize_session=False)).first()
+    return done is not None
+
+
+def finished(status: DeliveryStatus, outcome: str, now: datetime) -> dict[str, Any]:
+    """The values of a record that reached ``status`` (delivered, skipped or failed)."""
+    values: dict[str, Any] = {"status": status, "lease_until": None, "not_before": None}
+    if status is DeliveryStatus.FAILED:
+        values["last_error"] = outcome
+    else:
+        values |= {"outcome": outcome, "last_error": None, "delivered_at": now}
+    return values
+
+
+def postponed(error: str, not_before: datetime) -> dict[str, Any]:
+    """The values of a record that met a transient error: pending again after ``not_before``."""
+    return {"status": DeliveryStatus.PENDING, "lease_until": None, "not_before": not_before, "last_error": error}
+
+
+def create_attempted(db: Session, connection_id: int, entity: str, qbd_id: str) -> bool:
+    """Whether a create of this document may have reached Fusion already (one was started by some version of it)."""
+    return bool(db.scalar(select(exists().where(
+        Delivery.connection_id == connection_id, Delivery.entity == entity, Delivery.qbd_id == qbd_id,
+        Delivery.create_started_at.is_not(None)))))
+
+
+# ---------------------------------------------------------------- reads and the operator's retry
+
+
+def get(db: Session, delivery_id: int) -> Delivery | None:
+    return db.get(Delivery, delivery_id)
+
+
+def select_page(db: Session, connection_id: int | None, statuses: Iterable[DeliveryStatus], *,
+                before: int | None, limit: int) -> list[Delivery]:
+    """Newest first, ``limit`` records with an id below ``before``."""
+    stmt = select(Delivery).order_by(Delivery.id.desc()).limit(limit)
+    if connection_id is not None:
+        stmt = stmt.where(Delivery.connection_id == connection_id)
+    wanted = list(statuses)
+    if wanted:
+        stmt = stmt.where(Delivery.status.in_(wanted))
+    if before is not None:
+        stmt = stmt.where(Delivery.id < before)
+    return list(db.scalars(stmt))
+
+
+def ids_with(db: Session, connection_id: int | None, status: DeliveryStatus) -> list[int]:
+    stmt = select(Delivery.id).where(Delivery.status == status).order_by(Delivery.id)
+    if connection_id is not None:
+        stmt = stmt.where(Delivery.connection_id == connection_id)
+    return list(db.scalars(stmt))
+
+
+def count_by_status(db: Session, connection_id: int | None = None) -> dict[str, int]:
+    stmt = select(Delivery.status, func.count()).group_by(Delivery.status)
+    if connection_id is not None:
+        stmt = stmt.where(Delivery.connection_id == connection_id)
+    return {str(status): n for status, n in db.execute(stmt).all()}
+
+
+def send_back(db: Session, delivery: Delivery) -> None:
+    """A failed or skipped record goes back to the worker, at once (its attempts and Fusion id stay)."""
+    delivery.status = DeliveryStatus.PENDING
+    delivery.not_before = delivery.lease_until = delivery.claimed_by = None
+    delivery.last_error = delivery.outcome = None
+    db.flush()

@@ -1,4 +1,5 @@
-"""The id map: which QuickBooks object each Fusion entity became. The only writer of ``qbwc_links``."""
+"""The id map: which QuickBooks object each Fusion entity became, or (the retrieve flows, ``retrieve_<type>``) which
+Fusion order each QuickBooks document became. The only writer of ``qbwc_links``."""
 
 from __future__ import annotations
 
@@ -14,6 +15,12 @@ from qbwc_service.db.models import Link
 def find(db: Session, connection_id: int, flow: str, fusion_id: str | int) -> Link | None:
     return db.scalar(select(Link).where(Link.connection_id == connection_id, Link.flow == flow,
                                         Link.fusion_id == str(fusion_id)))
+
+
+def find_by_qbd(db: Session, connection_id: int, flow: str, qbd_id: str) -> Link | None:
+    """The Fusion entity a QuickBooks object became through ``flow`` (a retrieve flow: QuickBooks -> Fusion)."""
+    return db.scalar(select(Link).where(Link.connection_id == connection_id, Link.flow == flow,
+                                        Link.qbd_id == qbd_id).order_by(Link.id).limit(1))
 
 
 def record(
