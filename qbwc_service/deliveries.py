@@ -3,9 +3,9 @@
 This module is the only writer of ``qbwc_deliveries`` and ``qbwc_sync_state``. A record is stored once
 per QuickBooks version of it (its id and EditSequence): reading it again adds nothing.
 
-The delivery worker (delivery_worker.py) claims due records one at a time (:func:`claim_next`: oldest first,
+The delivery worker (delivery_worker.py) claims due records a few at a time (:func:`claim`: oldest first,
 ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, a lease that another worker may take over once it runs out), and
-each later step is written only while its claim holds (:func:`settle`). A QuickBooks document's versions go
+each later step is written only while its claim holds (:func:`settle`, which renews the lease). A QuickBooks document's versions go
 in order: a version waits while an older one of the same document is unfinished.
 """
 
@@ -115,14 +115,14 @@ def forget_all(db: Session, connection_id: int) -> None:
 # ---------------------------------------------------------------- the delivery worker's claims
 
 _older = aliased(Delivery)
-_DUE = and_(
-    Delivery.entity.in_(DOCUMENTS),
-    or_(and_(Delivery.status == DeliveryStatus.PENDING,
-             or_(Delivery.not_before.is_(None), Delivery.not_before <= bindparam("due_now"))),
-        and_(Delivery.status == DeliveryStatus.DELIVERING, Delivery.lease_until < bindparam("due_now"))),
-    ~exists().where(_older.connection_id == Delivery.connection_id, _older.entity == Delivery.entity,
-                    _older.qbd_id == Delivery.qbd_id, _older.id < Delivery.id, _older.status.in_(UNFINISHED)),
-)
+# No older version of the same document is unfinished (ix_qbwc_deliveries_document serves it).
+_FIRST_OF_DOCUMENT = ~exists().where(_older.connection_id == Delivery.connection_id,
+                                     _older.qbd_id == Delivery.qbd_id, _older.entity == Delivery.entity,
+                                     _older.id < Delivery.id, _older.status.in_(UNFINISHED))
+_WAITING = and_(Delivery.status == DeliveryStatus.PENDING,
+                or_(Delivery.not_before.is_(None), Delivery.not_before <= bindparam("due_now")))
+_LEASE_OVER = and_(Delivery.status == DeliveryStatus.DELIVERING, Delivery.lease_until < bindparam("due_now"))
+_DUE = and_(Delivery.entity.in_(DOCUMENTS), or_(_WAITING, _LEASE_OVER), _FIRST_OF_DOCUMENT)
 
 
 def connections_due(db: Session, now: datetime) -> list[int]:
@@ -130,21 +130,37 @@ def connections_due(db: Session, now: datetime) -> list[int]:
     return list(db.scalars(select(Delivery.connection_id).where(_DUE).distinct(), {"due_now": now}))
 
 
-def claim_next(db: Session, connection_id: int, worker: str, now: datetime, lease: timedelta) -> Delivery | None:
-    """Take the connection's oldest due record for ``worker`` until ``now + lease``; None when none is due.
+def _claim_statement(which: Any) -> Any:
+    """Claim the oldest rows matching ``which`` (waiting ones, or ones whose lease is over): one statement, built
+    once with bound parameters; each status apart, so that the pending index (connection, status, id) serves it."""
+    chosen = (select(Delivery.id)
+              .where(Delivery.connection_id == bindparam("claim_connection"), which, Delivery.entity.in_(DOCUMENTS),
+                     _FIRST_OF_DOCUMENT)
+              .order_by(Delivery.id).limit(bindparam("claim_limit")).with_for_update(skip_locked=True))
+    return (update(Delivery).where(Delivery.id.in_(chosen.scalar_subquery()), which)
+            .values(status=DeliveryStatus.DELIVERING, claimed_by=bindparam("claim_worker"),
+                    lease_until=bindparam("claim_until"), attempts=Delivery.attempts + 1)
+            .returning(Delivery)
+            .execution_options(synchronize_session=False, populate_existing=True))
+
+
+_CLAIM_OVER = _claim_statement(_LEASE_OVER)
+_CLAIM_WAITING = _claim_statement(_WAITING)
+
+
+def claim(db: Session, connection_id: int, worker: str, now: datetime, lease: timedelta,
+          limit: int = 1) -> list[Delivery]:
+    """Take up to ``limit`` of the connection's oldest due records for ``worker`` until ``now + lease`` (those a
+    stopped worker left first), oldest first, never two versions of one document.
 
     PostgreSQL skips rows another transaction holds (FOR UPDATE SKIP LOCKED) and the status is checked again
     as the row is written; SQLite, which ignores FOR UPDATE, is kept correct by its single writer."""
-    chosen = (select(Delivery.id).where(Delivery.connection_id == connection_id, _DUE).order_by(Delivery.id)
-              .limit(1).with_for_update(skip_locked=True).scalar_subquery())
-    still_due = or_(Delivery.status == DeliveryStatus.PENDING,
-                    and_(Delivery.status == DeliveryStatus.DELIVERING, Delivery.lease_until < bindparam("due_now")))
-    stmt = (update(Delivery).where(Delivery.id.in_(chosen), still_due)
-            .values(status=DeliveryStatus.DELIVERING, claimed_by=worker, lease_until=now + lease,
-                    attempts=Delivery.attempts + 1)
-            .returning(Delivery)
-            .execution_options(synchronize_session=False, populate_existing=True))
-    return db.scalars(stmt, {"due_now": now}).first()
+    params: dict[str, Any] = {"due_now": now, "claim_connection": connection_id, "claim_limit": limit,
+                              "claim_worker": worker, "claim_until": now + lease}
+    taken = list(db.scalars(_CLAIM_OVER, params).all())
+    if len(taken) < limit:
+        taken += db.scalars(_CLAIM_WAITING, {**params, "claim_limit": limit - len(taken)}).all()
+    return sorted(taken, key=lambda d: d.id)
 
 
 def settle(db: Session, delivery_id: int, worker: str, **values: Any) -> bool:
@@ -173,11 +189,16 @@ def postponed(error: str, not_before: datetime) -> dict[str, Any]:
     return {"status": DeliveryStatus.PENDING, "lease_until": None, "not_before": not_before, "last_error": error}
 
 
-def create_attempted(db: Session, connection_id: int, entity: str, qbd_id: str) -> bool:
-    """Whether a create of this document may have reached Fusion already (one was started by some version of it)."""
-    return bool(db.scalar(select(exists().where(
-        Delivery.connection_id == connection_id, Delivery.entity == entity, Delivery.qbd_id == qbd_id,
-        Delivery.create_started_at.is_not(None)))))
+def create_attempted(db: Session, connection_id: int, qbd_ids: Iterable[str]) -> set[tuple[str, str]]:
+    """Of these documents, those (entity, id) a create may have reached Fusion for already (some version of them
+    started one)."""
+    wanted = list(set(qbd_ids))
+    if not wanted:
+        return set()
+    rows = db.execute(select(Delivery.entity, Delivery.qbd_id).where(
+        Delivery.connection_id == connection_id, Delivery.qbd_id.in_(wanted),
+        Delivery.create_started_at.is_not(None)).distinct())
+    return {(entity, qbd_id) for entity, qbd_id in rows}
 
 
 # ---------------------------------------------------------------- reads and the operator's retry

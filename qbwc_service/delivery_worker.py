@@ -53,6 +53,7 @@ from qbwc_service.settings import Settings
 log = logging.getLogger(__name__)
 
 ClientFactory = Callable[[str], FusionClient]  # the Fusion client of the connection named
+BATCH = 20  # records claimed at a time
 
 
 def flow_of(entity: str) -> str:
@@ -130,40 +131,62 @@ class DeliveryWorker:
         with client:
             products: set[str] = set()
             while not should_stop():
-                with self.sessions.begin() as db:
-                    claimed = deliveries.claim_next(db, connection_id, self.name, self.clock.now(), self.lease)
-                    if claimed is None:
-                        break
-                    connection = db.get(Connection, connection_id)
-                    options = _retrieve_options(connection)
-                    db.expunge(claimed)
-                try:
-                    self._deliver(claimed, options, client, products, report)
-                except ClaimLost:
-                    report.lost += 1
-                    log.info("delivery %d was taken over by another worker", claimed.id)
+                batch = self._claim(connection_id)
+                if not batch:
+                    break
+                for job in batch:
+                    if should_stop():
+                        self._release(job.record)
+                        continue
+                    try:
+                        self._deliver(job, client, products, report)
+                    except ClaimLost:
+                        report.lost += 1
+                        log.info("delivery %d was taken over by another worker", job.record.id)
         return report
+
+    def _claim(self, connection_id: int) -> list[_Job]:
+        """A batch of due records, with what the worker needs to know of each (read with the claim)."""
+        with self.sessions.begin() as db:
+            claimed = deliveries.claim(db, connection_id, self.name, self.clock.now(), self.lease, BATCH)
+            if not claimed:
+                return []
+            options = _retrieve_options(db.get(Connection, connection_id))
+            ids = [d.qbd_id for d in claimed]
+            found = links.find_many_by_qbd(db, connection_id, {flow_of(e) for e in DOCUMENTS}, ids)
+            attempted = deliveries.create_attempted(db, connection_id, ids)
+            batch = []
+            for record in claimed:
+                link = found.get((flow_of(record.entity), record.qbd_id))
+                batch.append(_Job(record, options, link.fusion_id if link is not None else None,
+                                  (record.entity, record.qbd_id) in attempted))
+            db.expunge_all()
+            return batch
+
+    def _release(self, record: Delivery) -> None:
+        """A record claimed but not begun (the worker is stopping): pending again at once."""
+        with self.sessions.begin() as db:
+            deliveries.settle(db, record.id, self.name, status=DeliveryStatus.PENDING, lease_until=None,
+                              attempts=record.attempts - 1)
 
     # ---------------------------------------------------------------- one record
 
-    def _deliver(self, record: Delivery, options: RetrieveOptions | str, client: FusionClient,
-                 products: set[str], report: Report) -> None:
-        now = self.clock.now()
+    def _deliver(self, job: _Job, client: FusionClient, products: set[str], report: Report) -> None:
+        record = job.record
         try:
-            if isinstance(options, str):
-                raise _Failed(options)
+            if isinstance(job.options, str):
+                raise _Failed(job.options)
             ret = etree.fromstring(record.ret_xml.encode("utf-8"))
-            reason = skip_reason(ret, options)
+            reason = skip_reason(ret, job.options)
             if reason is not None:
-                self._settle(record, deliveries.finished(DeliveryStatus.SKIPPED, reason, now))
+                self._settle(record, deliveries.finished(DeliveryStatus.SKIPPED, reason, self.clock.now()))
                 report.skipped += 1
                 return
             try:
-                order = build_order(ret, options)
+                order = build_order(ret, job.options)
             except NotRetrievable as exc:
                 raise _Failed(str(exc)) from exc
-            status, outcome = self._import(record, order, options, client, products)
-            self._settle(record, deliveries.finished(status, outcome, self.clock.now()))
+            status = self._import(job, order, job.options, client, products)
             report.skipped += status is DeliveryStatus.SKIPPED
             report.delivered += status is DeliveryStatus.DELIVERED
         except _Failed as exc:
@@ -173,8 +196,9 @@ class DeliveryWorker:
         except FusionUnavailable as exc:
             wait = min(self.settings.delivery_retry_seconds * 2 ** max(record.attempts - 1, 0),
                        self.settings.delivery_retry_max_seconds)
-            if getattr(exc, "retry_after", None):
-                wait = max(wait, float(getattr(exc, "retry_after", 0)))
+            retry_after = getattr(exc, "retry_after", None)
+            if retry_after:
+                wait = max(wait, float(retry_after))
             self._settle(record, deliveries.postponed(str(exc), self.clock.now() + timedelta(seconds=wait)))
             report.postponed += 1
             log.info("delivery %d waits %g s: %s", record.id, wait, exc)
@@ -183,34 +207,16 @@ class DeliveryWorker:
             report.failed += 1
             log.warning("delivery %d failed: %s", record.id, exc)
 
-    def _import(self, record: Delivery, order: FusionOrder, options: RetrieveOptions, client: FusionClient,
-                products: set[str]) -> tuple[DeliveryStatus, str]:
-        """Create, find, or update the Fusion order; (the record's status, what was done)."""
+    def _import(self, job: _Job, order: FusionOrder, options: RetrieveOptions, client: FusionClient,
+                products: set[str]) -> DeliveryStatus:
+        """Create, find, or update the Fusion order, and settle the record; its status."""
+        record = job.record
         what = DOCUMENTS[order.entity].label
         target = "Fusion sales order" if order.collection == Paths.SALES_ORDERS else "Fusion purchase order"
-        flow = flow_of(order.entity)
-        with self.sessions.begin() as db:
-            link = links.find_by_qbd(db, record.connection_id, flow, order.txn_id)
-            fusion_id = link.fusion_id if link is not None else None
-            attempted = link is None and deliveries.create_attempted(db, record.connection_id, order.entity,
-                                                                     order.txn_id)
+        fusion_id = job.linked
         if fusion_id is not None and fusion_id != record.fusion_id:
-            # a later QuickBooks version of a document imported already
-            if not options.update_open_orders:
-                return DeliveryStatus.SKIPPED, (
-                    f"already imported as {target} {fusion_id}; later QuickBooks edits are not brought over "
-                    "(retrieve.update_open_orders is off)")
-            current = client.get(order.collection, fusion_id)
-            if str(current.get("status") or "OPEN").upper() != "OPEN":
-                return DeliveryStatus.SKIPPED, (
-                    f"{target} {fusion_id} is {str(current.get('status')).lower()}: a closed order is not updated")
-            self._products(order.products, options, client, products)
-            self._settle(record, {"fusion_collection": order.collection, "fusion_payload": order.update})
-            client.update(order.collection, fusion_id, order.update)
-            self._custom_fields(order, fusion_id, client)
-            self._linked(record, order, fusion_id)
-            return DeliveryStatus.DELIVERED, f"updated {target} {order.code} (id {fusion_id})"
-        if fusion_id is None and attempted:
+            return self._later_version(record, order, options, client, products, fusion_id, target)
+        if fusion_id is None and job.attempted:
             fusion_id = self._find_lost_create(order, client, target)
             if fusion_id is not None:
                 self._linked(record, order, fusion_id)
@@ -221,9 +227,39 @@ class DeliveryWorker:
             created = client.create_sales_order(order.body) if order.collection == Paths.SALES_ORDERS \
                 else client.create_purchase_order(order.body)
             fusion_id = str(created.id)
+            outcome = f"{what} imported as {target} {order.code} (id {fusion_id})"
+            if not order.custom_fields:  # the link and the end in one transaction
+                self._linked(record, order, fusion_id, deliveries.finished(DeliveryStatus.DELIVERED, outcome,
+                                                                           self.clock.now()))
+                return DeliveryStatus.DELIVERED
             self._linked(record, order, fusion_id)
         self._custom_fields(order, fusion_id, client)
-        return DeliveryStatus.DELIVERED, f"{what} imported as {target} {order.code} (id {fusion_id})"
+        outcome = f"{what} imported as {target} {order.code} (id {fusion_id})"
+        self._settle(record, deliveries.finished(DeliveryStatus.DELIVERED, outcome, self.clock.now()))
+        return DeliveryStatus.DELIVERED
+
+    def _later_version(self, record: Delivery, order: FusionOrder, options: RetrieveOptions, client: FusionClient,
+                       products: set[str], fusion_id: str, target: str) -> DeliveryStatus:
+        """A QuickBooks version of a document imported already: nothing, or an update of the open order."""
+        if not options.update_open_orders:
+            self._settle(record, deliveries.finished(DeliveryStatus.SKIPPED, (
+                f"already imported as {target} {fusion_id}; later QuickBooks edits are not brought over "
+                "(retrieve.update_open_orders is off)"), self.clock.now()))
+            return DeliveryStatus.SKIPPED
+        current = client.get(order.collection, fusion_id)
+        status = str(current.get("status") or "OPEN").upper()
+        if status != "OPEN":
+            self._settle(record, deliveries.finished(DeliveryStatus.SKIPPED, (
+                f"{target} {fusion_id} is {status.lower()}: an order that is not open is not updated"),
+                self.clock.now()))
+            return DeliveryStatus.SKIPPED
+        self._products(order.products, options, client, products)
+        self._settle(record, {"fusion_collection": order.collection, "fusion_payload": order.update})
+        client.update(order.collection, fusion_id, order.update)
+        self._custom_fields(order, fusion_id, client)
+        self._linked(record, order, fusion_id, deliveries.finished(
+            DeliveryStatus.DELIVERED, f"updated {target} {order.code} (id {fusion_id})", self.clock.now()))
+        return DeliveryStatus.DELIVERED
 
     def _find_lost_create(self, order: FusionOrder, client: FusionClient, target: str) -> str | None:
         """The order an earlier create made, when its answer was lost: same code, and the document's marker."""
@@ -260,11 +296,14 @@ class DeliveryWorker:
         if order.custom_fields:
             client.set_custom_fields(order.collection, fusion_id, order.custom_fields)
 
-    def _linked(self, record: Delivery, order: FusionOrder, fusion_id: str) -> None:
-        """Keep the link and the record's Fusion id together, in one transaction, while the claim holds."""
+    def _linked(self, record: Delivery, order: FusionOrder, fusion_id: str,
+                values: dict[str, Any] | None = None) -> None:
+        """Keep the link and the record's Fusion id (and ``values``) together, in one transaction, while the claim
+        holds."""
         with self.sessions.begin() as db:
-            if not deliveries.settle(db, record.id, self.name, fusion_id=fusion_id,
-                                     fusion_collection=order.collection):
+            written = {"fusion_id": fusion_id, "fusion_collection": order.collection,
+                       "lease_until": self._lease_end(), **(values or {})}
+            if not deliveries.settle(db, record.id, self.name, **written):
                 raise ClaimLost()
             links.record(db, record.connection_id, flow_of(order.entity), fusion_id, qbd_type=order.entity,
                          qbd_id=order.txn_id, ref_number=order.code, edit_sequence=record.edit_sequence,
@@ -273,8 +312,23 @@ class DeliveryWorker:
 
     def _settle(self, record: Delivery, values: dict[str, Any]) -> None:
         with self.sessions.begin() as db:
-            if not deliveries.settle(db, record.id, self.name, **values):
+            if not deliveries.settle(db, record.id, self.name, **{"lease_until": self._lease_end(), **values}):
                 raise ClaimLost()
+
+    def _lease_end(self) -> Any:
+        """Each step renews the claim: a record is never taken over while its worker is busy with it."""
+        return self.clock.now() + self.lease
+
+
+@dataclass
+class _Job:
+    """A claimed record, with what was read with the claim: the connection's retrieve options (or why they cannot
+    be read), the Fusion id of the order the document became already, and whether a create may have been sent."""
+
+    record: Delivery
+    options: RetrieveOptions | str
+    linked: str | None
+    attempted: bool
 
 
 def _retrieve_options(connection: Connection | None) -> RetrieveOptions | str:

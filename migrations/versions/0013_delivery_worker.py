@@ -26,6 +26,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('fusion_id', sa.String(length=100), nullable=True))
         batch_op.add_column(sa.Column('fusion_payload', sa.JSON(), nullable=True))
         batch_op.add_column(sa.Column('outcome', sa.Text(), nullable=True))
+        batch_op.create_index('ix_qbwc_deliveries_document', ['connection_id', 'qbd_id', 'id'], unique=False)
     with op.batch_alter_table('qbwc_links', schema=None) as batch_op:
         batch_op.create_index('ix_qbwc_links_qbd', ['connection_id', 'flow', 'qbd_id'], unique=False)
 
@@ -34,6 +35,7 @@ def downgrade() -> None:
     with op.batch_alter_table('qbwc_links', schema=None) as batch_op:
         batch_op.drop_index('ix_qbwc_links_qbd')
     with op.batch_alter_table('qbwc_deliveries', schema=None) as batch_op:
+        batch_op.drop_index('ix_qbwc_deliveries_document')
         batch_op.drop_column('outcome')
         batch_op.drop_column('fusion_payload')
         batch_op.drop_column('fusion_id')

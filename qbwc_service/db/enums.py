@@ -101,6 +101,7 @@ class EventKind(StrEnum):
     API_KEY_CREATED = "api-key-created"
     API_KEY_REVOKED = "api-key-revoked"
     FUSION_CONFIGURED = "fusion-configured"
+    DELIVERY_RETRIED = "delivery-retried"
 
     @classmethod
     def session_ended(cls, state: SessionState) -> EventKind:

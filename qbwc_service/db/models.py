@@ -227,6 +227,7 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("connection_id", "entity", "qbd_id", "edit_sequence", name="uq_qbwc_deliveries_version"),
         Index("ix_qbwc_deliveries_pending", "connection_id", "status", "id"),
+        Index("ix_qbwc_deliveries_document", "connection_id", "qbd_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
