@@ -70,6 +70,10 @@ class Runner:
         self._thread = threading.Thread(target=self.run_forever, name="qbwc-background", daemon=True)
         self._thread.start()
 
+    def stop_soon(self) -> None:
+        """Ask the runs to end (from a signal handler): the run in progress ends after the record it is on."""
+        self._stopping.set()
+
     def stop(self) -> None:
         self._stopping.set()
         if self._thread is not None:
@@ -92,16 +96,22 @@ class Runner:
 
 
 def delivery_task(sessions: sessionmaker[Session], settings: Settings, clock: Clock, *,
-                  open_client: ClientFactory | None = None) -> Task:
-    """The delivery worker as a task: each run delivers what is due (see delivery_worker.py)."""
+                  open_client: ClientFactory | None = None,
+                  report: Callable[[dict[str, int]], None] | None = None) -> Task:
+    """The delivery worker as a task: each run delivers what is due (see delivery_worker.py); ``report`` is told
+    the counts of each run."""
     worker = DeliveryWorker(sessions, settings, clock, open_client=open_client)
 
     def run(should_stop: ShouldStop) -> int:
-        report = worker.run_once(should_stop)
-        if report.handled:
-            log.info("deliveries: %d delivered, %d skipped, %d failed, %d to try again", report.delivered,
-                     report.skipped, report.failed, report.postponed)
-        return report.delivered + report.skipped + report.failed
+        done = worker.run_once(should_stop)
+        counts = {"delivered": done.delivered, "skipped": done.skipped, "failed": done.failed,
+                  "postponed": done.postponed}
+        if done.handled:
+            log.info("deliveries: %d delivered, %d skipped, %d failed, %d to try again", done.delivered,
+                     done.skipped, done.failed, done.postponed)
+        if report is not None:
+            report(counts)
+        return done.delivered + done.skipped + done.failed
 
     return Task("deliveries", settings.delivery_poll_seconds, run)
 

@@ -53,7 +53,7 @@ def record_from(ret: etree._Element) -> PulledRecord | None:
     )
 
 
-def store(db: Session, connection_id: int, job_id: int, records: Iterable[PulledRecord], now: datetime) -> int:
+def store(db: Session, connection_id: int, job_id: int | None, records: Iterable[PulledRecord], now: datetime) -> int:
     """Insert the records not seen before; returns how many were new."""
     rows: list[dict[str, Any]] = [
         {
