@@ -160,7 +160,8 @@ def build_order(ret: etree._Element, options: RetrieveOptions) -> FusionOrder:
     for qbd, fusion in (("TxnDate", "documentDate"), (kind.due, "dueDate")):
         if ret.findtext(qbd):
             body[fusion] = ret.findtext(qbd)
-    lines, needs = [], {}
+    lines: list[dict[str, Any]] = []
+    needs: dict[str, ProductNeed] = {}
     for line in _lines(ret, kind.line_tag):
         item = line.findtext("ItemRef/FullName")
         if not item:

@@ -5,8 +5,8 @@ per QuickBooks version of it (its id and EditSequence): reading it again adds no
 
 The delivery worker (delivery_worker.py) claims due records a few at a time (:func:`claim`: oldest first,
 ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, a lease that another worker may take over once it runs out), and
-each later step is written only while its claim holds (:func:`settle`, which renews the lease). A QuickBooks document's versions go
-in order: a version waits while an older one of the same document is unfinished.
+each later step is written only while its claim holds (:func:`settle`, which renews the lease). A QuickBooks
+document's versions go in order: a version waits while an older one of the same document is unfinished.
 """
 
 from __future__ import annotations

@@ -175,7 +175,7 @@ def test_a_later_quickbooks_edit_changes_fusion_only_with_update_open_orders(
         r.server.clock.advance(minutes=1)
         line = r.company.find("SalesOrder", TxnID=txn_id)
         assert line is not None
-        line_id = line.text("SalesOrderLineRet/TxnLineID")
+        line_id = line.text("SalesOrderLineRet/TxnLineID") or ""
         r.company.modify("SalesOrder", txn_id, SalesOrderLineMod={"TxnLineID": line_id, "Quantity": "5"})
         r.pull("SalesOrder")
         assert r.deliver().skipped == 1

@@ -25,7 +25,8 @@ def stored(sessions: sessionmaker[Session], documents: int, versions: int = 1) -
         connection_id = connections.create_connection(db, "Shop").connection.id
         for version in range(versions):
             deliveries.store(db, connection_id, None, [
-                deliveries.PulledRecord("SalesOrder", f"T{n}", str(version), None, f"<SalesOrderRet>{n}</SalesOrderRet>")
+                deliveries.PulledRecord("SalesOrder", f"T{n}", str(version), None,
+                                        f"<SalesOrderRet>{n}</SalesOrderRet>")
                 for n in range(documents)], datetime(2026, 11, 29))
         return connection_id
 
