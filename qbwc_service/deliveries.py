@@ -22,7 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
 from qbwc_service.db.enums import DeliveryStatus
-from qbwc_service.db.models import Delivery, SyncState
+from qbwc_service.db.models import Delivery, FusionAccount, SyncState
 
 DOCUMENTS = ("SalesOrder", "Invoice", "Estimate", "PurchaseOrder")  # what the delivery worker takes to Fusion
 UNFINISHED = (DeliveryStatus.PENDING, DeliveryStatus.DELIVERING)
@@ -126,8 +126,10 @@ _DUE = and_(Delivery.entity.in_(DOCUMENTS), or_(_WAITING, _LEASE_OVER), _FIRST_O
 
 
 def connections_due(db: Session, now: datetime) -> list[int]:
-    """The connections with a record to deliver now."""
-    return list(db.scalars(select(Delivery.connection_id).where(_DUE).distinct(), {"due_now": now}))
+    """The connections with a Fusion account and a record to deliver now (the records of a connection without
+    one wait until it has one)."""
+    with_account = exists().where(FusionAccount.connection_id == Delivery.connection_id)
+    return list(db.scalars(select(Delivery.connection_id).where(_DUE, with_account).distinct(), {"due_now": now}))
 
 
 def _claim_statement(which: Any) -> Any:

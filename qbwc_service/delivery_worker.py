@@ -143,6 +143,9 @@ class DeliveryWorker:
                     except ClaimLost:
                         report.lost += 1
                         log.info("delivery %d was taken over by another worker", job.record.id)
+                    except Exception as exc:  # one record's bug must not hold up the others
+                        log.exception("delivery %d failed unexpectedly", job.record.id)
+                        self._unexpected(job.record, exc, report)
         return report
 
     def _claim(self, connection_id: int) -> list[_Job]:
@@ -162,6 +165,15 @@ class DeliveryWorker:
                                   (record.entity, record.qbd_id) in attempted))
             db.expunge_all()
             return batch
+
+    def _unexpected(self, record: Delivery, exc: Exception, report: Report) -> None:
+        """A record whose delivery raised what nothing expected: failed, naming the error, for a person to see."""
+        try:
+            self._settle(record, deliveries.finished(
+                DeliveryStatus.FAILED, f"unexpected {type(exc).__name__}: {exc}", self.clock.now()))
+            report.failed += 1
+        except Exception:  # the database too: the lease runs out and it is tried again
+            log.exception("delivery %d could not be marked failed", record.id)
 
     def _release(self, record: Delivery) -> None:
         """A record claimed but not begun (the worker is stopping): pending again at once."""

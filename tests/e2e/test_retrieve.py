@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from typing import Any
 
+import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from qbwc_service import delivery_usecases, fusion_accounts, links
+from qbwc_service import delivery_usecases, delivery_worker, fusion_accounts, links
 from qbwc_service.db.enums import DeliveryStatus
+from qbwc_service.delivery_worker import DeliveryWorker
 from tests.retrieve_support import Rig, rig
 
 
@@ -64,6 +67,24 @@ def test_a_missing_product_fails_naming_it_unless_created_and_a_retry_delivers(
         assert r.deliver().delivered == 1
         (order,) = r.orders()
         assert order["products"][0]["product"]["code"] == "Bolt M8"
+
+
+def test_quickbooks_custom_fields_fill_the_fusion_orders_custom_fields(engine: Engine,
+                                                                      sessions: sessionmaker[Session]) -> None:
+    with rig(engine, sessions) as r:
+        r.options(custom_fields=[{"qbd_field": "Customer PO", "fusion_field": "PO number"}])
+        r.company.define_custom_field("Customer PO", assign_to=["SalesOrder"])
+        txn_id = _sales_order(r, "SO-4", ("Widget", "1"))
+        answer = r.company.process(
+            '<?xml version="1.0"?><?qbxml version="13.0"?><QBXML><QBXMLMsgsRq onError="stopOnError">'
+            '<DataExtAddRq><DataExtAdd><OwnerID>0</OwnerID><DataExtName>Customer PO</DataExtName>'
+            f'<TxnDataExtType>SalesOrder</TxnDataExtType><TxnID>{txn_id}</TxnID><DataExtValue>CR-8812'
+            '</DataExtValue></DataExtAdd></DataExtAddRq></QBXMLMsgsRq></QBXML>')
+        assert 'statusCode="0"' in answer
+        r.pull("SalesOrder")
+        assert r.deliver().delivered == 1
+        (order,) = r.orders()
+        assert order["customFields"] == {"PO number": "CR-8812"}
 
 
 def test_a_voided_invoice_never_reaches_fusion(engine: Engine, sessions: sessionmaker[Session]) -> None:
@@ -200,13 +221,37 @@ def test_a_later_quickbooks_edit_changes_fusion_only_with_update_open_orders(
         assert len(r.deliveries()) == 4
 
 
-def test_a_connection_without_a_fusion_account_keeps_its_records(engine: Engine,
-                                                                 sessions: sessionmaker[Session]) -> None:
+def test_records_wait_without_a_secret_key_or_a_fusion_account(engine: Engine,
+                                                               sessions: sessionmaker[Session]) -> None:
     with rig(engine, sessions) as r:
         _sales_order(r, "SO-9", ("Widget", "1"))
         r.pull("SalesOrder")
+        keyless = r.server.settings.model_copy(update={"secret_key": None})
+        report = DeliveryWorker(sessions, keyless, r.server.clock).run_once()
+        assert report.waiting == [r.paired.name] and report.handled == 0
         with sessions.begin() as db:
             fusion_accounts.forget(db, r.paired.id)
         report = r.deliver()
-        assert report.waiting == [r.paired.name] and report.handled == 0
+        assert report.waiting == [] and report.handled == 0
         assert _statuses(r) == {"pending": 1}
+
+
+def test_a_record_that_breaks_the_worker_fails_naming_the_error_and_the_others_go_on(
+        engine: Engine, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch) -> None:
+    with rig(engine, sessions) as r:
+        broken = _sales_order(r, "SO-10", ("Widget", "1"))
+        _sales_order(r, "SO-11", ("Widget", "1"))
+        r.pull("SalesOrder")
+        real = delivery_worker.build_order
+
+        def build(ret: Any, options: Any) -> Any:
+            if ret.findtext("TxnID") == broken:
+                raise RuntimeError("a bug")
+            return real(ret, options)
+
+        monkeypatch.setattr(delivery_worker, "build_order", build)
+        report = r.deliver()
+        assert (report.delivered, report.failed) == (1, 1)
+        (failed,) = [d for d in r.deliveries() if d.status == DeliveryStatus.FAILED]
+        assert failed.qbd_id == broken and failed.last_error == "unexpected RuntimeError: a bug"
+        assert [o["code"] for o in r.orders()] == ["SO-11"]
