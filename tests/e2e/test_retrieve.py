@@ -12,10 +12,12 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from qbwc_service import delivery_usecases, delivery_worker, fusion_accounts, links
+from qbwc_service import delivery_usecases, delivery_worker, fusion_accounts, links, usecases
 from qbwc_service.db.enums import DeliveryStatus
-from qbwc_service.delivery_worker import DeliveryWorker
+from qbwc_service.delivery_worker import DeliveryWorker, Report
+from qbwc_service.simulate.webconnector import WebConnectorClient
 from tests.retrieve_support import Rig, rig
+from tests.support import job_queue
 
 
 def _sales_order(r: Rig, ref: str, *items: tuple[str, str]) -> str:
@@ -126,25 +128,38 @@ def test_2500_documents_over_two_sessions_and_two_workers_land_once_each(
         r.company.add_many("SalesOrder", ({"CustomerRef": "Cascade Robotics", "RefNumber": f"SO-{i:05d}",
                                            "lines": [{"ItemRef": "Widget", "Quantity": "2"}]}
                                           for i in range(2500)))
-        r.pull("SalesOrder", max_returned=500)
-        first = len(r.deliveries())
+        with sessions.begin() as db:
+            usecases.enqueue_pull(db, job_queue(r.server.clock), r.paired.name, "SalesOrder", max_returned=500)
+        # the first session reads one page, then the Web Connector goes silent and QuickBooks' session ends
+        client = WebConnectorClient(r.server.soap_url, r.paired.username, r.paired.token, r.company)
+        ticket = client.authenticate(r.paired.username, r.paired.token)[0]
+        request = client.send_request_xml(ticket, r.company.hcp_response(), r.company.company_file, "US", 13, 0)
+        assert client.receive_response_xml(ticket, r.company.process(request), "", "") < 100
+        assert len(r.deliveries()) == 500
+        assert two_workers(r) == 500  # what came in so far goes to Fusion meanwhile
         r.company.end_qb_session()
-        r.pull("SalesOrder", max_returned=500)  # the second session reads them all again: recognised
-        assert first == len(r.deliveries()) == 2500
-
-        workers = [r.worker(f"worker-{n}") for n in range(2)]
-        reports = []
-        threads = [threading.Thread(target=lambda w=w: reports.append(w.run_once())) for w in workers]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert sum(report.delivered for report in reports) == 2500
+        r.server.clock.advance(hours=2)  # the first session's lease runs out
+        assert client.run_session().outcome == "done"  # the pull starts over: the first 500 are recognised
+        assert len(r.deliveries()) == 2500
+        assert two_workers(r) == 2000
 
         codes = Counter(o["code"] for o in r.orders())
         assert len(codes) == 2500 and set(codes.values()) == {1}
         assert [p["code"] for p in r.sim.entities("products")].count("Widget") == 1
         assert _statuses(r) == {"delivered": 2500}
+
+
+def two_workers(r: Rig) -> int:
+    """Two workers at once, each in its own thread; how many records they delivered."""
+    reports: list[Report] = []
+    threads = [threading.Thread(target=lambda w=w: reports.append(w.run_once()))
+               for w in (r.worker("worker-a"), r.worker("worker-b"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(report.failed == report.lost == 0 for report in reports)
+    return sum(report.delivered for report in reports)
 
 
 def test_fusion_busy_or_down_delays_deliveries_and_loses_none(engine: Engine,
