@@ -162,7 +162,8 @@ class DeliveryWorker:
             for record in claimed:
                 link = found.get((flow_of(record.entity), record.qbd_id))
                 batch.append(_Job(record, options, link.fusion_id if link is not None else None,
-                                  (record.entity, record.qbd_id) in attempted))
+                                  (record.entity, record.qbd_id) in attempted,
+                                  link.edit_sequence if link is not None else None))
             db.expunge_all()
             return batch
 
@@ -227,6 +228,10 @@ class DeliveryWorker:
         target = "Fusion sales order" if order.collection == Paths.SALES_ORDERS else "Fusion purchase order"
         fusion_id = job.linked
         if fusion_id is not None and fusion_id != record.fusion_id:
+            if _not_newer(record.edit_sequence, job.linked_version):  # retried after a newer version went
+                self._settle(record, deliveries.finished(DeliveryStatus.SKIPPED, (
+                    f"{target} {fusion_id} holds a newer QuickBooks version of this {what}"), self.clock.now()))
+                return DeliveryStatus.SKIPPED
             return self._later_version(record, order, options, client, products, fusion_id, target)
         if fusion_id is None and job.attempted:
             fusion_id = self._find_lost_create(order, client, target)
@@ -341,6 +346,16 @@ class _Job:
     options: RetrieveOptions | str
     linked: str | None
     attempted: bool
+    linked_version: str | None = None  # the QuickBooks EditSequence the Fusion order holds
+
+
+def _not_newer(version: str, than: str | None) -> bool:
+    """Whether EditSequence ``version`` is not newer than ``than`` (QuickBooks' are growing numbers)."""
+    if than is None:
+        return False
+    if version.isdigit() and than.isdigit():
+        return int(version) <= int(than)
+    return (len(version), version) <= (len(than), than)
 
 
 def _retrieve_options(connection: Connection | None) -> RetrieveOptions | str:

@@ -270,3 +270,28 @@ def test_a_record_that_breaks_the_worker_fails_naming_the_error_and_the_others_g
         (failed,) = [d for d in r.deliveries() if d.status == DeliveryStatus.FAILED]
         assert failed.qbd_id == broken and failed.last_error == "unexpected RuntimeError: a bug"
         assert [o["code"] for o in r.orders()] == ["SO-11"]
+
+
+def test_an_older_version_retried_after_a_newer_one_was_imported_changes_nothing(
+        engine: Engine, sessions: sessionmaker[Session]) -> None:
+    with rig(engine, sessions) as r:
+        r.options(create_missing_products=False, update_open_orders=True)
+        txn_id = _sales_order(r, "SO-12", ("Widget", "2"))
+        r.pull("SalesOrder")
+        assert r.deliver().failed == 1  # Fusion has no Widget
+        r.server.clock.advance(minutes=1)
+        found = r.company.find("SalesOrder", TxnID=txn_id)
+        assert found is not None
+        line_id = found.text("SalesOrderLineRet/TxnLineID") or ""
+        r.company.modify("SalesOrder", txn_id, SalesOrderLineMod={"TxnLineID": line_id, "Quantity": "7"})
+        r.pull("SalesOrder")
+        r.sim.add("products", {"code": "Widget", "name": "Widget"})
+        assert r.deliver().delivered == 1  # the newer version, once the older one is settled (failed)
+        older, newer = r.deliveries()
+        with sessions.begin() as db:
+            delivery_usecases.retry_delivery(db, older.id)
+        assert r.deliver().skipped == 1
+        (order,) = r.orders()
+        assert order["products"][0]["quantity"] == 7
+        assert "holds a newer QuickBooks version" in (r.deliveries()[0].outcome or "")
+        assert newer.status == DeliveryStatus.DELIVERED
