@@ -1,6 +1,7 @@
 """The one process: FastAPI for /healthz, /metrics, the support page, the HTTP API (/api/v1) and the operator's
-pages (qbwc_service.web, at /), spyne at /qbwc,
-and the background maintenance (heartbeat, sessions cut off by the database, the daily prune) while it runs.
+pages (qbwc_service.web, at /), spyne at /qbwc, and the background maintenance (heartbeat, sessions cut off by
+the database, the daily prune) and background work (background.py: the delivery worker, unless
+``delivery_worker = false``) while it runs.
 
 Every response says ``X-Content-Type-Options: nosniff`` and ``Cache-Control: no-store`` (:class:`SecurityHeaders`;
 HTML pages a Content-Security-Policy too: they load the service's own stylesheet and script, nothing
@@ -22,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from qbwc_service.api import PREFIX as API_PREFIX
 from qbwc_service.api import create_api, metrics, problems
 from qbwc_service.api.context import ApiContext
+from qbwc_service.background import Runner, service_tasks
 from qbwc_service.body_budget import BodyBudget
 from qbwc_service.clock import SYSTEM_CLOCK, Clock
 from qbwc_service.db.engine import make_engine, make_sessionmaker
@@ -58,12 +60,17 @@ def create_app(settings: Settings, engine: Engine | None = None, clock: Clock = 
     soap = SoapTransport(guarded, settings.max_body_bytes, workers=16,
                          idle_timeout=settings.request_body_timeout_seconds, limits=limits)
 
+    background = Runner(service_tasks(sessions, settings, clock))
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         maintenance.start()
+        if background.tasks:
+            background.start()
         try:
             yield
         finally:
+            background.stop()
             maintenance.stop()
 
     # No page of its own documents the root: the API's document and docs are under /api/v1, behind a key.

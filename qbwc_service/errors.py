@@ -166,6 +166,11 @@ class JobNotFound(NotFound):
         super().__init__("job", job_id, f"no job {job_id}")
 
 
+class DeliveryNotFound(NotFound):
+    def __init__(self, delivery_id: int) -> None:
+        super().__init__("delivery", delivery_id, f"no delivery {delivery_id}")
+
+
 class ApiKeyNotFound(NotFound):
     def __init__(self, name: str) -> None:
         super().__init__("API key", name, f"no API key named {name!r}")
@@ -293,6 +298,15 @@ class JobStateConflict(Conflict):
             message = f"job {job_id} is {status}; only {either} jobs can be {action}"
         super().__init__(message)
         self.job_id, self.status, self.action, self.allowed = job_id, str(status), action, names
+
+
+class DeliveryStateConflict(Conflict):
+    """A delivery asked to do what its status does not allow (retry one that is not failed or skipped)."""
+
+    def __init__(self, delivery_id: int, status: str, action: str, allowed: Iterable[str]) -> None:
+        names = [str(s) for s in allowed]
+        super().__init__(f"delivery {delivery_id} is {status}; only {' or '.join(names)} deliveries can be {action}")
+        self.delivery_id, self.status, self.action, self.allowed = delivery_id, str(status), action, names
 
 
 class ResolveFirst(JobStateConflict):

@@ -1,7 +1,9 @@
-"""The id map: which QuickBooks object each Fusion entity became. The only writer of ``qbwc_links``."""
+"""The id map: which QuickBooks object each Fusion entity became, or (the retrieve flows, ``retrieve_<type>``) which
+Fusion order each QuickBooks document became. The only writer of ``qbwc_links``."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +16,26 @@ from qbwc_service.db.models import Link
 def find(db: Session, connection_id: int, flow: str, fusion_id: str | int) -> Link | None:
     return db.scalar(select(Link).where(Link.connection_id == connection_id, Link.flow == flow,
                                         Link.fusion_id == str(fusion_id)))
+
+
+def find_by_qbd(db: Session, connection_id: int, flow: str, qbd_id: str) -> Link | None:
+    """The Fusion entity a QuickBooks object became through ``flow`` (a retrieve flow: QuickBooks -> Fusion)."""
+    return db.scalar(select(Link).where(Link.connection_id == connection_id, Link.flow == flow,
+                                        Link.qbd_id == qbd_id).order_by(Link.id).limit(1))
+
+
+def find_many_by_qbd(db: Session, connection_id: int, flows: Iterable[str], qbd_ids: Iterable[str]) -> dict[
+        tuple[str, str], Link]:
+    """The links of these QuickBooks objects through these flows, by (flow, QuickBooks id)."""
+    wanted = list(set(qbd_ids))
+    if not wanted:
+        return {}
+    found = db.scalars(select(Link).where(Link.connection_id == connection_id, Link.flow.in_(list(flows)),
+                                          Link.qbd_id.in_(wanted)).order_by(Link.id))
+    chosen: dict[tuple[str, str], Link] = {}
+    for link in found:
+        chosen.setdefault((link.flow, link.qbd_id), link)
+    return chosen
 
 
 def record(

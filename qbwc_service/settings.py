@@ -208,6 +208,22 @@ class Settings(BaseSettings):
         description="The longest one request waits for the request budget and Fusion's 429 answers before it "
         "gives up (FusionRateLimited, a transient error).",
     )
+    delivery_worker: bool = Field(
+        default=True, description="`serve` delivers the records pulled from QuickBooks to Fusion in the background "
+        "(false: only `qbwc-service worker` does).",
+    )
+    delivery_poll_seconds: float = Field(
+        default=15, gt=0, description="How often the background worker looks for records to deliver.",
+    )
+    delivery_retry_seconds: float = Field(
+        default=60, ge=0, description="The first wait before a delivery that met a transient Fusion error is tried "
+        "again; it doubles, up to delivery_retry_max_seconds.",
+    )
+    delivery_retry_max_seconds: float = Field(default=3600, ge=0, description="The longest wait between tries.")
+    delivery_lease_seconds: int = Field(
+        default=900, ge=30, description="How long a worker holds a delivery it took; a worker that stopped midway "
+        "lets it go to another after this.",
+    )
 
     @field_validator("secret_key", "secret_key_file", mode="before")
     @classmethod

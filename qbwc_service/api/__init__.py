@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Security
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from qbwc_service.api import connections, docs_page, enqueue, jobs, problems
+from qbwc_service.api import connections, deliveries, docs_page, enqueue, jobs, problems
 from qbwc_service.api.auth import ApiKeyGuard, bearer
 from qbwc_service.api.context import ApiContext
 from qbwc_service.api.limits import BodyLimit
@@ -33,14 +33,14 @@ def create_api(context: ApiContext) -> FastAPI:
                   docs_url=None, redoc_url=None, servers=[{"url": PREFIX}],
                   responses={401: {"model": problems.Problem, "description": "No valid API key."},
                              403: {"model": problems.Problem, "description": "A read-only key's write."},
-                             404: {"model": problems.Problem, "description": "No such connection or job."},
+                             404: {"model": problems.Problem, "description": "No such connection, job or delivery."},
                              409: {"model": problems.Problem, "description": "Not in the current state."},
                              413: {"model": problems.Problem, "description": "The body is too large."},
                              422: {"model": problems.Problem, "description": "Refused input: nothing changed."}})
     api.state.api_context = context
     problems.install(api)
     secured = [Security(bearer)]
-    for router in (connections.router, enqueue.router, jobs.router):
+    for router in (connections.router, enqueue.router, jobs.router, deliveries.router):
         api.include_router(router, dependencies=secured)
     _problems_as_problem_json(api)
     if context.settings.api_docs:

@@ -1,4 +1,5 @@
-"""The command line: serve, db upgrade, prune, connections, enqueue, stock, jobs, API keys, simulate.
+"""The command line: serve, worker, db upgrade, prune, connections, enqueue, stock, jobs, deliveries, API keys,
+simulate.
 
 Each group lives in its own module; this one composes them and is the console script's entry point, the one
 edge where every error becomes one line on stderr and a non-zero exit code (``--debug`` adds the traceback).
@@ -21,7 +22,7 @@ from typing import Annotated
 
 import typer
 
-from qbwc_service.cli import about, apikey, connection, server, work
+from qbwc_service.cli import about, apikey, connection, deliveries, server, work, worker
 from qbwc_service.cli._common import err
 from qbwc_service.errors import QbwcError
 from qbwc_service.qbxml.errors import QbxmlError
@@ -30,6 +31,7 @@ app = typer.Typer(help="qbwc-service: Fusion Operations <-> QuickBooks Desktop o
                   no_args_is_help=True, pretty_exceptions_enable=False)
 app.command()(about.info)
 app.command()(server.serve)
+app.command()(worker.worker)
 app.command()(server.prune)
 app.add_typer(server.simulate_app, name="simulate")
 app.command("secret-key")(connection.secret_key)
@@ -38,6 +40,7 @@ app.add_typer(connection.app, name="connection")
 app.add_typer(work.enqueue_app, name="enqueue")
 app.add_typer(work.stock_app, name="stock")
 app.add_typer(work.jobs_app, name="jobs")
+app.add_typer(deliveries.app, name="deliveries")
 app.add_typer(apikey.app, name="apikey")
 
 

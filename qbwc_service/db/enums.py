@@ -46,7 +46,16 @@ class ApiScope(StrEnum):
 
 
 class DeliveryStatus(StrEnum):
+    """A record pulled from QuickBooks, on its way to Fusion: ``pending`` (waiting, or waiting out a backoff after
+    a transient error: ``not_before``) -> ``delivering`` (claimed by a worker until ``lease_until``) ->
+    ``delivered`` | ``skipped`` (nothing to do, with the reason) | ``failed`` (a person must act; ``last_error``
+    says what; ``deliveries retry`` sends it back)."""
+
     PENDING = "pending"
+    DELIVERING = "delivering"
+    DELIVERED = "delivered"
+    SKIPPED = "skipped"
+    FAILED = "failed"
 
 
 class FusionAuthKind(StrEnum):
@@ -92,6 +101,7 @@ class EventKind(StrEnum):
     API_KEY_CREATED = "api-key-created"
     API_KEY_REVOKED = "api-key-revoked"
     FUSION_CONFIGURED = "fusion-configured"
+    DELIVERY_RETRIED = "delivery-retried"
 
     @classmethod
     def session_ended(cls, state: SessionState) -> EventKind:

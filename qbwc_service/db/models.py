@@ -241,6 +241,7 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("connection_id", "entity", "qbd_id", "edit_sequence", name="uq_qbwc_deliveries_version"),
         Index("ix_qbwc_deliveries_pending", "connection_id", "status", "id"),
+        Index("ix_qbwc_deliveries_document", "connection_id", "qbd_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -257,6 +258,14 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # the delivery worker's (delivery_worker.py)
+    claimed_by: Mapped[str | None] = mapped_column(String(120))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime)
+    create_started_at: Mapped[datetime | None] = mapped_column(DateTime)  # a create may have reached Fusion
+    fusion_collection: Mapped[str | None] = mapped_column(String(40))
+    fusion_id: Mapped[str | None] = mapped_column(String(100))
+    fusion_payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    outcome: Mapped[str | None] = mapped_column(Text)  # what was done, or why nothing was
 
 
 class SyncState(Base):
@@ -276,7 +285,8 @@ class Link(Base):
     """The id map: a Fusion entity sent by a connection, and the QuickBooks object it became."""
 
     __tablename__ = "qbwc_links"
-    __table_args__ = (UniqueConstraint("connection_id", "flow", "fusion_id", name="uq_qbwc_links_entity"),)
+    __table_args__ = (UniqueConstraint("connection_id", "flow", "fusion_id", name="uq_qbwc_links_entity"),
+                      Index("ix_qbwc_links_qbd", "connection_id", "flow", "qbd_id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     connection_id: Mapped[int] = mapped_column(ForeignKey("qbwc_connections.id"))

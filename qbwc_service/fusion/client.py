@@ -224,6 +224,24 @@ class FusionClient:
     def create_product(self, body: dict[str, Any]) -> Created:
         return self._create(Paths.PRODUCTS, body)
 
+    def find_by_code(self, collection: str, code: str) -> list[dict[str, Any]]:
+        """Every entity of ``collection`` with this code, whatever its status [C filter[code]]; for orders, open,
+        closed and archived ones."""
+        params: dict[str, str | list[str]] = {"filter[code]": code}
+        if collection in (Paths.SALES_ORDERS, Paths.PURCHASE_ORDERS, Paths.PRODUCTION_ORDERS):
+            params["filter[status]"] = list(ALL_STATUSES)
+        return [e for e in self.http.pages(collection, params) if e.get("code") == code]
+
+    def get(self, collection: str, entity_id: int | str) -> dict[str, Any]:
+        """One entity of ``collection`` by id, as JSON (FusionNotFound when there is none)."""
+        return self._object(self.http.get(f"{collection}/{quote(str(entity_id), safe='')}"), collection)
+
+    def update(self, collection: str, entity_id: int | str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        """Change an entity: a JSON merge patch [C PATCH, application/merge-patch+json] (named fields replaced,
+        lists whole, the others untouched)."""
+        answer = self.http.patch(f"{collection}/{quote(str(entity_id), safe='')}", dict(changes))
+        return answer if isinstance(answer, dict) else {}
+
     def set_custom_fields(self, collection: str, entity_id: int | str, values: Mapping[str, Any]) -> dict[str, Any]:
         """Set custom fields of an entity (a JSON merge patch of ``customFields`` [G]; the others untouched)."""
         path = f"{collection}/{quote(str(entity_id), safe='')}"

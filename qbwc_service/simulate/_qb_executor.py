@@ -16,7 +16,7 @@ from typing import Final, Protocol
 
 from lxml import etree
 
-from qbwc_service.simulate import _qb_adds, _qb_data_ext, _qb_fixed, _qb_mods
+from qbwc_service.simulate import _qb_adds, _qb_data_ext, _qb_fixed, _qb_mods, _qb_void
 from qbwc_service.simulate._qb_queries import (
     NO_MATCH,
     IteratorState,
@@ -118,6 +118,12 @@ class Executor:
                 return UNSUPPORTED, [], {}
             self.check_feature(txn_kind)
             return OK, _qb_mods.delete_transaction(self.store, txn_kind, text_of(rq, "TxnID") or "", now), {}
+        if name == "TxnVoid":
+            txn_kind = text_of(rq, "TxnVoidType") or ""
+            if txn_kind not in _qb_void.VOIDABLE_KINDS:
+                return UNSUPPORTED, [], {}
+            self.check_feature(txn_kind)
+            return OK, _qb_void.void_transaction(self.store, txn_kind, text_of(rq, "TxnID") or "", now)[1], {}
         if name == "TxnDeletedQuery":
             rets = deleted_transactions(self.store, rq, now.tzinfo)
             return (OK if rets else NO_MATCH), rets, {}

@@ -109,6 +109,8 @@ def check_request(rq: etree._Element, version: tuple[int, int]) -> None:
         _require(rq, name, _REQUIRED_IN_BODY[name])
     elif name == "TxnDel":
         _require_children(rq, tag, ("TxnDelType", "TxnID"))
+    elif name == "TxnVoid":
+        _require_children(rq, tag, ("TxnVoidType", "TxnID"))
     for element in rq.iter(*_NUMERIC_TAGS):
         try:
             Decimal((element.text or "").strip())

@@ -12,7 +12,8 @@ where that is a guess, the way the client guesses), for tests, the demo and the 
   and products (code required and unique, references resolved); ``PATCH`` as a JSON merge patch.
 - The account's budget: ``requests_per_minute`` per account and clock minute, then 429 with ``Retry-After``.
 - Injected failures (methods, or ``POST /_simulator/faults`` from another process): ``fail_next`` (5xx for N
-  requests), ``throttle_next`` (429 bursts), ``delay_next`` (slow answers, real seconds: for timeouts).
+  requests), ``throttle_next`` (429 bursts), ``delay_next`` (slow answers, real seconds: for timeouts),
+  ``lose_next`` (the request is done, and its answer replaced by a 5xx: a create whose answer was lost).
 - Seedable (``seed_fusion.json``, or a seed of your own), in memory. ``stats`` counts what it answered.
 """
 
@@ -60,6 +61,7 @@ class _Fault:
     status: int = 503
     retry_after: int | None = None
     delay: float = 0.0
+    methods: tuple[str, ...] = ()
 
 
 class SimulatedFusion:
@@ -76,6 +78,7 @@ class SimulatedFusion:
         self._failures: list[_Fault] = []
         self._throttles: list[_Fault] = []
         self._delays: list[_Fault] = []
+        self._losses: list[_Fault] = []
         self._lock = threading.RLock()
         self.app = self._build()
 
@@ -100,6 +103,12 @@ class SimulatedFusion:
         """The next ``count`` API requests are answered after ``seconds_`` real seconds (a slow Fusion)."""
         with self._lock:
             self._delays.append(_Fault(count, delay=seconds_))
+
+    def lose_next(self, count: int, status: int = 502, methods: tuple[str, ...] = ("POST",)) -> None:
+        """The next ``count`` API requests of these ``methods`` are done, then answered ``status`` instead of their
+        result: what the caller sees when Fusion did the work and the answer was lost on the way back."""
+        with self._lock:
+            self._losses.append(_Fault(count, status, methods=methods))
 
     def add(self, collection: str, entity: Mapping[str, Any], account: str | None = None) -> dict[str, Any]:
         with self._lock:
@@ -129,6 +138,8 @@ class SimulatedFusion:
             count = int(body.get("count", 1))
             if body.get("throttle"):
                 self.throttle_next(count, int(body.get("retry_after", 1)))
+            elif body.get("lose"):
+                self.lose_next(count, int(body.get("status", 502)))
             elif body.get("delay"):
                 self.delay_next(count, float(body["delay"]))
             else:
@@ -181,7 +192,13 @@ class SimulatedFusion:
             account.used += 1
             self.stats["served"] += 1
             self.served_at.append(now)
-            return self._route(account, method, path.split("/"), request, body)
+            answer = self._route(account, method, path.split("/"), request, body)
+            if answer.status_code < 400 and self._losses and method in self._losses[0].methods:
+                lost = self._take(self._losses)
+                if lost is not None:
+                    self.stats[f"lost-{lost.status}"] += 1
+                    return _error(lost.status, "Bad gateway (simulated: the request was done, its answer lost)")
+            return answer
 
     def _route(self, account: Account, method: str, parts: list[str], request: Request, body: bytes) -> Response:
         now = self.clock.now()

@@ -15,7 +15,7 @@ What it executes:
   sales order line), Bill, TimeTracking, InventoryAdjustment, with ``ExternalGUID`` (qbXML 8.0 for lists, 9.0
   for transactions) and inline ``DataExt`` on lines; stock quantities follow (see ``_qb_effects``);
 - mods with EditSequence of the list kinds and of every transaction kind but inventory adjustments
-  (``_qb_mods``), ``TxnDelRq`` and ``TxnDeletedQueryRq``;
+  (``_qb_mods``), ``TxnDelRq`` and ``TxnDeletedQueryRq``, ``TxnVoidRq`` of invoices and bills (``_qb_void``);
 - queries of every kind above, plus ``ItemQueryRq`` and ``EntityQueryRq`` (see ``_qb_queries`` for filters,
   ordering and iterators);
 - custom fields: ``DataExtDefAdd``, ``DataExtDefQuery``, ``DataExtAdd``/``Mod``/``Del`` (``_qb_data_ext``);
@@ -64,7 +64,7 @@ from typing import Any, Final
 from lxml import etree
 from lxml.builder import E
 
-from qbwc_service.simulate import _qb_files
+from qbwc_service.simulate import _qb_files, _qb_mods, _qb_void
 from qbwc_service.simulate._qb_errors import (
     CompanyFileError,
     MessageSetFailed,
@@ -493,6 +493,37 @@ class QuickBooksCompany:
                     raise ValueError(f"row {index} of {kind}: {exc}") from exc
             self._autosave()
         return records
+
+    def modify(self, kind: str, record_id: str, **fields: FieldValue) -> Record:
+        """Change a record directly, as a user editing it in QuickBooks would (a ``{kind}Mod`` with its current
+        EditSequence): a new EditSequence and TimeModified. ValueError on a bad status."""
+        record = self._store.with_id((kind,), record_id)
+        if record is None or kind not in SHAPES:
+            raise ValueError(f"no {kind} {record_id!r}")
+        id_tag = "TxnID" if SHAPES[kind].is_transaction else "ListID"
+        body = build_body(f"{kind}Mod", {id_tag: record_id, "EditSequence": record.text("EditSequence") or "",
+                                         **fields})
+        with self._mutex:
+            try:
+                changed = _qb_mods.modify(self._store, SHAPES[kind], body, self.clock())
+            except StatusError as exc:
+                raise ValueError(f"{exc.status.code}: {exc.status.message}") from exc
+            self._autosave()
+            return changed
+
+    def close_manually(self, kind: str, txn_id: str) -> Record:
+        """Mark a sales or purchase order closed, as a user ticking "Closed" in QuickBooks does."""
+        return self.modify(kind, txn_id, IsManuallyClosed="true")
+
+    def void(self, txn_id: str, kind: str = "Invoice") -> Record:
+        """Void a transaction, as a user choosing "Void" in QuickBooks does (see ``_qb_void``)."""
+        with self._mutex:
+            try:
+                record, _answer = _qb_void.void_transaction(self._store, kind, txn_id, self.clock())
+            except StatusError as exc:
+                raise ValueError(f"{exc.status.code}: {exc.status.message}") from exc
+            self._autosave()
+            return record
 
     def define_custom_field(
         self, name: str, *, owner_id: str = "0", data_type: str = "STR255TYPE", assign_to: Iterable[str] = ()

@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from qbwc_service.api import connections, enqueue, jobs
+from qbwc_service.api import connections, deliveries, enqueue, jobs
 from qbwc_service.settings import Settings
 from tests.api.conftest import Api, assert_problem, make_api
 
@@ -72,7 +72,8 @@ def test_the_openapi_document_is_valid_and_lists_every_route(api: Api) -> None:
     assert document["components"]["securitySchemes"]["apiKey"] == {
         "type": "http", "scheme": "bearer", "description": document["components"]["securitySchemes"]["apiKey"][
             "description"]}
-    routes = [(route.path, method.lower()) for router in (connections.router, enqueue.router, jobs.router)
+    routers = (connections.router, enqueue.router, jobs.router, deliveries.router)
+    routes = [(route.path, method.lower()) for router in routers
               for route in router.routes if isinstance(route, APIRoute) for method in route.methods]
     assert len(routes) >= 25
     for path, method in routes:

@@ -57,3 +57,10 @@ def test_the_command_line_and_its_help_load_no_heavy_module(arguments: tuple[str
 def test_the_probe_sees_a_heavy_module_when_a_command_loads_one() -> None:
     """The check above can fail: `info` reads the settings."""
     assert "pydantic_settings" in _heavy(_loaded("info"))
+
+
+def test_the_deliveries_page_size_is_the_use_cases_own() -> None:
+    from qbwc_service import delivery_usecases
+    from qbwc_service.cli import deliveries
+
+    assert deliveries.MAX_PAGE == delivery_usecases.MAX_PAGE

@@ -1,0 +1,121 @@
+"""Periodic work outside the Web Connector's requests: a :class:`Runner` runs :class:`Task` s, each every its own
+interval, in one daemon thread. `serve` starts one in its lifespan (the delivery worker unless
+``delivery_worker = false``); `qbwc-service worker` runs one in the foreground until SIGTERM/SIGINT, or drains
+once (``--once``). Another periodic task (a Fusion poller, a schedule) is one more :class:`Task`.
+
+A task's run is given ``should_stop``; a failed run is logged and the task runs again at its next turn. Stopping
+waits STOP_WAIT_SECONDS at most for the run in progress: a Fusion request that hangs must not keep the
+process from ending (the record it held is taken over by another worker once its lease runs out)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from qbwc_service.clock import Clock
+from qbwc_service.delivery_worker import ClientFactory, DeliveryWorker
+from qbwc_service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+STOP_WAIT_SECONDS = 5.0
+ShouldStop = Callable[[], bool]
+
+
+@dataclass
+class Task:
+    """``run(should_stop)`` every ``interval`` seconds; it returns how much it did (0: nothing was due)."""
+
+    name: str
+    interval: float
+    run: Callable[[ShouldStop], int]
+    next_at: float = 0.0
+
+
+class Runner:
+    def __init__(self, tasks: list[Task]) -> None:
+        self.tasks = tasks
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self) -> int:
+        """Each task once, until it has nothing left to do now; how much was done in all."""
+        done = 0
+        for task in self.tasks:
+            while not self._stopping.is_set():
+                did = self._run(task)
+                done += did
+                if did == 0:
+                    break
+        return done
+
+    def run_forever(self) -> None:
+        """Each task at its interval (at once again while it finds work), until :meth:`stop`."""
+        while not self._stopping.is_set():
+            now = time.monotonic()
+            for task in self.tasks:
+                if now >= task.next_at and not self._stopping.is_set():
+                    did = self._run(task)
+                    task.next_at = now if did else now + task.interval
+            upcoming = min(task.next_at for task in self.tasks) if self.tasks else now + 1.0
+            self._stopping.wait(max(upcoming - time.monotonic(), 0.0))
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self.run_forever, name="qbwc-background", daemon=True)
+        self._thread.start()
+
+    def stop_soon(self) -> None:
+        """Ask the runs to end (from a signal handler): the run in progress ends after the record it is on."""
+        self._stopping.set()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(STOP_WAIT_SECONDS)
+            if self._thread.is_alive():
+                log.warning("the background work did not stop within %g s; it ends with the process",
+                            STOP_WAIT_SECONDS)
+            self._thread = None
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    def _run(self, task: Task) -> int:
+        try:
+            return task.run(self._stopping.is_set)
+        except Exception:
+            log.exception("the background task %r failed; it runs again in %g s", task.name, task.interval)
+            return 0
+
+
+def delivery_task(sessions: sessionmaker[Session], settings: Settings, clock: Clock, *,
+                  open_client: ClientFactory | None = None,
+                  report: Callable[[dict[str, int]], None] | None = None) -> Task:
+    """The delivery worker as a task: each run delivers what is due (see delivery_worker.py); ``report`` is told
+    the counts of each run."""
+    worker = DeliveryWorker(sessions, settings, clock, open_client=open_client)
+
+    def run(should_stop: ShouldStop) -> int:
+        done = worker.run_once(should_stop)
+        counts = {"delivered": done.delivered, "skipped": done.skipped, "failed": done.failed,
+                  "postponed": done.postponed}
+        if done.handled:
+            log.info("deliveries: %d delivered, %d skipped, %d failed, %d to try again", done.delivered,
+                     done.skipped, done.failed, done.postponed)
+        if report is not None:
+            report(counts)
+        return done.delivered + done.skipped + done.failed
+
+    return Task("deliveries", settings.delivery_poll_seconds, run)
+
+
+def service_tasks(sessions: sessionmaker[Session], settings: Settings, clock: Clock) -> list[Task]:
+    """The tasks `serve` runs in the background, as the settings choose."""
+    return [delivery_task(sessions, settings, clock)] if settings.delivery_worker else []
