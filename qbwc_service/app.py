@@ -1,5 +1,6 @@
 """The one process: FastAPI for /healthz, /metrics, the support page and the HTTP API (/api/v1), spyne at /qbwc,
-and the background maintenance (heartbeat, sessions cut off by the database, the daily prune) while it runs.
+the background maintenance (heartbeat, sessions cut off by the database, the daily prune) and the Fusion poller
+(the automatic send flows; off with ``fusion_poll``) while it runs.
 
 Every response says ``X-Content-Type-Options: nosniff`` and ``Cache-Control: no-store`` (:class:`SecurityHeaders`;
 HTML pages a Content-Security-Policy too). /healthz names no version, and FastAPI's own /docs, /redoc and
@@ -25,6 +26,7 @@ from qbwc_service.clock import SYSTEM_CLOCK, Clock
 from qbwc_service.db.engine import make_engine, make_sessionmaker
 from qbwc_service.kinds import REGISTRY, Registry
 from qbwc_service.maintenance import Maintenance
+from qbwc_service.poller import Poller
 from qbwc_service.processes import this_process
 from qbwc_service.sessions import WebConnectorSessions
 from qbwc_service.settings import Settings
@@ -44,6 +46,7 @@ def create_app(settings: Settings, engine: Engine | None = None, clock: Clock = 
     process = this_process()
     protocol = WebConnectorSessions(sessions, settings, clock, registry, process)
     maintenance = Maintenance(sessions, protocol, settings, clock, process)
+    poller = Poller(sessions, settings, clock) if settings.fusion_poll else None
     guarded = guard_soap(build_soap_app(protocol, settings.max_body_bytes, settings.qbwc_url),
                          settings.max_body_bytes)
     limits = BodyLimits(
@@ -57,9 +60,13 @@ def create_app(settings: Settings, engine: Engine | None = None, clock: Clock = 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         maintenance.start()
+        if poller is not None:
+            poller.start()
         try:
             yield
         finally:
+            if poller is not None:
+                poller.stop()
             maintenance.stop()
 
     # No page of its own documents the root: the API's document and docs are under /api/v1, behind a key.

@@ -1,4 +1,5 @@
-"""The command line: serve, db upgrade, prune, connections, enqueue, stock, jobs, API keys, simulate.
+"""The command line: serve, db upgrade, prune, connections, enqueue, stock, jobs, API keys, poll, retrieve, orders,
+simulate.
 
 Each group lives in its own module; this one composes them and is the console script's entry point, the one
 edge where every error becomes one line on stderr and a non-zero exit code (``--debug`` adds the traceback).
@@ -14,7 +15,7 @@ from typing import Annotated
 import typer
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from qbwc_service.cli import about, apikey, connection, server, work
+from qbwc_service.cli import about, apikey, automation, connection, server, work
 from qbwc_service.cli._common import err
 from qbwc_service.errors import QbwcError
 from qbwc_service.qbxml.errors import QbxmlError
@@ -32,6 +33,9 @@ app.add_typer(work.enqueue_app, name="enqueue")
 app.add_typer(work.stock_app, name="stock")
 app.add_typer(work.jobs_app, name="jobs")
 app.add_typer(apikey.app, name="apikey")
+app.command()(automation.poll)
+app.command()(automation.retrieve)
+app.add_typer(automation.orders_app, name="orders")
 
 
 @dataclass

@@ -12,7 +12,17 @@ from rich.table import Table
 
 from qbwc_service import connections, job_columns, queue, usecases
 from qbwc_service.cli import job_view
-from qbwc_service.cli._common import JsonOption, err, fail, job_queue, open_db, out, print_json, read_json
+from qbwc_service.cli._common import (
+    JsonOption,
+    current_settings,
+    err,
+    fail,
+    job_queue,
+    open_db,
+    out,
+    print_json,
+    read_json,
+)
 from qbwc_service.db.enums import JobStatus
 from qbwc_service.db.models import Job
 from qbwc_service.kinds import REGISTRY
@@ -81,17 +91,31 @@ FLOW_COMMANDS = {
 def _enqueue_entity(flow: str) -> Callable[..., None]:
     def command(
         connection: str,
-        entity: Annotated[Path, typer.Argument(help="The Fusion entity as JSON (see examples/).")],
+        entity: Annotated[Path | None, typer.Argument(help="The Fusion entity as JSON (see examples/); or "
+                                                      "--fusion-id.", show_default=False)] = None,
+        fusion_id: Annotated[str | None, typer.Option("--fusion-id", help="Read the entity from the connection's "
+                                                      "Fusion account by its id, and send what Fusion holds.")] = None,
         as_json: JsonOption = False,
     ) -> None:
-        data = read_json(entity)
-        with open_db() as db:
-            made = usecases.enqueue_flow(db, job_queue(), connection, flow, data)
-            if as_json:
-                print_json([_enqueued(one) for one in made])
-                return
-            for one in made:
-                _report(one, "same entity")
+        if (entity is None) == (fusion_id is None):
+            fail("give the entity as a JSON file, or --fusion-id ID to read it from Fusion (one of the two)")
+        if fusion_id is not None:
+            from qbwc_service import automation
+            from qbwc_service.cli.automation import session_factory
+
+            with session_factory() as sessions:
+                made = automation.enqueue_from_fusion(sessions, job_queue(), current_settings(), connection, flow,
+                                                      fusion_id)
+        else:
+            assert entity is not None
+            data = read_json(entity)
+            with open_db() as db:
+                made = usecases.enqueue_flow(db, job_queue(), connection, flow, data)
+        if as_json:
+            print_json([_enqueued(one) for one in made])
+            return
+        for one in made:
+            _report(one, "same entity")
 
     return command
 
@@ -275,7 +299,13 @@ def _job_is(job: Job, as_json: bool) -> None:
 
 
 
-def _stock_levels(file: Path) -> list[Any]:
+def _stock_levels(file: Path | None, connection: str, product: str | None = None) -> list[Any]:
+    if file is None:
+        from qbwc_service import automation
+        from qbwc_service.cli.automation import session_factory
+
+        with session_factory() as sessions:
+            return automation.stock_from_fusion(sessions, current_settings(), connection, product)
     data = read_json(file)
     levels = data.get("products", data) if isinstance(data, dict) else data
     if not isinstance(levels, list):
@@ -286,14 +316,15 @@ def _stock_levels(file: Path) -> list[Any]:
 @stock_app.command("send-all")
 def stock_send_all(
     connection: str,
-    file: Annotated[Path, typer.Option("--file", help="Stock levels as JSON: a list of {product, quantityInStock, "
-                                       "quantityOnOrders | salesOrders}.")],
+    file: Annotated[Path | None, typer.Option("--file", help="Stock levels as JSON: a list of {product, "
+                                              "quantityInStock, quantityOnOrders | salesOrders}. Without it, read "
+                                              "from the connection's Fusion account.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Send the stock of every product (labelled products only when that option is on)."""
     from rich.progress import track
 
-    levels = _stock_levels(file)
+    levels = _stock_levels(file, connection)
     with open_db() as db:
         sent = usecases.send_stock(db, job_queue(), connection, track(
             levels, description="queueing stock", console=err, disable=not err.is_terminal))
@@ -310,11 +341,12 @@ def stock_send_all(
 def stock_send(
     connection: str,
     product: Annotated[str, typer.Argument(help="The Fusion product code.")],
-    file: Annotated[Path, typer.Option("--file", help="Stock levels as JSON (the product is picked by code).")],
+    file: Annotated[Path | None, typer.Option("--file", help="Stock levels as JSON (the product is picked by "
+                                              "code). Without it, read from the connection's Fusion account.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Update one product's quantity on hand in QuickBooks."""
-    levels = _stock_levels(file)
+    levels = _stock_levels(file, connection, product)
     with open_db() as db:
         made = usecases.send_stock_of(db, job_queue(), connection, product, levels)
         if as_json:
