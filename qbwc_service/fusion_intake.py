@@ -44,7 +44,11 @@ def take(sessions: sessionmaker[Session], job_queue: JobQueue, client: FusionCli
     (nothing queued); a refusal of the flow's rules is the result, not raised."""
     flow = flow_of(flow)
     data = snapshot(client, flow, fusion_id)
-    closed_order = _closed_by_shipment(client, flow, data)
+    with sessions.begin() as db:
+        closing = options_of(connections.get_connection(db, connection)).close_sales_order_when_shipped
+    closed_order, shipments = _closed_by_shipment(client, flow, data) if closing else (None, [])
+    for shipment in shipments:  # taken first, so that the order's close waits for their invoices
+        take(sessions, job_queue, client, connection, "shipment", shipment)
     taken = Taken(flow, fusion_id)
     with sessions.begin() as db:
         found = connections.get_connection(db, connection)
@@ -56,7 +60,7 @@ def take(sessions: sessionmaker[Session], job_queue: JobQueue, client: FusionCli
                     taken.queued = enqueue_flow(db, job_queue, found, flow, data, automatic=True)
             except InvalidInput as exc:
                 taken.refused = str(exc)
-        if closed_order is not None and options.close_sales_order_when_shipped:
+        if closed_order is not None:
             order_id, code = closed_order
             try:
                 with db.begin_nested():
@@ -71,17 +75,18 @@ def take(sessions: sessionmaker[Session], job_queue: JobQueue, client: FusionCli
     return taken
 
 
-def _closed_by_shipment(client: FusionClient, flow: str, data: dict[str, Any]) -> tuple[str, str | None] | None:
-    """(id, code) of the sales order this entity shows closed by a shipment: a shipment whose order is CLOSED,
-    or a CLOSED sales order that has a shipment."""
+def _closed_by_shipment(client: FusionClient, flow: str,
+                        data: dict[str, Any]) -> tuple[tuple[str, str | None] | None, list[str]]:
+    """(id, code) of the sales order this entity shows closed by a shipment (a shipment whose order is CLOSED, or
+    a CLOSED sales order that has shipments), and, for a sales order, the ids of its shipments."""
     if flow == "shipment":
         order = data.get("salesOrder") or data.get("sales-order") or {}
         if isinstance(order, dict) and order.get("status") == "CLOSED" and order.get("id") is not None:
-            return str(order["id"]), order.get("code")
-        return None
+            return (str(order["id"]), order.get("code")), []
+        return None, []
     if flow == "sales_order" and data.get("status") == "CLOSED" and data.get("id") is not None:
-        shipped = next(iter(client.changed(Paths.SHIPPINGS, None, filters={
-            "filter[salesOrder.id]": str(data["id"])})), None)
-        if shipped is not None:
-            return str(data["id"]), data.get("code")
-    return None
+        shipments = [str(shipment["id"]) for shipment in client.changed(Paths.SHIPPINGS, None, filters={
+            "filter[salesOrder.id]": str(data["id"])}) if shipment.get("id") is not None]
+        if shipments:
+            return (str(data["id"]), data.get("code")), shipments
+    return None, []
