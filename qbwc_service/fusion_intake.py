@@ -32,10 +32,12 @@ class Taken:
     queued: list[Enqueued] = field(default_factory=list)
     refused: str | None = None
     closing: Enqueued | None = None
+    first: list[Taken] = field(default_factory=list)  # the order's shipments, taken before its close
 
     @property
     def created(self) -> int:
-        return sum(made.created for made in self.queued) + int(bool(self.closing and self.closing.created))
+        return sum(made.created for made in self.queued) + int(bool(self.closing and self.closing.created)) + \
+            sum(taken.created for taken in self.first)
 
 
 def take(sessions: sessionmaker[Session], job_queue: JobQueue, client: FusionClient, connection: str, flow: str,
@@ -47,9 +49,9 @@ def take(sessions: sessionmaker[Session], job_queue: JobQueue, client: FusionCli
     with sessions.begin() as db:
         closing = options_of(connections.get_connection(db, connection)).close_sales_order_when_shipped
     closed_order, shipments = _closed_by_shipment(client, flow, data) if closing else (None, [])
-    for shipment in shipments:  # taken first, so that the order's close waits for their invoices
-        take(sessions, job_queue, client, connection, "shipment", shipment)
-    taken = Taken(flow, fusion_id)
+    # The shipments are taken first, so that the order's close waits for their invoices.
+    taken = Taken(flow, fusion_id, first=[take(sessions, job_queue, client, connection, "shipment", shipment)
+                                          for shipment in shipments])
     with sessions.begin() as db:
         found = connections.get_connection(db, connection)
         options = options_of(found)

@@ -1,12 +1,13 @@
 """The Fusion poller: for each connection with a Fusion account, each flow whose ``automatic`` switch is on (and
-sales orders when ``close_sales_order_when_shipped`` is) is asked what changed since its cursor, and each entity
-changed is taken (fusion_intake.take).
+sales orders and shipments when ``close_sales_order_when_shipped`` is) is asked what changed since its cursor, and
+each entity changed is taken (fusion_intake.take).
 
-The cursor is kept per connection and flow (automation_state): the (updatedAt, id) of the newest entity taken,
-with the entities taken within OVERLAP of it. A poll asks from OVERLAP before the cursor, so an entity saved late
-or met at a page boundary is asked again; one taken already with the same updatedAt is recognised and skipped,
-and one queued again is recognised by its idempotency key. The first poll of a flow starts OVERLAP before now:
-what changed before a flow was automatic is sent by hand (`enqueue FLOW CONNECTION --fusion-id ID`).
+The cursor is kept per connection and flow (automation_state): the (updatedAt, id) of the newest entity taken
+(never later than now), with the entities taken within OVERLAP of it. A poll asks from OVERLAP before the cursor,
+so an entity saved late or met at a page boundary is asked again; one taken already with the same updatedAt is
+recognised and skipped, and one queued again is recognised by its idempotency key. The first poll of a flow
+starts OVERLAP before now: what changed before a flow was automatic is sent by hand (`enqueue FLOW CONNECTION
+--fusion-id ID`).
 
 :func:`run_once` is one pass; :class:`Poller` runs it every ``fusion_poll_seconds`` in a daemon thread.
 """
@@ -121,8 +122,10 @@ def _poll_flow(sessions: sessionmaker[Session], job_queue: JobQueue, client: Fus
         report.queued += taken.created
         report.refused += int(taken.refused is not None)
         seen[fusion_id] = updated
-        if (updated, fusion_id) > (mark, mark_id or ""):
-            mark, mark_id = updated, fusion_id
+        # Never beyond now: an entity stamped in the future (a clock ahead) must not hide what comes before it.
+        capped = min(updated, _stamp(clock.now()))
+        if (capped, fusion_id) > (mark, mark_id or ""):
+            mark, mark_id = capped, fusion_id
         floor = _stamp(_moment(mark) - OVERLAP)
         seen = {key: value for key, value in seen.items() if value >= floor}
         with sessions.begin() as db:

@@ -24,11 +24,12 @@ from qbwc_service.fusion_accounts import FusionCredentials
 from qbwc_service.poller import PollReport, run_once
 from qbwc_service.secretbox import new_key
 from qbwc_service.settings import Settings, load_settings
+from qbwc_service.simulate.demo import pair_with_fusion, run_demo, served_fusion
 from qbwc_service.simulate.fusion import SimulatedFusion
 from qbwc_service.simulate.quickbooks import QuickBooksCompany
 from qbwc_service.simulate.webconnector import WebConnectorClient
 from qbwc_service.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
-from tests.conftest import LiveServer, run_server
+from tests.conftest import LiveServer, free_port, run_server
 from tests.fusion_support import SEED_TOKEN, ServedFusion, serve_fusion
 from tests.support import Paired, job_queue, jobs, pair, snapshot
 
@@ -264,3 +265,18 @@ def test_a_sales_order_closed_by_its_shipment_closes_its_open_lines_only(world: 
         ["false", "false"]
     never_sent = world.api("POST", f"/connections/{world.paired.name}/orders/777/close")
     assert never_sent.status_code == 422 and never_sent.json()["reason"] == "not-in-quickbooks"
+
+
+# ---------------------------------------------------------------- the demo
+
+
+def test_the_demo_shows_orders_flow(settings: Settings, engine: Engine, sessions: sessionmaker[Session]) -> None:
+    keyed = settings.model_copy(update={"secret_key": load_settings(secret_key=new_key()).secret_key})
+    sim = SimulatedFusion()
+    lines: list[str] = []
+    with contextmanager(run_server)(keyed, engine, sessions) as server, \
+            served_fusion(sim, "127.0.0.1", free_port()) as base_url:
+        paired = pair_with_fusion(sessions, keyed, "demo", base_url, SEED_TOKEN)
+        assert run_demo(sessions, keyed, server.soap_url, paired, sim, lines.append)
+    assert lines[0].endswith("polled: 1 jobs queued") and lines[3].endswith("polled: 2 jobs queued"), lines
+    assert lines[-1].endswith("sales orders (1 lines closed) and 1 invoices"), lines
