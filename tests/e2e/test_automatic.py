@@ -68,10 +68,11 @@ class World:
         return run_once(self.sessions, self.server.settings, job_queue(self.clock), self.clock)
 
     def webhook(self, body: dict[str, Any], *, secret: str = SECRET, at: datetime | None = None,
-                connection: str | None = None) -> httpx.Response:
+                connection: str | None = None, account: str | None = None) -> httpx.Response:
         raw = json.dumps(body).encode()
         stamp = str(int(((at or self.clock.now()) - datetime(1970, 1, 1)).total_seconds()))
-        return httpx.post(f"{self.server.url}{WEBHOOK}", params={"connection": connection or self.paired.name},
+        named = {"account": account} if account else {"connection": connection or self.paired.name}
+        return httpx.post(f"{self.server.url}{WEBHOOK}", params=named,
                           content=raw, headers={TIMESTAMP_HEADER: stamp, SIGNATURE_HEADER: sign(secret, stamp, raw),
                                                 "Content-Type": "application/json"})
 
@@ -172,6 +173,7 @@ def test_a_new_shipment_is_invoiced_once_by_the_poller_and_the_webhook(world: Wo
     world.session()
     assert all(job.status == "done" for job in jobs(world.sessions)), [j.status_message for j in jobs(world.sessions)]
     invoices = world.company.count("Invoice")
+    assert invoices == 1 and world.company.find_all("Invoice")[0].text("CustomerRef/FullName") == "Cascade Robotics"
 
     again = world.poll()  # within the overlap: met again, recognised
     assert again.queued == 0 and again.recognised == 2
@@ -211,6 +213,13 @@ def test_a_webhook_takes_a_new_entity_and_refuses_replays_and_bad_signatures(wor
     with world.sessions.begin() as db:
         assert db.scalar(select(func.count()).select_from(WebhookEvent)) == 1
         assert db.scalar(select(func.count()).select_from(Job)) == 1
+
+    # Named by the Fusion account (known once a test named it) instead of the connection.
+    assert usecases.test_fusion(world.sessions, world.paired.name, world.server.settings, world.clock).ok
+    by_account = world.webhook({"id": "evt-10", "entity": {"type": "sales_order", "id": 5003}}, account="1001")
+    assert by_account.status_code == 202, by_account.text
+    assert by_account.json()["connection"] == world.paired.name
+    assert [job["created"] for job in by_account.json()["jobs"]] == [False]
 
 
 # ---------------------------------------------------------------- by Fusion id
