@@ -4,17 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy.orm import Session, sessionmaker
 
-from qbwc_service import automation
 from qbwc_service.cli._common import JsonOption, current_settings, engine_for, job_queue, open_db, out, print_json
-from qbwc_service.clock import SYSTEM_CLOCK
-from qbwc_service.db.engine import make_sessionmaker
-from qbwc_service.logs import configure_logging
-from qbwc_service.queue import Enqueued, JobQueue
+
+if TYPE_CHECKING:  # each command imports what it needs when it runs: the command line starts light
+    from sqlalchemy.orm import Session, sessionmaker
+
+    from qbwc_service.queue import Enqueued
 
 orders_app = typer.Typer(help="Close or reopen a QuickBooks sales order sent from Fusion.", no_args_is_help=True)
 
@@ -22,6 +21,8 @@ orders_app = typer.Typer(help="Close or reopen a QuickBooks sales order sent fro
 @contextmanager
 def session_factory() -> Iterator[sessionmaker[Session]]:
     """For the commands that talk to Fusion between transactions."""
+    from qbwc_service.db.engine import make_sessionmaker
+
     engine = engine_for(current_settings())
     try:
         yield make_sessionmaker(engine)
@@ -47,7 +48,10 @@ def poll(
 ) -> None:
     """Poll Fusion for the automatic send flows: what changed since each flow's cursor is queued. `serve` does it
     by itself unless fusion_poll is off; this runs it alone."""
+    from qbwc_service.clock import SYSTEM_CLOCK
+    from qbwc_service.logs import configure_logging
     from qbwc_service.poller import Poller, run_once
+    from qbwc_service.queue import JobQueue
 
     settings = current_settings()
     with session_factory() as sessions:
@@ -83,6 +87,8 @@ def retrieve(
     as_json: JsonOption = False,
 ) -> None:
     """Retrieve QuickBooks documents into the delivery outbox: one pull per type, from a date."""
+    from qbwc_service import automation
+
     with open_db() as db:
         made = automation.retrieve_documents(db, job_queue(), connection, since, types)
         if as_json:
@@ -94,6 +100,8 @@ def retrieve(
 
 
 def _closing(connection: str, fusion_order_id: str, close: bool, as_json: bool) -> None:
+    from qbwc_service import automation
+
     with open_db() as db:
         made = automation.close_order(db, job_queue(), connection, fusion_order_id, close=close)
         if as_json:

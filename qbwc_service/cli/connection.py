@@ -13,7 +13,7 @@ from urllib.parse import quote
 import typer
 from rich.table import Table
 
-from qbwc_service import authentication, automation, connections, queue, usecases
+from qbwc_service import authentication, connections, queue, usecases
 from qbwc_service.cli._common import (
     JsonOption,
     current_settings,
@@ -263,6 +263,8 @@ def connection_fusion(
     """Set the connection's Fusion Operations account: its API URL and a bearer token, or an OAuth client
     (client id and secret, or a refresh token); and the secret its webhooks are signed with. Secrets are stored
     encrypted with the secret key (QBWC_SECRET_KEY) and never printed; `connection test-fusion` tries them."""
+    from qbwc_service import automation
+
     if sum(value == "-" for value in (token, client_secret, refresh_token, webhook_secret)) > 1:
         fail("only one secret can be read from standard input ('-')")
     if webhook_secret is not None and new_webhook_secret:
