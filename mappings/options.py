@@ -126,6 +126,11 @@ class IntegrationOptions(BaseModel):
         "such a change is refused, naming what differs.",
     )
 
+    close_sales_order_when_shipped: bool = Field(
+        default=False, description="A Fusion sales order closed by its shipment closes its QuickBooks sales order: "
+        "the lines not fully invoiced are marked closed (fully invoiced lines are left as they are).",
+    )
+
     # shipments -> invoices, receivings -> bills
     partial_invoicing: bool = Field(
         default=False, description="Invoice the shipped quantity, linked to the QuickBooks sales order lines, "

@@ -1,7 +1,8 @@
 """The one process: FastAPI for /healthz, /metrics, the support page, the HTTP API (/api/v1) and the operator's
 pages (qbwc_service.web, at /), spyne at /qbwc, and the background maintenance (heartbeat, sessions cut off by
 the database, the daily prune) and background work (background.py: the delivery worker, unless
-``delivery_worker = false``) while it runs.
+``delivery_worker = false``; the Fusion poller of the automatic send flows, unless ``fusion_poll = false``) while
+it runs.
 
 Every response says ``X-Content-Type-Options: nosniff`` and ``Cache-Control: no-store`` (:class:`SecurityHeaders`;
 HTML pages a Content-Security-Policy too: they load the service's own stylesheet and script, nothing

@@ -1,7 +1,7 @@
 """Periodic work outside the Web Connector's requests: a :class:`Runner` runs :class:`Task` s, each every its own
 interval, in one daemon thread. `serve` starts one in its lifespan (the delivery worker unless
-``delivery_worker = false``); `qbwc-service worker` runs one in the foreground until SIGTERM/SIGINT, or drains
-once (``--once``). Another periodic task (a Fusion poller, a schedule) is one more :class:`Task`.
+``delivery_worker = false``, the Fusion poller unless ``fusion_poll = false``); `qbwc-service worker` and
+`qbwc-service poll` run one in the foreground until SIGTERM/SIGINT, or once (``--once``).
 
 A task's run is given ``should_stop``; a failed run is logged and the task runs again at its next turn. Stopping
 waits STOP_WAIT_SECONDS at most for the run in progress: a Fusion request that hangs must not keep the
@@ -116,6 +116,27 @@ def delivery_task(sessions: sessionmaker[Session], settings: Settings, clock: Cl
     return Task("deliveries", settings.delivery_poll_seconds, run)
 
 
+def poll_task(sessions: sessionmaker[Session], settings: Settings, clock: Clock) -> Task:
+    """The Fusion poller as a task: each run is one pass over the automatic send flows (see poller.py). A pass is
+    periodic, not a drain: it reports 0 so that the next one waits its interval."""
+    from qbwc_service import poller
+    from qbwc_service.queue import JobQueue
+
+    job_queue = JobQueue.for_settings(settings, clock)
+
+    def run(_should_stop: ShouldStop) -> int:
+        report = poller.run_once(sessions, settings, job_queue, clock)
+        if report.queued or report.errors:
+            log.info("Fusion polled: %d connections, %d changed, %d jobs queued, %d refused, %d errors",
+                     report.connections, report.seen, report.queued, report.refused, len(report.errors))
+        return 0
+
+    return Task("fusion-poll", settings.fusion_poll_seconds, run)
+
+
 def service_tasks(sessions: sessionmaker[Session], settings: Settings, clock: Clock) -> list[Task]:
     """The tasks `serve` runs in the background, as the settings choose."""
-    return [delivery_task(sessions, settings, clock)] if settings.delivery_worker else []
+    tasks = [delivery_task(sessions, settings, clock)] if settings.delivery_worker else []
+    if settings.fusion_poll:
+        tasks.append(poll_task(sessions, settings, clock))
+    return tasks

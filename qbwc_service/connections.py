@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from qbwc_service import deliveries, fusion_accounts, links, queue
+from qbwc_service import automation_state, deliveries, fusion_accounts, links, queue
 from qbwc_service.clock import SYSTEM_CLOCK, Clock, local_date
 from qbwc_service.db.enums import EventKind
 from qbwc_service.db.models import Connection, Delivery, Event, Job, Link, WebConnectorSession
@@ -191,6 +191,7 @@ def delete(db: Session, connection: Connection, clock: Clock = SYSTEM_CLOCK) -> 
     deliveries.forget_all(db, connection.id)
     links.forget_all(db, connection.id)
     fusion_accounts.forget(db, connection.id)
+    automation_state.forget_all(db, connection.id)
     queue.delete_jobs_of(db, connection.id)
     db.execute(delete_rows(Event).where(Event.connection_id == connection.id))
     db.execute(delete_rows(WebConnectorSession).where(WebConnectorSession.connection_id == connection.id))

@@ -13,7 +13,8 @@ The tree::
     │   └── SchemaNotCurrent       its schema is not the one this version uses (.current, .head)
     ├── AccessRefused              a caller of the HTTP API (or the pages) without the right to do this
     │   ├── NotAuthenticated       no API key, or one that is not valid (.reason)
-    │   └── NotPermitted           a valid key whose scope does not allow this (.scope, .needed)
+    │   ├── NotPermitted           a valid key whose scope does not allow this (.scope, .needed)
+    │   └── WebhookRefused         a Fusion webhook whose signature, age or event id is not accepted (.reason)
     ├── NotFound                   a connection, job or API key that does not exist (.what, .key)
     │   ├── ConnectionNotFound
     │   ├── JobNotFound
@@ -148,6 +149,16 @@ class NotPermitted(AccessRefused):
         self.scope, self.needed = scope, needed
 
 
+class WebhookRefused(AccessRefused):
+    """A Fusion webhook request refused before anything changed: ``reason`` is one of ``signature`` (no valid
+    signature by a connection's shared secret, or no connection named), ``stale`` (its timestamp is outside the
+    tolerance) or ``replayed`` (its event id was taken before)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 class NotFound(QbwcError):
     """Something named by the caller does not exist."""
 
@@ -241,6 +252,7 @@ class Refusal(StrEnum):
     NON_US_COMPANY = "non-us-company"
     ORDER_ALREADY_BILLED = "order-already-billed"
     ALREADY_SENT = "already-sent"  # queued again with other content, and the first version is on its way or in
+    NOT_IN_QUICKBOOKS = "not-in-quickbooks"  # an order to close or reopen that was never sent to QuickBooks
 
 
 class Refused(InvalidInput):

@@ -218,3 +218,15 @@ def open_client(sessions: sessionmaker[Session], connection: str, settings: Sett
                                   max_wait_seconds=settings.fusion_max_wait_seconds)
     return FusionClient(FusionHttp(account.base_url, auth, budget=budget, retry=policy, clock=clock, http=http,
                                    connection=connection, sleep=sleep or time.sleep))
+
+
+def set_webhook_secret(db: Session, connection: Connection, secret: str, box: SecretBox,
+                       clock: Clock = SYSTEM_CLOCK) -> FusionAccount:
+    """Store the shared secret Fusion signs the connection's webhooks with, encrypted."""
+    account = require(db, connection)
+    account.webhook_secret_sealed = box.seal(secret)
+    account.updated_at = clock.now()
+    db.add(Event(at=clock.now(), connection_id=connection.id, kind=EventKind.FUSION_CONFIGURED,
+                 detail="webhook secret set"))
+    log.info("Fusion webhook secret set", extra={"connection": connection.name})
+    return account

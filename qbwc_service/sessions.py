@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
 
-from qbwc_service import editions, processes, queue
+from qbwc_service import editions, processes, queue, retrieve
 from qbwc_service.authentication import Authenticator, AuthLimits
 from qbwc_service.clock import SYSTEM_CLOCK, Clock
 from qbwc_service.db.enums import EventKind, SessionState
@@ -112,6 +112,8 @@ class WebConnectorSessions:
                 # No session is live: whatever an ended one left in flight lost its answer.
                 self._exchange.lose(db, queue.orphaned(db, connection.id, None), "its session ended without an "
                                     "answer (token rotated, or the session replaced)", None)
+            # An automatic retrieve due now is queued before the session takes any work, so it is part of it.
+            retrieve.queue_automatic(db, self._queue, connection, now)
             ticket = secrets.token_hex(16)
             if self._queue.due_at_most(db, connection.id, 1) == 0:
                 # The Web Connector polls every few minutes: an idle poll leaves a session row (its

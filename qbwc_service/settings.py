@@ -225,6 +225,16 @@ class Settings(BaseSettings):
         "lets it go to another after this.",
     )
 
+    fusion_poll: bool = Field(
+        default=True, description="`serve` polls Fusion for the automatic send flows (off: run `qbwc-service poll` "
+        "instead, or rely on webhooks).",
+    )
+    fusion_poll_seconds: float = Field(default=60, gt=0, description="Seconds between two polls of Fusion.")
+    webhook_tolerance_seconds: int = Field(
+        default=300, ge=10, le=3600,
+        description="A Fusion webhook whose signed timestamp is further than this from now is refused (replay).",
+    )
+
     @field_validator("secret_key", "secret_key_file", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:

@@ -3,7 +3,7 @@ however deep the queue and however many jobs are done; the ticket index leaves o
 queued), which made SQLite's statistics call a ticket unselective once the queue was deep
 
 Revision ID: 0016
-Revises: 0013
+Revises: 0014
 Create Date: 2026-11-29
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 
 
 revision = '0016'
-down_revision = '0013'
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 

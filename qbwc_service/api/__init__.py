@@ -10,7 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Security
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from qbwc_service.api import connections, deliveries, docs_page, enqueue, jobs, problems
+from qbwc_service.api import automation, connections, deliveries, docs_page, enqueue, jobs, problems
 from qbwc_service.api.auth import ApiKeyGuard, bearer
 from qbwc_service.api.context import ApiContext
 from qbwc_service.api.limits import BodyLimit
@@ -40,14 +40,17 @@ def create_api(context: ApiContext) -> FastAPI:
     api.state.api_context = context
     problems.install(api)
     secured = [Security(bearer)]
-    for router in (connections.router, enqueue.router, jobs.router, deliveries.router):
+    for router in (connections.router, enqueue.router, jobs.router, deliveries.router, automation.router):
         api.include_router(router, dependencies=secured)
+    api.include_router(automation.webhook_router)  # signed instead (qbwc_service.webhooks)
     _problems_as_problem_json(api)
     if context.settings.api_docs:
         _serve_docs(api)
     api.add_middleware(BodyLimit, max_bytes=context.settings.api_max_body_bytes,
                        idle_timeout=context.settings.request_body_timeout_seconds)
-    api.add_middleware(ApiKeyGuard, context=context)  # the outermost: nothing runs before the key is checked
+    # The outermost: nothing runs before the key is checked, except the webhook, which checks its signature.
+    api.add_middleware(ApiKeyGuard, context=context,
+                       unguarded=(automation.WEBHOOK_PATH, PREFIX + automation.WEBHOOK_PATH))
     return api
 
 

@@ -56,11 +56,13 @@ class ApiKeyGuard:
     """Every HTTP request to the wrapped app needs a valid key, and an admin key unless it only reads. The caller
     is left in ``request.state.principal``."""
 
-    def __init__(self, app: ASGIApp, context: ApiContext) -> None:
+    def __init__(self, app: ASGIApp, context: ApiContext, unguarded: tuple[str, ...] = ()) -> None:
         self.app, self.context = app, context
+        self.unguarded = frozenset(unguarded)
+        """Paths that authenticate themselves (the Fusion webhook's signature), for POST only."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (scope["method"] == "POST" and scope.get("path") in self.unguarded):
             await self.app(scope, receive, send)
             return
         connection = HTTPConnection(scope)

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, Request, Response
 
-from qbwc_service import usecases
+from qbwc_service import automation, usecases
 from qbwc_service.api.connections import IdempotencyKey
 from qbwc_service.api.context import context_of
 from qbwc_service.api.schemas import (
@@ -41,15 +41,22 @@ def _status(response: Response, created: bool) -> None:
 @router.post("/connections/{name}/flows/{flow}", status_code=201, response_model=list[EnqueuedOut],
              summary="Send a Fusion entity", description=(
                  "Queue one Fusion entity for its flow (a production order: one job per time record), shaped like "
-                 "the files in examples/ (Fusion Operations v2 JSON). The entity's id is its idempotency key: the "
-                 "same entity again makes no second job, and with other content it updates the job or is refused "
-                 "naming what differs. An Idempotency-Key header is not needed here and is ignored."))
+                 "the files in examples/ (Fusion Operations v2 JSON), or `{\"fusion_id\": ID}` to send what the "
+                 "connection's Fusion account holds for that id (read from Fusion now). The entity's id is its "
+                 "idempotency key: the same entity again makes no second job, and with other content it updates "
+                 "the job or is refused naming what differs. An Idempotency-Key header is not needed here and is "
+                 "ignored."))
 def enqueue_flow(name: str, flow: Flow, request: Request, response: Response,
                  entity: Annotated[dict[str, Any], Body(description="The Fusion entity.")],
                  automatic: Annotated[bool, Query(description="Queued by an automation (a webhook, a poller) rather "
                                                   "than a person: the flow's automatic switch applies.")] = False,
                  ) -> list[EnqueuedOut]:
     context = context_of(request)
+    if set(entity) == {"fusion_id"} and isinstance(entity["fusion_id"], str | int):
+        made = automation.enqueue_from_fusion(context.writer, context.job_queue, context.settings, name, str(flow),
+                                              str(entity["fusion_id"]), clock=context.clock, automatic=automatic)
+        _status(response, any(one.created for one in made))
+        return [EnqueuedOut.of(one) for one in made]
     with context.write() as db:
         made = usecases.enqueue_flow(db, context.job_queue, name, str(flow), entity, automatic=automatic)
         _status(response, any(one.created for one in made))

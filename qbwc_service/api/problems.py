@@ -45,7 +45,9 @@ from qbwc_service.errors import (
     QbwcError,
     Refused,
     ResolveFirst,
+    WebhookRefused,
 )
+from qbwc_service.fusion.errors import FusionError, FusionNotFound
 from qbwc_service.qbxml.errors import QbxmlError
 
 log = logging.getLogger(__name__)
@@ -86,6 +88,14 @@ def describe(exc: Exception) -> Described:
                              {**inner.fields, "index": exc.index, "field": f"{where}.{named}" if named else where})
         case NotAuthenticated():
             return Described(401, "not-authenticated", "No valid API key", {"reason": exc.reason})
+        case WebhookRefused():
+            return Described(409 if exc.reason == "replayed" else 401, f"webhook-{exc.reason}", "Webhook refused",
+                             {"reason": exc.reason})
+        case FusionNotFound():
+            return Described(422, "fusion-not-found", "Not found in Fusion", {"what": exc.what, "key": exc.key})
+        case FusionError():
+            return Described(502, "fusion-error", "Fusion did not answer as needed",
+                             {"fusion_status": exc.status, "transient": exc.transient})
         case NotPermitted():
             return Described(403, "not-permitted", "Not allowed with this API key",
                              {"scope": exc.scope, "needed": exc.needed})

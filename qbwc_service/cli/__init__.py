@@ -1,4 +1,5 @@
-"""The command line: serve, worker, db upgrade, prune, connections, enqueue, stock, jobs, deliveries, API keys,
+"""The command line: serve, worker, poll, db upgrade, prune, connections, enqueue, stock, jobs, deliveries,
+retrieve, orders, API keys,
 simulate.
 
 Each group lives in its own module; this one composes them and is the console script's entry point, the one
@@ -22,7 +23,7 @@ from typing import Annotated
 
 import typer
 
-from qbwc_service.cli import about, apikey, connection, deliveries, server, work, worker
+from qbwc_service.cli import about, apikey, automation, connection, deliveries, server, work, worker
 from qbwc_service.cli._common import err
 from qbwc_service.errors import QbwcError
 from qbwc_service.qbxml.errors import QbxmlError
@@ -42,6 +43,9 @@ app.add_typer(work.stock_app, name="stock")
 app.add_typer(work.jobs_app, name="jobs")
 app.add_typer(deliveries.app, name="deliveries")
 app.add_typer(apikey.app, name="apikey")
+app.command()(automation.poll)
+app.command()(automation.retrieve)
+app.add_typer(automation.orders_app, name="orders")
 
 
 @dataclass

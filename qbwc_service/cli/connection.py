@@ -8,6 +8,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import quote
 
 import typer
 
@@ -258,8 +259,9 @@ def _unfinished_note(unfinished: dict[str, int]) -> str:
 @app.command("fusion")
 def connection_fusion(
     name: str,
-    url: Annotated[str, typer.Option(help="The Fusion Operations API's base URL, e.g. "
-                                     "https://api.aps.autodesk.com/fusion-operations/v2")],
+    url: Annotated[str | None, typer.Option(help="The Fusion Operations API's base URL, e.g. "
+                                            "https://api.aps.autodesk.com/fusion-operations/v2 (not needed to set "
+                                            "only the webhook secret).")] = None,
     token: Annotated[str | None, typer.Option(help="A bearer token, used as it is. '-' reads it from standard "
                                               "input.")] = None,
     client_id: Annotated[str | None, typer.Option(help="An OAuth client id (with --client-secret, or with "
@@ -271,29 +273,49 @@ def connection_fusion(
     token_url: Annotated[str | None, typer.Option(help="The OAuth token endpoint (default: Autodesk's, or "
                                                   "/authentication/v2/token on the URL's host).")] = None,
     scope: Annotated[str | None, typer.Option(help="OAuth scopes (default: 'data:read data:write').")] = None,
+    webhook_secret: Annotated[str | None, typer.Option(help="The shared secret Fusion signs this connection's "
+                                                       "webhooks with (16 characters or more). '-' reads it from "
+                                                       "standard input.")] = None,
+    new_webhook_secret: Annotated[bool, typer.Option("--new-webhook-secret", help="Make a random webhook secret, "
+                                                     "shown this once, to give to Fusion.")] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Set the connection's Fusion Operations account: its API URL and a bearer token, or an OAuth client
-    (client id and secret, or a refresh token). Secrets are stored encrypted with the secret key
-    (QBWC_SECRET_KEY) and never printed; `connection test-fusion` tries them."""
-    from qbwc_service import usecases
+    (client id and secret, or a refresh token); and the secret its webhooks are signed with. Secrets are stored
+    encrypted with the secret key (QBWC_SECRET_KEY) and never printed; `connection test-fusion` tries them."""
+    from qbwc_service import automation, usecases
     from qbwc_service.fusion_accounts import FusionCredentials
 
-    if sum(value == "-" for value in (token, client_secret, refresh_token)) > 1:
+    if sum(value == "-" for value in (token, client_secret, refresh_token, webhook_secret)) > 1:
         fail("only one secret can be read from standard input ('-')")
+    if webhook_secret is not None and new_webhook_secret:
+        fail("give --webhook-secret or --new-webhook-secret, not both")
+    wants_secret = webhook_secret is not None or new_webhook_secret
+    if url is None and not wants_secret:
+        fail("give --url with a way to sign in, and/or --webhook-secret (or --new-webhook-secret)")
     credentials = FusionCredentials(base_url=url, token=_secret(token), client_id=client_id,
                                     client_secret=_secret(client_secret), refresh_token=_secret(refresh_token),
-                                    token_url=token_url, scope=scope)
+                                    token_url=token_url, scope=scope) if url is not None else None
+    shared = _secret(webhook_secret)
     settings = current_settings()
     with open_db() as db:
-        done = usecases.configure_fusion(db, name, credentials, settings)
+        done = usecases.configure_fusion(db, name, credentials, settings) if credentials is not None else None
+        made = automation.set_webhook_secret(db, name, settings, shared) if wants_secret else None
     if as_json:
-        print_json(dataclasses.asdict(done))
+        print_json({**(dataclasses.asdict(done) if done else {"connection": name}),
+                    **({"webhook_secret_set": True} if made is not None else {}),
+                    **({"webhook_secret": made} if new_webhook_secret else {})})
         return
-    via = f", tokens from {done.token_url}" if done.token_url else ""
-    out.print(f"{done.connection}: Fusion at {done.base_url} ({done.auth_kind}{via}); secrets stored encrypted. "
-              f"Try them: qbwc-service connection test-fusion {_quoted(done.connection)}", markup=False,
-              highlight=False)
+    if done is not None:
+        via = f", tokens from {done.token_url}" if done.token_url else ""
+        out.print(f"{done.connection}: Fusion at {done.base_url} ({done.auth_kind}{via}); secrets stored encrypted. "
+                  f"Try them: qbwc-service connection test-fusion {_quoted(done.connection)}", markup=False,
+                  highlight=False)
+    if made is not None:
+        where = f"{settings.public_url.rstrip('/')}/api/v1/webhooks/fusion?connection={quote(name)}"
+        shown = f": {made} (shown this once)" if new_webhook_secret else ""
+        out.print(f"{name}: webhook secret stored encrypted{shown}. Webhook URL: {where}", markup=False,
+                  highlight=False)
 
 
 @app.command("test-fusion")

@@ -205,3 +205,37 @@ def simulate_fusion(
     configure_logging("WARNING")
     with _stop_signals_end_cleanly():
         uvicorn.run(sim.app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=1)
+
+
+@simulate_app.command("demo")
+def simulate_demo(
+    url: Annotated[str, typer.Option(help="The running service's SOAP URL, e.g. http://localhost:8080/qbwc.")],
+    connection: Annotated[str, typer.Option(help="The connection to pair with the simulated parts (made when "
+                                            "missing; given a new token when it exists).")] = "demo",
+    fusion_port: Annotated[int, typer.Option(min=1, max=65535, help="Port of the simulated Fusion API.")] = 9000,
+    rounds: Annotated[int, typer.Option(min=1, max=20, help="Rounds: a new order, then its shipment, ...")] = 2,
+) -> None:
+    """Run the three simulated parts together against a running `serve` (test doubles: no Fusion, QuickBooks or
+    Web Connector is involved): the Fusion API, a connection paired with it (automatic flows on), and a Web
+    Connector with its QuickBooks company; each round something happens in Fusion, Fusion is polled and a session
+    runs. Uses the service's database and secret key (the same settings as `serve`)."""
+    from qbwc_service.db.engine import make_sessionmaker
+    from qbwc_service.simulate.demo import pair_with_fusion, run_demo, served_fusion
+    from qbwc_service.simulate.fusion import SimulatedFusion
+
+    settings = current_settings()
+    engine = engine_for(settings)
+    sim = SimulatedFusion()
+    try:
+        with served_fusion(sim, "127.0.0.1", fusion_port) as base_url:
+            sessions = make_sessionmaker(engine)
+            paired = pair_with_fusion(sessions, settings, connection, base_url, sorted(sim.account.tokens)[0])
+            out.print(f"simulated Fusion Operations API (a test double) at {base_url}; connection {connection!r} "
+                      "paired with it, its send flows automatic", markup=False, highlight=False)
+            ok = run_demo(sessions, settings, url, paired, sim, lambda line: out.print(line, markup=False,
+                                                                                      highlight=False),
+                          rounds=rounds)
+    finally:
+        engine.dispose()
+    if not ok:
+        raise typer.Exit(1)

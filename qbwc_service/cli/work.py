@@ -10,7 +10,17 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from qbwc_service.cli import _inputs
-from qbwc_service.cli._common import JsonOption, err, fail, job_queue, open_db, out, print_json, read_json
+from qbwc_service.cli._common import (
+    JsonOption,
+    current_settings,
+    err,
+    fail,
+    job_queue,
+    open_db,
+    out,
+    print_json,
+    read_json,
+)
 from qbwc_service.db.enums import JobStatus
 
 if TYPE_CHECKING:
@@ -128,14 +138,32 @@ def _enqueue_entity(flow: str) -> Callable[..., None]:
     def command(
         connection: str,
         entities: Annotated[list[Path] | None, typer.Argument(
-            help="Fusion entities as JSON, one per file (see examples/).", show_default=False)] = None,
+            help="Fusion entities as JSON, one per file (see examples/); or --fusion-id.", show_default=False)] = None,
         jsonl: JsonLinesOption = None,
+        fusion_id: Annotated[str | None, typer.Option("--fusion-id", help="Read the entity from the connection's "
+                                                      "Fusion account by its id, and send what Fusion holds.")] = None,
         as_json: JsonOption = False,
     ) -> None:
         from qbwc_service import usecases
 
+        if fusion_id is not None:
+            if entities or jsonl is not None:
+                fail("give the entity as JSON files (or --jsonl), or --fusion-id ID to read it from Fusion, not both")
+            from qbwc_service import automation
+            from qbwc_service.cli.automation import session_factory
+
+            with session_factory() as sessions:
+                made = automation.enqueue_from_fusion(sessions, job_queue(), current_settings(), connection, flow,
+                                                      fusion_id)
+            if as_json:
+                print_json([_enqueued(one) for one in made])
+                return
+            for one in made:
+                _report(one, "same entity")
+            return
         if not entities and jsonl is None:
-            fail("give a file holding the Fusion entity as JSON, or --jsonl FILE (or - for standard input)")
+            fail("give a file holding the Fusion entity as JSON, --jsonl FILE (or - for standard input), or "
+                 "--fusion-id ID")
         inputs = [*_inputs.file_json(entities or []), *(_inputs.json_lines(jsonl) if jsonl is not None else [])]
         if len(inputs) == 1 and jsonl is None:
             with open_db() as db:
@@ -347,7 +375,13 @@ def _job_is(job: Job, as_json: bool) -> None:
 
 
 
-def _stock_levels(file: Path) -> list[Any]:
+def _stock_levels(file: Path | None, connection: str, product: str | None = None) -> list[Any]:
+    if file is None:
+        from qbwc_service import automation
+        from qbwc_service.cli.automation import session_factory
+
+        with session_factory() as sessions:
+            return automation.stock_from_fusion(sessions, current_settings(), connection, product)
     data = read_json(file)
     levels = data.get("products", data) if isinstance(data, dict) else data
     if not isinstance(levels, list):
@@ -358,8 +392,9 @@ def _stock_levels(file: Path) -> list[Any]:
 @stock_app.command("send-all")
 def stock_send_all(
     connection: str,
-    file: Annotated[Path, typer.Option("--file", help="Stock levels as JSON: a list of {product, quantityInStock, "
-                                       "quantityOnOrders | salesOrders}.")],
+    file: Annotated[Path | None, typer.Option("--file", help="Stock levels as JSON: a list of {product, "
+                                              "quantityInStock, quantityOnOrders | salesOrders}. Without it, read "
+                                              "from the connection's Fusion account.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Send the stock of every product (labelled products only when that option is on)."""
@@ -367,7 +402,7 @@ def stock_send_all(
 
     from qbwc_service import usecases
 
-    levels = _stock_levels(file)
+    levels = _stock_levels(file, connection)
     with open_db() as db:
         sent = usecases.send_stock(db, job_queue(), connection, track(
             levels, description="queueing stock", console=err, disable=not err.is_terminal))
@@ -384,13 +419,14 @@ def stock_send_all(
 def stock_send(
     connection: str,
     product: Annotated[str, typer.Argument(help="The Fusion product code.")],
-    file: Annotated[Path, typer.Option("--file", help="Stock levels as JSON (the product is picked by code).")],
+    file: Annotated[Path | None, typer.Option("--file", help="Stock levels as JSON (the product is picked by "
+                                              "code). Without it, read from the connection's Fusion account.")] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Update one product's quantity on hand in QuickBooks."""
     from qbwc_service import usecases
 
-    levels = _stock_levels(file)
+    levels = _stock_levels(file, connection, product)
     with open_db() as db:
         made = usecases.send_stock_of(db, job_queue(), connection, product, levels)
         if as_json:

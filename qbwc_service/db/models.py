@@ -281,6 +281,38 @@ class SyncState(Base):
     last_run_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
+class AutomationState(Base):
+    """Per connection and automation (``retrieve``, or a send flow's name): when it last ran, and for a flow, the
+    Fusion cursor it polls from, (updatedAt, id) of the newest entity handled, with the entities handled within
+    the overlap (``seen``: id -> updatedAt), so that one met again is recognised."""
+
+    __tablename__ = "qbwc_automation_state"
+    __table_args__ = (UniqueConstraint("connection_id", "name", name="uq_qbwc_automation_state_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("qbwc_connections.id"))
+    name: Mapped[str] = mapped_column(String(40))
+    mark_at: Mapped[str | None] = mapped_column(String(40))
+    mark_id: Mapped[str | None] = mapped_column(String(100))
+    seen: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    ran_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class WebhookEvent(Base):
+    """A Fusion webhook event taken (its id, per connection): the same event again is a replay, refused."""
+
+    __tablename__ = "qbwc_webhook_events"
+    __table_args__ = (
+        UniqueConstraint("connection_id", "event_id", name="uq_qbwc_webhook_events_event"),
+        Index("ix_qbwc_webhook_events_received", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connection_id: Mapped[int] = mapped_column(ForeignKey("qbwc_connections.id"))
+    event_id: Mapped[str] = mapped_column(String(200))
+    received_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 class Link(Base):
     """The id map: a Fusion entity sent by a connection, and the QuickBooks object it became."""
 
@@ -344,6 +376,8 @@ class FusionAccount(Base):
     test_outcome: Mapped[str | None] = mapped_column(Text)
     configured_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
+    # The shared secret Fusion's webhooks are signed with (HMAC-SHA256), encrypted like the others.
+    webhook_secret_sealed: Mapped[str | None] = mapped_column(Text)
 
 
 class FusionBudget(Base):

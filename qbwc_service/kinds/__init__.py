@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from qbwc_service.db.models import Job
 from qbwc_service.errors import InvalidJobPayload
-from qbwc_service.kinds import changes, custom_fields, flows, probe, pull, raw
+from qbwc_service.kinds import changes, closing, custom_fields, flows, probe, pull, raw
 from qbwc_service.kinds.base import JobKind
 
 
@@ -37,4 +37,5 @@ class Registry:
         return Registry(tuple({**self._kinds, **{kind.name: kind for kind in kinds}}.values()))
 
 
-REGISTRY = Registry((*raw.KINDS, *probe.KINDS, *pull.KINDS, *custom_fields.KINDS, *flows.KINDS, *changes.KINDS))
+REGISTRY = Registry((*raw.KINDS, *probe.KINDS, *pull.KINDS, *custom_fields.KINDS, *flows.KINDS, *changes.KINDS,
+                     *closing.KINDS))

@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from qbwc_service.api import connections, deliveries, enqueue, jobs
+from qbwc_service.api import automation, connections, deliveries, enqueue, jobs
 from qbwc_service.settings import Settings
 from tests.api.conftest import Api, assert_problem, make_api
 
@@ -72,7 +72,7 @@ def test_the_openapi_document_is_valid_and_lists_every_route(api: Api) -> None:
     assert document["components"]["securitySchemes"]["apiKey"] == {
         "type": "http", "scheme": "bearer", "description": document["components"]["securitySchemes"]["apiKey"][
             "description"]}
-    routers = (connections.router, enqueue.router, jobs.router, deliveries.router)
+    routers = (connections.router, enqueue.router, jobs.router, deliveries.router, automation.router)
     routes = [(route.path, method.lower()) for router in routers
               for route in router.routes if isinstance(route, APIRoute) for method in route.methods]
     assert len(routes) >= 25
@@ -82,5 +82,6 @@ def test_the_openapi_document_is_valid_and_lists_every_route(api: Api) -> None:
         for status in ("401", "403", "422"):
             assert set(operation["responses"][status]["content"]) == {"application/problem+json"}, (path, method)
     listed = {(path, method) for path, item in document["paths"].items() for method in item}
-    assert listed == set(routes)
+    assert listed == {*routes, (automation.WEBHOOK_PATH, "post")}
+    assert document["paths"][automation.WEBHOOK_PATH]["post"]["security"] == []  # signed instead
     assert "/jobs/bulk" in document["paths"] and "/connections/{name}/flows/{flow}" in document["paths"]

@@ -49,6 +49,7 @@ def test_one_registry_names_every_kind_once() -> None:
     names = REGISTRY.names()
     assert len(names) == len(set(names))
     assert {"raw", "list_add", "probe", "pull", "custom_fields", "sales_order", "purchase_order", "receiving",
-            "shipment", "time_tracking", "stock", "sales_order_change", "purchase_order_change"} == set(names)
+            "shipment", "time_tracking", "stock", "sales_order_change", "purchase_order_change",
+            "sales_order_close"} == set(names)
     assert REGISTRY.named("pull").streams and not REGISTRY.named("raw").streams
     assert REGISTRY.named("probe").reads_only({}) and not REGISTRY.named("sales_order").reads_only({})
