@@ -90,11 +90,14 @@ def enqueue_pull(name: str, body: PullIn, request: Request, response: Response,
 
 @router.post("/connections/{name}/stock/send-all", status_code=201, response_model=StockSentOut,
              summary="Send the stock of every product",
-             description="Labelled products only when stock_only_quickbooks_label is on; needs stock_sync.")
+             description="Labelled products only when stock_only_quickbooks_label is on; needs stock_sync. Without "
+                         "`levels`, the stock is read from the connection's Fusion account.")
 def stock_send_all(name: str, body: StockIn, request: Request, response: Response) -> StockSentOut:
     context = context_of(request)
+    levels = body.levels if body.levels is not None else automation.stock_from_fusion(
+        context.writer, context.settings, name, clock=context.clock)
     with context.write() as db:
-        sent = usecases.send_stock(db, context.job_queue, name, body.levels)
+        sent = usecases.send_stock(db, context.job_queue, name, levels)
         _status(response, bool(sent.queued))
         return StockSentOut(queued=[EnqueuedOut.of(m) for m in sent.queued],
                             already_queued=[EnqueuedOut.of(m) for m in sent.already_queued],
@@ -103,11 +106,14 @@ def stock_send_all(name: str, body: StockIn, request: Request, response: Respons
 
 @router.post("/connections/{name}/stock/send", status_code=201, response_model=EnqueuedOut,
              summary="Send one product's stock", description="The product is picked by its Fusion code from the "
-                                                             "stock levels given.")
+                                                             "stock levels given, or read from the connection's "
+                                                             "Fusion account when `levels` is left out.")
 def stock_send_one(name: str, body: StockOneIn, request: Request, response: Response) -> EnqueuedOut:
     context = context_of(request)
+    levels = body.levels if body.levels is not None else automation.stock_from_fusion(
+        context.writer, context.settings, name, body.product, clock=context.clock)
     with context.write() as db:
-        made = usecases.send_stock_of(db, context.job_queue, name, body.product, body.levels)
+        made = usecases.send_stock_of(db, context.job_queue, name, body.product, levels)
         _status(response, made.created)
         return EnqueuedOut.of(made)
 

@@ -164,7 +164,9 @@ class PullIn(BaseModel):
 
 
 class StockIn(BaseModel):
-    levels: list[dict[str, Any]] = Field(description="Fusion stock levels: {product, quantityInStock, ...}.")
+    levels: list[dict[str, Any]] | None = Field(
+        default=None, description="Fusion stock levels: {product, quantityInStock, ...}. Left out: read from the "
+        "connection's Fusion account now.")
 
 
 class StockOneIn(StockIn):

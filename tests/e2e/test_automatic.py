@@ -290,3 +290,22 @@ def test_the_demo_shows_orders_flow(settings: Settings, engine: Engine, sessions
         assert run_demo(sessions, keyed, server.soap_url, paired, sim, lines.append)
     assert lines[0].endswith("polled: 1 jobs queued") and lines[3].endswith("polled: 2 jobs queued"), lines
     assert lines[-1].endswith("sales orders (1 lines closed) and 1 invoices"), lines
+
+
+def test_stock_sent_through_the_api_is_read_from_fusion_when_no_levels_are_given(world: World) -> None:
+    world.options(stock_sync=True, stock_adjustment_account="Inventory Adjustment")
+    products = len(world.sim.entities("products"))
+    sent = world.api("POST", f"/connections/{world.paired.name}/stock/send-all", json={})
+    assert sent.status_code == 201, sent.text
+    assert len(sent.json()["queued"]) == products
+    one = world.api("POST", f"/connections/{world.paired.name}/stock/send", json={"product": "Gripper Frame GF-20"})
+    assert one.status_code == 200 and one.json()["created"] is False  # the same level: already queued
+    missing = world.api("POST", f"/connections/{world.paired.name}/stock/send", json={"product": "Nope"})
+    assert missing.status_code == 422, missing.text
+    world.session()
+    with world.sessions() as db:
+        settled = [(job.status, job.status_message or "") for job in db.scalars(select(Job).where(Job.kind == "stock"))]
+    done = [status for status, _message in settled if status == "done"]
+    (refused,) = [message for status, message in settled if status == "dead"]  # the seed's product QuickBooks lacks
+    assert "no Item named 'Prototype X'" in refused
+    assert len(world.company.find_all("InventoryAdjustment")) == len(done) == products - 1
