@@ -153,13 +153,8 @@ def _enqueue_entity(flow: str) -> Callable[..., None]:
             from qbwc_service.cli.automation import session_factory
 
             with session_factory() as sessions:
-                made = automation.enqueue_from_fusion(sessions, job_queue(), current_settings(), connection, flow,
-                                                      fusion_id)
-            if as_json:
-                print_json([_enqueued(one) for one in made])
-                return
-            for one in made:
-                _report(one, "same entity")
+                _report_all(automation.enqueue_from_fusion(sessions, job_queue(), current_settings(), connection,
+                                                           flow, fusion_id), as_json)
             return
         if not entities and jsonl is None:
             fail("give a file holding the Fusion entity as JSON, --jsonl FILE (or - for standard input), or "
@@ -167,12 +162,7 @@ def _enqueue_entity(flow: str) -> Callable[..., None]:
         inputs = [*_inputs.file_json(entities or []), *(_inputs.json_lines(jsonl) if jsonl is not None else [])]
         if len(inputs) == 1 and jsonl is None:
             with open_db() as db:
-                made = usecases.enqueue_flow(db, job_queue(), connection, flow, inputs[0].value)
-                if as_json:
-                    print_json([_enqueued(one) for one in made])
-                    return
-                for one in made:
-                    _report(one, "same entity")
+                _report_all(usecases.enqueue_flow(db, job_queue(), connection, flow, inputs[0].value), as_json)
             return
         _enqueue_many([usecases.FlowItem(connection, flow, one.value) for one in inputs],
                       [one.origin for one in inputs], as_json)
@@ -183,6 +173,15 @@ def _enqueue_entity(flow: str) -> Callable[..., None]:
 for _name, _flow in FLOW_COMMANDS.items():
     enqueue_app.command(_name, help=f"Queue a Fusion {_name.replace('-', ' ')} for QuickBooks "
                         f"({'time entries' if _flow == 'time_tracking' else 'one document'}).")(_enqueue_entity(_flow))
+
+
+def _report_all(made: list[Enqueued], as_json: bool) -> None:
+    """The jobs one entity made (a production order: one per time record)."""
+    if as_json:
+        print_json([_enqueued(one) for one in made])
+        return
+    for one in made:
+        _report(one, "same entity")
 
 
 def _report(made: Enqueued, same: str, as_json: bool = False) -> None:
