@@ -104,10 +104,12 @@ def test_the_runner_drains_each_task_and_survives_a_failing_one() -> None:
     assert done == 3 and runs == ["drain"] * 4 + ["fail"]
 
 
-def test_serve_runs_the_worker_unless_told_not_to(sessions: sessionmaker[Session]) -> None:
+def test_serve_runs_the_worker_and_the_poller_unless_told_not_to(sessions: sessionmaker[Session]) -> None:
     clock = FakeClock()
-    assert [t.name for t in service_tasks(sessions, load_settings(), clock)] == ["deliveries"]
-    assert service_tasks(sessions, load_settings(delivery_worker=False), clock) == []
+    assert [t.name for t in service_tasks(sessions, load_settings(), clock)] == ["deliveries", "fusion-poll"]
+    assert [t.name for t in service_tasks(sessions, load_settings(delivery_worker=False), clock)] == ["fusion-poll"]
+    assert [t.name for t in service_tasks(sessions, load_settings(fusion_poll=False), clock)] == ["deliveries"]
+    assert service_tasks(sessions, load_settings(delivery_worker=False, fusion_poll=False), clock) == []
     runner = Runner(service_tasks(sessions, load_settings(delivery_poll_seconds=0.05), clock))
     runner.start()
     runner.stop()
