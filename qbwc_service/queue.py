@@ -461,6 +461,8 @@ _OUTCOMES = {
 def _log_outcome(job: Job, detail: str) -> None:
     """One line per outcome, with the job id; the reason, cut short, never a qbXML body."""
     level, message = _OUTCOMES[JobStatus(job.status)]
+    if not log.isEnabledFor(level):
+        return  # the line and its fields are not built at all: one settlement per job, many jobs per call
     log.log(level, message, job.id, job.kind,
             extra={"job": job.id, "ticket": job.ticket,
                    "reason": detail[:300] if detail and job.status != JobStatus.DONE else None})
