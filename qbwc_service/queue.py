@@ -440,10 +440,11 @@ def _insert_events(db: Session, rows: list[dict[str, Any]]) -> None:
     costs more than the insert itself, and nothing reads these rows back as objects. What the session holds is
     flushed first, so that the events keep the order in which they happened."""
     db.flush()
-    db.connection().execute(insert(_EVENTS), rows)
+    db.connection().execute(_INSERT_EVENTS, rows)
 
 
 _EVENTS = Event.metadata.tables[Event.__tablename__]
+_INSERT_EVENTS = insert(_EVENTS)
 _HELD_EVENTS = "qbwc_held_events"
 """The key in ``Session.info`` of the events :meth:`JobQueue.events_together` holds until its block ends."""
 
@@ -461,6 +462,8 @@ _OUTCOMES = {
 def _log_outcome(job: Job, detail: str) -> None:
     """One line per outcome, with the job id; the reason, cut short, never a qbXML body."""
     level, message = _OUTCOMES[JobStatus(job.status)]
+    if not log.isEnabledFor(level):
+        return  # the line and its fields are not built at all: one settlement per job, many jobs per call
     log.log(level, message, job.id, job.kind,
             extra={"job": job.id, "ticket": job.ticket,
                    "reason": detail[:300] if detail and job.status != JobStatus.DONE else None})

@@ -58,6 +58,7 @@ class WebConnectorSessions:
         self._settings = settings
         self._clock = clock
         self._timeout = timedelta(seconds=settings.session_timeout_seconds)
+        self._renew_after = renewal_interval(settings)
         self._our_version = parse_version(settings.max_qbxml_version) or (13, 0)
         self._queue = queue.JobQueue.for_settings(settings, clock)
         self._exchange = Exchange(settings, clock, self._queue, registry)
@@ -179,7 +180,9 @@ class WebConnectorSessions:
                              kind=EventKind.MESSAGE_SET_FAILED, detail=session.last_error))
                 return -1
             self._exchange.apply(db, live, in_flight, response or "")
-            connection.last_exchange_at = self._clock.now()
+            now = self._clock.now()
+            if connection.last_exchange_at is None or now - connection.last_exchange_at >= self._renew_after:
+                connection.last_exchange_at = now  # as fresh as the lease: an UPDATE now and then, not every call
             return self._percent(db, live)
 
     def _percent(self, db: DbSession, live: Live) -> int:
@@ -341,9 +344,11 @@ class WebConnectorSessions:
         if session.expires_at < now:
             self._end(db, session, connection, EXPIRED, "the session expired before QuickBooks answered")
             return None
-        session.last_activity_at = connection.last_contact_at = now
-        session.expires_at = connection.live_until = now + self._timeout
-        session.process_id = self.process.id
+        if now - session.last_activity_at >= self._renew_after or session.process_id != self.process.id:
+            # Renewed when a fraction of its lifetime has passed, not on every call: two UPDATEs a call otherwise.
+            session.last_activity_at = connection.last_contact_at = now
+            session.expires_at = connection.live_until = now + self._timeout
+            session.process_id = self.process.id
         return Live(session, connection)
 
     def _end(self, db: DbSession, session: WebConnectorSession, connection: Connection, state: SessionState,
@@ -401,6 +406,18 @@ class WebConnectorSessions:
             "pinned company file in QuickBooks, or pair the other file as a connection of its own. "
             + _moved_hint(connection)
         )
+
+
+RENEWAL_FRACTION = 8
+"""A live session's lease (and its activity time) is written again once an eighth of the shorter of its lifetime
+and the takeover time has passed (15 s with the defaults), instead of on every call."""
+
+
+def renewal_interval(settings: Settings) -> timedelta:
+    """How old a lease may be before a call renews it: never so old that the session could expire or be taken over
+    while its Web Connector is busy with it."""
+    spans = [settings.session_timeout_seconds, settings.session_takeover_seconds or settings.session_timeout_seconds]
+    return timedelta(seconds=min(spans) / RENEWAL_FRACTION)
 
 
 _SESSION_AND_CONNECTION = (

@@ -102,7 +102,7 @@ def make_safe(request: etree._Element, version: Version, *, transliterate_names:
     in a full name, than one level). The request is left untouched then. Otherwise returns one warning per
     free text that lost characters (replaced by "?") or was cut to its maximum length.
     """
-    elements = [(element, element_path(element, request)) for element in _elements(request)]
+    elements = _with_paths(request)
     _check_supported(elements, version)
     warnings: list[TextWarning] = []
     too_long: list[TooLong] = []
@@ -173,9 +173,17 @@ def _long_levels(path: str, text: str, limit: int) -> list[TooLong]:
     return [TooLong(path, text, level_max, part) for part in text.split(":") if len(part) > level_max]
 
 
-def _elements(request: etree._Element) -> list[etree._Element]:
-    """The request and its descendant elements, without comments or processing instructions."""
-    return [e for e in request.iter() if isinstance(e.tag, str)]
+def _with_paths(request: etree._Element) -> list[tuple[etree._Element, str]]:
+    """The request and its descendant elements in document order, without comments or processing instructions, each
+    with its :func:`element_path`, built in one walk down instead of one walk up per element."""
+    found: list[tuple[etree._Element, str]] = []
+    stack: list[tuple[etree._Element, str]] = [(request, etree.QName(request).localname)]
+    while stack:
+        element, path = stack.pop()
+        found.append((element, path))
+        stack.extend((child, f"{path}/{etree.QName(child).localname}")
+                     for child in reversed(element) if isinstance(child.tag, str))
+    return found
 
 
 def _check_supported(elements: list[tuple[etree._Element, str]], version: Version) -> None:

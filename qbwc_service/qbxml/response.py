@@ -11,6 +11,9 @@ from lxml import etree
 from qbwc_service.qbxml.stream import ResponseHeader, iter_responses
 from qbwc_service.qbxml.xml import parse_untrusted
 
+_ID_NAMES = ("TxnID", "ListID", "RefNumber", "EditSequence", "TxnNumber", "FullName", "Name")
+_ID_ORDER = frozenset(_ID_NAMES)
+
 
 @dataclass(frozen=True)
 class Response:
@@ -41,14 +44,14 @@ class Response:
     def ids(self) -> dict[str, str]:
         """TxnID / ListID / RefNumber / EditSequence of the first *Ret, where present."""
         ret = self.first_ret()
-        found: dict[str, str] = {}
         if ret is None:
-            return found
-        for name in ("TxnID", "ListID", "RefNumber", "EditSequence", "TxnNumber", "FullName", "Name"):
-            value = ret.findtext(name)
-            if value is not None and name not in found:
-                found[name] = value
-        return found
+            return {}
+        seen: dict[str, str] = {}
+        for child in ret:  # one pass over the Ret's children, not one search per name
+            tag = child.tag
+            if tag in _ID_ORDER and tag not in seen:
+                seen[tag] = child.text or ""
+        return {name: seen[name] for name in _ID_NAMES if name in seen}
 
 
 def parse_message_set(text: str) -> list[Response]:

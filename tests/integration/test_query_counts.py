@@ -97,3 +97,43 @@ def test_the_hot_reads_use_indexes(engine: Engine) -> None:
             plan = "\n".join(str(row[-1]) for row in rows)
             assert index in plan and "Seq Scan" not in plan and not re.search(r"\bSCAN qbwc_jobs\b", plan), plan
         conn.rollback()
+
+
+def test_a_live_session_renews_its_lease_only_once_a_fraction_of_it_has_passed(engine: Engine) -> None:
+    """Calls close together write no lease: the second of two calls a second apart costs what it costs on a clock
+    that stands still; once the renewal interval has passed, the next call extends the lease from its own time."""
+    from datetime import timedelta
+
+    from qbwc_service.db.models import Connection, WebConnectorSession
+    from qbwc_service.sessions import renewal_interval
+
+    wc = in_process(engine, batch_size=1)
+    paired = pair(wc.sessions, "Renewed")
+    _queue(wc, paired.name, 10)
+    company = QuickBooksCompany()
+    protocol = wc.protocol
+    ticket, _file = protocol.authenticate(paired.username, paired.token, "2.3.0.1", "127.0.0.1")
+    request = protocol.send_request_xml(ticket, company.hcp_response(), company.company_file, "US", 13, 0)
+    protocol.receive_response_xml(ticket, company.process(request), "", "")
+    with counted(engine) as still:
+        request = protocol.send_request_xml(ticket, "", company.company_file, "US", 13, 0)
+    protocol.receive_response_xml(ticket, company.process(request), "", "")
+    wc.clock.advance(seconds=1)
+    with counted(engine) as moved:
+        request = protocol.send_request_xml(ticket, "", company.company_file, "US", 13, 0)
+    protocol.receive_response_xml(ticket, company.process(request), "", "")
+    assert len(moved) == len(still)
+
+    def lease() -> tuple[object, object]:
+        with wc.sessions() as db:
+            session = db.query(WebConnectorSession).filter_by(ticket=ticket).one()
+            connection = db.get(Connection, session.connection_id)
+            assert connection is not None
+            return session.expires_at, connection.live_until
+
+    before = lease()
+    wc.clock.advance(renewal_interval(wc.settings))
+    request = protocol.send_request_xml(ticket, "", company.company_file, "US", 13, 0)
+    expected = wc.clock.now() + timedelta(seconds=wc.settings.session_timeout_seconds)
+    assert lease() == (expected, expected) != before
+    assert protocol.receive_response_xml(ticket, company.process(request), "", "") <= 100
