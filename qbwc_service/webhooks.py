@@ -7,11 +7,13 @@ the event and the entity changed::
 
     {"id": "evt-20261201-0001", "entity": {"type": "shippings", "id": 8001}}
 
-(``type``: a Fusion collection, or a flow name). Refused with nothing changed, in this order: no connection
-whose secret signed the body (401, ``signature``); a timestamp further from now than
-``webhook_tolerance_seconds`` (401, ``stale``); an event id taken before (409, ``replayed``). An accepted event
-reads the entity from Fusion (the body's copy is never trusted) and takes it as the poller does; its id is then
-recorded, so the same event again is a replay.
+(``type``: a Fusion collection, or a flow name). Refused with nothing changed, in this order: a client address
+locked by its refusals (429, ``locked``: ``auth_failures_per_address`` refused webhooks within
+``auth_window_seconds`` lock it for ``auth_lockout_seconds``, as for the Web Connector's passwords; nothing is
+logged while it lasts); no connection whose secret signed the body (401, ``signature``); a timestamp further
+from now than ``webhook_tolerance_seconds`` (401, ``stale``); an event id taken before (409, ``replayed``). An
+accepted event reads the entity from Fusion (the body's copy is never trusted) and takes it as the poller does;
+its id is then recorded, so the same event again is a replay.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from qbwc_service import automation_state, fusion_accounts
+from qbwc_service.authentication import Authenticator, AuthLimits, address_key
 from qbwc_service.clock import Clock
 from qbwc_service.db.models import Connection, FusionAccount
 from qbwc_service.errors import InvalidJobPayload, SecretUnreadable, WebhookRefused
@@ -67,18 +70,29 @@ class Received:
 
 def receive(sessions: sessionmaker[Session], settings: Settings, job_queue: JobQueue, clock: Clock, *,
             connection: str | None, account: str | None, timestamp: str | None, signature: str | None,
-            body: bytes, http: httpx.Client | None = None, sleep: Sleep | None = None) -> Received:
+            body: bytes, address: str = "", http: httpx.Client | None = None, sleep: Sleep | None = None) -> Received:
     """Check a webhook request and take the entity it names; WebhookRefused (or InvalidJobPayload for a signed
-    body that names no entity) with nothing changed."""
-    name = _signed_by(sessions, settings, connection, account, timestamp or "", signature or "", body)
+    body that names no entity) with nothing changed but the count of the address's refusals."""
+    limiter = Authenticator(AuthLimits.for_settings(settings))
+    counted_as = f"webhook:{address_key(address)}"[:64]
+    with sessions.begin() as db:
+        if limiter.address_locked(db, counted_as, clock.now()):
+            raise WebhookRefused("locked", "too many refused webhooks from this address: wait, then try again")
     try:
-        signed_at = datetime.fromtimestamp(int(timestamp or ""), UTC).replace(tzinfo=None)
-    except (ValueError, OverflowError, OSError):
-        signed_at = None
-    if signed_at is None or abs((clock.now() - signed_at).total_seconds()) > settings.webhook_tolerance_seconds:
-        _refused(name, "stale")
-        raise WebhookRefused("stale", f"the webhook's timestamp is more than {settings.webhook_tolerance_seconds} "
-                             "seconds from now")
+        name = _signed_by(sessions, settings, connection, account, timestamp or "", signature or "", body)
+        try:
+            signed_at = datetime.fromtimestamp(int(timestamp or ""), UTC).replace(tzinfo=None)
+        except (ValueError, OverflowError, OSError):
+            signed_at = None
+        if signed_at is None or abs((clock.now() - signed_at).total_seconds()) > settings.webhook_tolerance_seconds:
+            _refused(name, "stale")
+            raise WebhookRefused("stale", f"the webhook's timestamp is more than "
+                                 f"{settings.webhook_tolerance_seconds} seconds from now")
+    except WebhookRefused:
+        with sessions.begin() as db:
+            if limiter.refuse_address(db, counted_as, clock.now()) is not None:
+                log.warning("Fusion webhooks locked for a client address", extra={"address": counted_as})
+        raise
     event = parse_event(body)
     with sessions.begin() as db:
         connection_id = db.scalar(select(Connection.id).where(Connection.name == name))

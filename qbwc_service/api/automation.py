@@ -82,7 +82,8 @@ class WebhookOut(BaseModel):
                          "(Unix seconds) and X-Fusion-Signature (sha256= and the hex HMAC-SHA256 of "
                          "`TIMESTAMP.BODY`); body {\"id\": EVENT_ID, \"entity\": {\"type\": \"shippings\", "
                          "\"id\": 8001}}. The entity is read from Fusion and queued as the poller does. 401: not "
-                         "signed, or too old; 409: the event was taken before."))
+                         "signed, or too old; 409: the event was taken before; 429: too many refused webhooks from "
+                         "the client's address."))
 async def fusion_webhook(
     request: Request,
     connection: Annotated[str | None, Query(max_length=200, description="The connection's name.")] = None,
@@ -93,7 +94,8 @@ async def fusion_webhook(
     received = await anyio.to_thread.run_sync(lambda: webhooks.receive(
         context.writer, context.settings, context.job_queue, context.clock, connection=connection, account=account,
         timestamp=request.headers.get(webhooks.TIMESTAMP_HEADER),
-        signature=request.headers.get(webhooks.SIGNATURE_HEADER), body=body))
+        signature=request.headers.get(webhooks.SIGNATURE_HEADER), body=body,
+        address=request.client.host if request.client else ""))
     taken = received.taken
     jobs = [EnqueuedOut.of(one) for one in taken.queued] + ([EnqueuedOut.of(taken.closing)] if taken.closing else [])
     return WebhookOut(connection=received.connection, event=received.event.event_id, flow=taken.flow,

@@ -89,7 +89,8 @@ def describe(exc: Exception) -> Described:
         case NotAuthenticated():
             return Described(401, "not-authenticated", "No valid API key", {"reason": exc.reason})
         case WebhookRefused():
-            return Described(409 if exc.reason == "replayed" else 401, f"webhook-{exc.reason}", "Webhook refused",
+            status = {"replayed": 409, "locked": 429}.get(exc.reason, 401)
+            return Described(status, f"webhook-{exc.reason}", "Webhook refused",
                              {"reason": exc.reason})
         case FusionNotFound():
             return Described(422, "fusion-not-found", "Not found in Fusion", {"what": exc.what, "key": exc.key})

@@ -223,6 +223,31 @@ def test_a_webhook_takes_a_new_entity_and_refuses_replays_and_bad_signatures(wor
     assert [job["created"] for job in by_account.json()["jobs"]] == [False]
 
 
+def test_an_address_that_keeps_sending_bad_webhooks_is_locked_out_and_stops_reaching_the_log(
+        settings: Settings, engine: Engine, sessions: sessionmaker[Session], caplog: pytest.LogCaptureFixture) -> None:
+    """A flood of unsigned webhooks costs one bounded row per address: after auth_failures_per_address refusals the
+    address gets 429 without a signature check or a log line, a good webhook included, until the lockout ends."""
+    strict = settings.model_copy(update={"auth_failures_per_address": 3, "auth_lockout_seconds": 600})
+    with world_of(strict, engine, sessions) as world:
+        world.options(**{"sales_orders.automatic": True})
+        world.add_order(5003, [(1, 1)])
+        event = {"id": "evt-1", "entity": {"type": "sales-orders", "id": 5003}}
+        with caplog.at_level("WARNING", logger="qbwc_service.webhooks"):
+            statuses = [world.webhook(event, secret="not-the-secret-at-all").status_code for _ in range(3)]
+            assert statuses == [401, 401, 401]
+            logged = len(caplog.records)
+            locked = [world.webhook(event, secret="not-the-secret-at-all") for _ in range(20)]
+            assert {answer.status_code for answer in locked} == {429}
+            assert locked[0].json()["reason"] == "locked"
+            assert len(caplog.records) == logged  # the lockout is quiet
+        assert world.webhook(event).status_code == 429  # the right secret too, from a locked address
+        assert kinds(world) == []
+        world.clock.advance(seconds=601)
+        taken = world.webhook(event)
+        assert taken.status_code == 202, taken.text
+        assert kinds(world) == ["sales_order"]
+
+
 # ---------------------------------------------------------------- by Fusion id
 
 
