@@ -54,11 +54,12 @@ async def sign_in(request: Request) -> Response:
     key, back_to = str(form.get("key") or ""), local_path(str(form.get("next") or "/"))
     address = address_key(request.client.host if request.client else "")
     try:
-        principal = await anyio.to_thread.run_sync(_check, pages.context, key, f"pages:{address}"[:64])
+        principal, locked = await anyio.to_thread.run_sync(_check, pages.context, key, f"pages:{address}"[:64])
     except DBAPIError as exc:
         raise PageRefused(503, "Database unavailable", "The database cannot be reached: try again soon.") from exc
     if principal is None:
-        log.warning("pages sign-in refused", extra={"address": address})
+        if not locked:
+            log.warning("pages sign-in refused", extra={"address": address})
         return pages.render(request, "signin.html", 401, csrf=visitor.csrf, back_to=back_to, error=REFUSED)
     signed = pages.cookies.signed_in(principal.key_id, principal.name, principal.scope)
     log.info("pages sign-in", extra={"api_key": principal.name})
@@ -67,8 +68,9 @@ async def sign_in(request: Request) -> Response:
     return response
 
 
-def _check(context: ApiContext, key: str, counted_as: str) -> Principal | None:
-    """The key's holder, or None (counted as a refusal) when it is not valid or the address is locked."""
+def _check(context: ApiContext, key: str, counted_as: str) -> tuple[Principal | None, bool]:
+    """The key's holder, or None (counted as a refusal) when it is not valid or the address is locked; and whether
+    the address was locked (its refusals are not logged one by one: the lockout's start is)."""
     limiter = Authenticator(AuthLimits.for_settings(context.settings))
     now = context.clock.now()
     with context.read() as db:
@@ -78,10 +80,11 @@ def _check(context: ApiContext, key: str, counted_as: str) -> Principal | None:
         if principal.last_used_at is None or now - principal.last_used_at >= apikeys.USE_NOTED_EVERY:
             with context.write() as db:
                 apikeys.note_use(db, principal, context.clock)
-        return principal
+        return principal, False
     with context.write() as db:
-        limiter.refuse_address(db, counted_as, now)
-    return None
+        if limiter.refuse_address(db, counted_as, now) is not None and not locked:
+            log.warning("pages sign-in locked for a client address", extra={"address": counted_as})
+    return None, locked
 
 
 @router.post("/signout")
