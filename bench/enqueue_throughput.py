@@ -31,7 +31,7 @@ import httpx
 from _common import serve
 from sqlalchemy import func, select, text
 
-from qbwc_service import usecases
+from qbwc_service import connection_usecases
 from qbwc_service.db.engine import make_engine, make_sessionmaker
 from qbwc_service.db.migrate import upgrade
 from qbwc_service.db.models import Base, Job
@@ -50,8 +50,8 @@ def prepare(url: str) -> str:
             for table in reversed(Base.metadata.sorted_tables):
                 conn.execute(text(f"DELETE FROM {table.name}"))
     with make_sessionmaker(engine).begin() as db:
-        usecases.create_connection(db, "bench")
-        key = usecases.create_api_key(db, "bench").key
+        connection_usecases.create_connection(db, "bench")
+        key = connection_usecases.create_api_key(db, "bench").key
     engine.dispose()
     return key
 

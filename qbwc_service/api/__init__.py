@@ -1,5 +1,5 @@
 """The HTTP API, mounted at /api/v1: what Fusion-side tools and scripts use. Its routers only translate: each
-route calls a use case (qbwc_service.usecases) in one transaction, and every error is a problem
+route calls a use case (qbwc_service.usecases, connection_usecases) in one transaction, and every error is a problem
 (api.problems). Every request needs an API key (api.auth); the OpenAPI document and the docs page too, and
 a setting turns them off. Nothing the API serves names the service's version."""
 

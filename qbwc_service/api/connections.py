@@ -9,7 +9,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Header, Request, Response
 
 from mappings.options import IntegrationOptions
-from qbwc_service import connections, queue, usecases
+from qbwc_service import connection_usecases, connections, queue, usecases
 from qbwc_service.api.context import context_of
 from qbwc_service.api.schemas import (
     AccessTestOut,
@@ -34,7 +34,7 @@ IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_lengt
 def create_connection(body: ConnectionIn, request: Request) -> NewTokenOut:
     context = context_of(request)
     with context.write() as db:
-        made = usecases.create_connection(db, body.name, context.clock)
+        made = connection_usecases.create_connection(db, body.name, context.clock)
         return NewTokenOut(name=made.connection.name, username=made.connection.username, token=made.token,
                           unpinned_company_file=None)
 
@@ -58,7 +58,7 @@ def show_connection(name: str, request: Request) -> ConnectionOut:
 def rotate_token(name: str, request: Request) -> NewTokenOut:
     context = context_of(request)
     with context.write() as db:
-        made = usecases.rotate_token(db, name, context.clock)
+        made = connection_usecases.rotate_token(db, name, context.clock)
         return NewTokenOut(name=made.connection.name, username=made.connection.username, token=made.token,
                            unpinned_company_file=made.unpinned)
 
@@ -68,7 +68,7 @@ def rotate_token(name: str, request: Request) -> NewTokenOut:
 def revoke_token(name: str, request: Request) -> Response:
     context = context_of(request)
     with context.write() as db:
-        usecases.revoke_token(db, name, context.clock)
+        connection_usecases.revoke_token(db, name, context.clock)
     return Response(status_code=204)
 
 
@@ -78,7 +78,7 @@ def revoke_token(name: str, request: Request) -> Response:
 def unpin(name: str, request: Request) -> UnpinnedOut:
     context = context_of(request)
     with context.write() as db:
-        unpinned = usecases.unpin_company_file(db, name, context.clock)
+        unpinned = connection_usecases.unpin_company_file(db, name, context.clock)
         return UnpinnedOut(name=unpinned.connection.name, unpinned_company_file=unpinned.company_file)
 
 
@@ -99,7 +99,7 @@ def download_qwc(name: str, request: Request) -> Response:
                         "authentication pass; and what to do next.")
 def connection_test(name: str, request: Request) -> ConnectionCheckOut:
     with context_of(request).read() as db:
-        return ConnectionCheckOut.of(usecases.check_connection(db, name))
+        return ConnectionCheckOut.of(connection_usecases.check_connection(db, name))
 
 
 @router.post("/{name}/access-test", status_code=201, response_model=EnqueuedOut, summary="Test access: queue the probe",
@@ -119,13 +119,13 @@ def start_access_test(name: str, request: Request, response: Response,
                         "version QuickBooks reported.")
 def access_test(name: str, request: Request) -> AccessTestOut:
     with context_of(request).read() as db:
-        return AccessTestOut.of(usecases.access_test(db, name))
+        return AccessTestOut.of(connection_usecases.access_test(db, name))
 
 
 @router.get("/{name}/options", response_model=IntegrationOptions, summary="Read the options")
 def read_options(name: str, request: Request) -> IntegrationOptions:
     with context_of(request).read() as db:
-        return usecases.connection_options(db, name)
+        return connection_usecases.connection_options(db, name)
 
 
 @router.patch("/{name}/options", response_model=IntegrationOptions, summary="Change the options",
@@ -133,4 +133,4 @@ def read_options(name: str, request: Request) -> IntegrationOptions:
                           "is 422 with the option in `field` and why in `reason`.")
 def update_options(name: str, body: OptionsPatch, request: Request) -> Any:
     with context_of(request).write() as db:
-        return usecases.update_options(db, name, set_values=list(body.set.items()), unset=body.unset)
+        return connection_usecases.update_options(db, name, set_values=list(body.set.items()), unset=body.unset)

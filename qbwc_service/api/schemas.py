@@ -8,11 +8,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from qbwc_service.connection_usecases import AccessTest, ConnectionCheck
 from qbwc_service.db.enums import JobStatus
 from qbwc_service.db.models import Connection, Event, Job
 from qbwc_service.job_columns import Head
 from qbwc_service.queue import Enqueued, Queued
-from qbwc_service.usecases import AccessTest, ConnectionCheck
 
 
 def _utc(moment: datetime) -> datetime:

@@ -19,10 +19,10 @@ def apikey_create(
     as_json: JsonOption = False,
 ) -> None:
     """Make a key; it is printed once, and only its hash is kept."""
-    from qbwc_service import usecases
+    from qbwc_service import connection_usecases
 
     with open_db(create=True) as db:
-        made = usecases.create_api_key(db, name, read_only=read_only)
+        made = connection_usecases.create_api_key(db, name, read_only=read_only)
     if as_json:
         print_json({"name": made.name, "scope": made.scope, "key": made.key})
         return
@@ -35,11 +35,11 @@ def apikey_list(as_json: JsonOption = False) -> None:
     """The keys: name, scope, when made and when last used (never the key)."""
     from rich.table import Table
 
-    from qbwc_service import usecases
+    from qbwc_service import connection_usecases
 
     with open_db(read_only=True) as db:
         rows = [{"name": key.name, "scope": key.scope, "created_at": key.created_at,
-                 "last_used_at": key.last_used_at} for key in usecases.list_api_keys(db)]
+                 "last_used_at": key.last_used_at} for key in connection_usecases.list_api_keys(db)]
     if as_json:
         print_json(rows)
         return
@@ -52,8 +52,8 @@ def apikey_list(as_json: JsonOption = False) -> None:
 @app.command("revoke")
 def apikey_revoke(name: str) -> None:
     """The key stops working at once."""
-    from qbwc_service import usecases
+    from qbwc_service import connection_usecases
 
     with open_db() as db:
-        usecases.revoke_api_key(db, name)
+        connection_usecases.revoke_api_key(db, name)
     out.print(f"API key {name} revoked", markup=False, highlight=False)

@@ -61,10 +61,10 @@ def connection_token(
 ) -> None:
     """A new token, a new pairing: the old token stops working at once and the company-file pin is lifted
     (use it to move to another computer). Documents already sent stay linked."""
-    from qbwc_service import usecases
+    from qbwc_service import connection_usecases
 
     with open_db() as db:
-        made = usecases.rotate_token(db, name)
+        made = connection_usecases.rotate_token(db, name)
         _token_output(made.connection.name, made.connection.username, made.token, as_json, made.unpinned)
 
 
@@ -72,10 +72,10 @@ def connection_token(
 def connection_unpin(name: str) -> None:
     """Forget the pinned company file, keeping the token: the next session pins the file it opens (the same
     company opened from another path or computer). Documents already sent stay linked."""
-    from qbwc_service import usecases
+    from qbwc_service import connection_usecases
 
     with open_db() as db:
-        unpinned = usecases.unpin_company_file(db, name)
+        unpinned = connection_usecases.unpin_company_file(db, name)
     if unpinned.company_file is None:
         out.print(f"{name} was not pinned to a company file", markup=False, highlight=False)
         return
@@ -87,10 +87,10 @@ def connection_unpin(name: str) -> None:
 def connection_unlock(name: str) -> None:
     """Lift the lockout of the connection's username (too many refused authentications) and forget its
     refusals: its Web Connector is let in again at once with the right token."""
-    from qbwc_service import usecases
+    from qbwc_service import connection_usecases
 
     with open_db() as db:
-        usecases.unlock_connection(db, name)
+        connection_usecases.unlock_connection(db, name)
     out.print(f"{name} is no longer locked", markup=False, highlight=False)
 
 
@@ -179,7 +179,7 @@ def connection_options(
     unset: Annotated[list[str] | None, typer.Option("--unset", help="Back to the default.")] = None,
 ) -> None:
     """Show the connection's integration options as JSON, or change them (validated before saving)."""
-    from qbwc_service import usecases
+    from qbwc_service import connection_usecases
 
     pairs: list[tuple[str, Any]] = []
     for item in set_ or []:
@@ -188,7 +188,8 @@ def connection_options(
             fail(f"--set {item!r}: use key=value")
         pairs.append((key.strip(), _parse_value(raw)))
     with open_db() as db:
-        options = usecases.update_options(db, name, set_values=pairs, unset=[key.strip() for key in unset or []])
+        options = connection_usecases.update_options(db, name, set_values=pairs,
+                                                     unset=[key.strip() for key in unset or []])
         print_json(options.model_dump(mode="json"))
 
 
@@ -202,10 +203,10 @@ def _parse_value(raw: str) -> Any:
 @app.command("rename")
 def connection_rename(old: str, new: str, as_json: JsonOption = False) -> None:
     """Give a connection a new name; the Web Connector goes on working (same username and token)."""
-    from qbwc_service import usecases
+    from qbwc_service import connection_usecases
 
     with open_db() as db:
-        renamed = usecases.rename_connection(db, old, new)
+        renamed = connection_usecases.rename_connection(db, old, new)
         if as_json:
             print_json({"name": renamed.name, "old_name": old, "username": renamed.username})
             return
@@ -223,16 +224,16 @@ def connection_delete(
     as_json: JsonOption = False,
 ) -> None:
     """Delete a connection with its jobs, sessions, events, links and pulled records, in one transaction."""
-    from qbwc_service import usecases
+    from qbwc_service import connection_usecases
 
     with open_db() as db:
-        held, unfinished = usecases.connection_holdings(db, name)
+        held, unfinished = connection_usecases.connection_holdings(db, name)
         if not yes:
             flags = "--yes" if force or not unfinished else "--yes --force"
             fail(f"connection {name!r} holds {_holdings(held)}, all deleted with it{_unfinished_note(unfinished)}; "
                  f"run again with {flags} to delete it")
         try:
-            deleted = usecases.delete_connection(db, name, force=force)
+            deleted = connection_usecases.delete_connection(db, name, force=force)
         except ConnectionBusy as exc:
             fail(f"{exc} (--force)")
     if as_json:
@@ -283,7 +284,7 @@ def connection_fusion(
     """Set the connection's Fusion Operations account: its API URL and a bearer token, or an OAuth client
     (client id and secret, or a refresh token); and the secret its webhooks are signed with. Secrets are stored
     encrypted with the secret key (QBWC_SECRET_KEY) and never printed; `connection test-fusion` tries them."""
-    from qbwc_service import automation, usecases
+    from qbwc_service import automation, connection_usecases
     from qbwc_service.fusion_accounts import FusionCredentials
 
     if sum(value == "-" for value in (token, client_secret, refresh_token, webhook_secret)) > 1:
@@ -299,7 +300,8 @@ def connection_fusion(
     shared = _secret(webhook_secret)
     settings = current_settings()
     with open_db() as db:
-        done = usecases.configure_fusion(db, name, credentials, settings) if credentials is not None else None
+        done = (connection_usecases.configure_fusion(db, name, credentials, settings) if credentials is not None
+                else None)
         made = automation.set_webhook_secret(db, name, settings, shared) if wants_secret else None
     if as_json:
         print_json({**(dataclasses.asdict(done) if done else {"connection": name}),
@@ -321,13 +323,13 @@ def connection_fusion(
 @app.command("test-fusion")
 def connection_test_fusion(name: str, as_json: JsonOption = False) -> None:
     """Say in one line whether Fusion answers the connection's credentials, and as which account."""
-    from qbwc_service import usecases
+    from qbwc_service import connection_usecases
     from qbwc_service.db.engine import make_sessionmaker
 
     settings = current_settings()
     engine = engine_for(settings)
     try:
-        tested = usecases.test_fusion(make_sessionmaker(engine), name, settings)
+        tested = connection_usecases.test_fusion(make_sessionmaker(engine), name, settings)
     finally:
         engine.dispose()
     if as_json:

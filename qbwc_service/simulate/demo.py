@@ -22,7 +22,7 @@ from typing import Any
 import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 
-from qbwc_service import connections, usecases
+from qbwc_service import connection_usecases, connections
 from qbwc_service.clock import SYSTEM_CLOCK
 from qbwc_service.errors import ConnectionNotFound
 from qbwc_service.fusion_accounts import FusionCredentials
@@ -69,13 +69,13 @@ def pair_with_fusion(sessions: sessionmaker[Session], settings: Settings, name: 
     with sessions.begin() as db:
         try:
             connections.get_connection(db, name)
-            made = usecases.rotate_token(db, name)
+            made = connection_usecases.rotate_token(db, name)
             username, secret = made.connection.username, made.token
         except ConnectionNotFound:
-            new = usecases.create_connection(db, name)
+            new = connection_usecases.create_connection(db, name)
             username, secret = new.connection.username, new.token
-        usecases.configure_fusion(db, name, FusionCredentials(base_url, token=token), settings)
-        usecases.update_options(db, name, set_values=[*((key, True) for key in AUTOMATIC),
+        connection_usecases.configure_fusion(db, name, FusionCredentials(base_url, token=token), settings)
+        connection_usecases.update_options(db, name, set_values=[*((key, True) for key in AUTOMATIC),
                                                       ("close_sales_order_when_shipped", True),
                                                       ("partial_invoicing", True)])
     return Paired(name, username, secret)

@@ -1,7 +1,7 @@
 """The operator's web pages, served at ``/`` beside the API: sign-in with an API key, the setup wizard of each
 connection, the dashboard, the queue and each job, and a connection's options. Server-rendered with Jinja2 (its
 templates and the stylesheet are package data); the one script copies a token. Every page calls the same use
-cases as the CLI and the API (qbwc_service.usecases), never the tables.
+cases as the CLI and the API (qbwc_service.usecases, connection_usecases), never the tables.
 
 A page needs a signed-in operator (web.session); an action (every POST) needs an admin key's session and the
 session's CSRF token. A read-only key signs in and sees every page, without the buttons; its POSTs are refused

@@ -1,7 +1,7 @@
 """A connection's options as a form: one control per option (a group's options under its name), built from
 ``IntegrationOptions`` itself, so a new option shows without a change here. Saving sends only what changed to
-``usecases.update_options``, the API's one validation: a refused value shows the option and the reason beside it,
-keeps what was typed, and saves nothing."""
+``connection_usecases.update_options``, the API's one validation: a refused value shows the option and the reason
+beside it, keeps what was typed, and saves nothing."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from starlette.datastructures import FormData
 
 from mappings.options import IntegrationOptions
-from qbwc_service import usecases
+from qbwc_service import connection_usecases
 from qbwc_service.api.problems import describe
 from qbwc_service.errors import InvalidOption, QbwcError
 from qbwc_service.web.base import Action, PageRefused, actor, pages_of, path_part, redirect, viewer
@@ -131,7 +131,7 @@ def _form(request: Request, name: str, values: dict[str, str] | None = None, sta
     pages = pages_of(request)
     with pages.context.read() as db:
         try:
-            current = shown_values(usecases.connection_options(db, name))
+            current = shown_values(connection_usecases.connection_options(db, name))
         except QbwcError as exc:
             raise PageRefused(describe(exc).status, "Not found", str(exc)) from exc
     return pages.render(request, "options.html", status, name=name, fields=FIELDS, values=values or current,
@@ -149,14 +149,14 @@ def save_options(name: str, request: Request, action: Annotated[Action, Depends(
     pages = pages_of(request)
     with pages.context.read() as db:
         try:
-            current = shown_values(usecases.connection_options(db, name))
+            current = shown_values(connection_usecases.connection_options(db, name))
         except QbwcError as exc:
             raise PageRefused(describe(exc).status, "Not found", str(exc)) from exc
     typed = typed_values(action.form, current)
     try:
         set_values, unset = changes(typed, current)
         with pages.context.write() as db:
-            usecases.update_options(db, name, set_values=set_values, unset=unset)
+            connection_usecases.update_options(db, name, set_values=set_values, unset=unset)
     except InvalidOption as exc:
         return _form(request, name, {**current, **typed}, 422, exc)
     return redirect(f"/connections/{path_part(name)}/options", saved="yes")

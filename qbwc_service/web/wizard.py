@@ -1,7 +1,7 @@
 """The setup wizard, one page per connection, in the five steps of pairing a Web Connector: get the Web Connector
 and the .qwc, the token, test connection, authorise in QuickBooks, test access. Each step says whether it is done,
 waiting or failed, and what to do next; the states come from the same use cases as the API's tests
-(``usecases.check_connection``, ``usecases.access_test``)."""
+(``connection_usecases.check_connection``, ``connection_usecases.access_test``)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from qbwc_service import connections, usecases
+from qbwc_service import connection_usecases, connections, usecases
 from qbwc_service.api.problems import describe
 from qbwc_service.db.enums import AuthOutcome, JobStatus
 from qbwc_service.errors import QbwcError
@@ -44,7 +44,7 @@ class Step:
     facts: list[tuple[str, str]] = field(default_factory=list)
 
 
-def steps_of(check: usecases.ConnectionCheck, access: usecases.AccessTest) -> list[Step]:
+def steps_of(check: connection_usecases.ConnectionCheck, access: connection_usecases.AccessTest) -> list[Step]:
     """The five steps' states, from what the connection row and its newest probe say."""
     c = check.connection
     refused = check.authenticated is False
@@ -94,7 +94,7 @@ def steps_of(check: usecases.ConnectionCheck, access: usecases.AccessTest) -> li
     return [get, token, test, authorise, _access_step(access)]
 
 
-def _access_step(access: usecases.AccessTest) -> Step:
+def _access_step(access: connection_usecases.AccessTest) -> Step:
     job, result = access.job, access.result
     title = "Test access"
     if job is None:
@@ -119,8 +119,8 @@ def _wizard(request: Request, name: str, *, token: str | None = None, status: in
     pages = pages_of(request)
     with pages.context.read() as db:
         try:
-            check = usecases.check_connection(db, name, pages.context.clock)
-            access = usecases.access_test(db, name)
+            check = connection_usecases.check_connection(db, name, pages.context.clock)
+            access = connection_usecases.access_test(db, name)
         except QbwcError as exc:
             raise PageRefused(describe(exc).status, "Not found", str(exc)) from exc
         steps = steps_of(check, access)
@@ -140,7 +140,7 @@ def create_connection(request: Request, action: Annotated[Action, Depends(actor)
     name = str(action.form.get("name") or "").strip()
     try:
         with pages.context.write() as db:
-            made = usecases.create_connection(db, name, pages.context.clock)
+            made = connection_usecases.create_connection(db, name, pages.context.clock)
     except QbwcError as exc:
         raise PageRefused(describe(exc).status, "Not created", str(exc)) from exc
     return _wizard(request, made.connection.name, token=made.token, status=201)
@@ -154,7 +154,7 @@ def rotate_token(name: str, request: Request, action: Annotated[Action, Depends(
                        "at once. Nothing was changed.")
     try:
         with pages.context.write() as db:
-            made = usecases.rotate_token(db, name, pages.context.clock)
+            made = connection_usecases.rotate_token(db, name, pages.context.clock)
     except QbwcError as exc:
         raise PageRefused(describe(exc).status, "Not changed", str(exc)) from exc
     return _wizard(request, made.connection.name, token=made.token)

@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from qbwc_service import usecases
+from qbwc_service import connection_usecases, usecases
 from qbwc_service.app import create_app
 from qbwc_service.clock import FakeClock
 from qbwc_service.kinds import REGISTRY
@@ -95,8 +95,8 @@ class Api:
 def make_api(settings: Settings, engine: Engine, sessions: sessionmaker[Session], **changes: Any) -> Iterator[Api]:
     clock = FakeClock()
     with sessions.begin() as db:
-        admin = usecases.create_api_key(db, "admin", clock=clock).key
-        reader = usecases.create_api_key(db, "reader", read_only=True, clock=clock).key
+        admin = connection_usecases.create_api_key(db, "admin", clock=clock).key
+        reader = connection_usecases.create_api_key(db, "reader", read_only=True, clock=clock).key
     app = create_app(settings.model_copy(update=changes), engine, clock)
     with anyio.from_thread.start_blocking_portal() as portal, \
             httpx.Client(transport=PortalTransport(app, portal), base_url="http://testserver") as client:

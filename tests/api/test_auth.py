@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from qbwc_service import __version__, usecases
+from qbwc_service import __version__, connection_usecases
 from qbwc_service.db.models import ApiKey, Connection
 from qbwc_service.settings import Settings
 from tests.api.conftest import Api, assert_problem, make_api
@@ -37,7 +37,7 @@ def test_without_a_valid_key_every_route_is_401_and_nothing_changes(api: Api, au
 def test_a_key_that_was_revoked_stops_working_at_once(api: Api) -> None:
     assert api.get("/connections").status_code == 200
     with api.sessions.begin() as db:
-        usecases.revoke_api_key(db, "admin")
+        connection_usecases.revoke_api_key(db, "admin")
     assert_problem(api.get("/connections"), 401, "not-authenticated",
                    reason="the API key is not valid: unknown, revoked or mistyped")
     mistyped = api.admin_key[:-1] + ("B" if api.admin_key[-1] != "B" else "C")

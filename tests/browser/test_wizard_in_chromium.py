@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from qbwc_service import usecases
+from qbwc_service import connection_usecases
 from qbwc_service.db.engine import make_engine, make_sessionmaker
 from qbwc_service.secretbox import new_key
 from qbwc_service.simulate.quickbooks import QuickBooksCompany
@@ -109,7 +109,7 @@ def test_the_wizard_to_a_passing_access_test_and_an_unknown_job_resolved(served:
     engine = make_engine(database)
     sessions = make_sessionmaker(engine)
     with sessions.begin() as db:
-        admin_key = usecases.create_api_key(db, "operator").key
+        admin_key = connection_usecases.create_api_key(db, "operator").key
     if ARTIFACTS.exists():
         shutil.rmtree(ARTIFACTS)
     driver = chromium

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 from lxml import etree
 
-from qbwc_service import usecases
+from qbwc_service import connection_usecases
 from qbwc_service.simulate.quickbooks import QuickBooksCompany
 from qbwc_service.simulate.webconnector import WebConnectorClient
 from tests.conftest import LiveServer
@@ -14,7 +14,7 @@ from tests.conftest import LiveServer
 
 def test_setup_through_the_api_ends_with_a_passing_access_test(server: LiveServer) -> None:
     with server.sessions.begin() as db:
-        key = usecases.create_api_key(db, "wizard").key
+        key = connection_usecases.create_api_key(db, "wizard").key
     with httpx.Client(base_url=f"{server.url}/api/v1", headers={"Authorization": f"Bearer {key}"}, timeout=30) as api:
         made = api.post("/connections", json={"name": "Acme Plant"}).json()
         qwc = etree.fromstring(api.get("/connections/Acme Plant/qwc").content)

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from qbwc_service import automation, deliveries, usecases
+from qbwc_service import automation, connection_usecases, deliveries
 from qbwc_service.clock import FakeClock
 from qbwc_service.db.models import Job, WebhookEvent
 from qbwc_service.fusion_accounts import FusionCredentials
@@ -57,7 +57,7 @@ class World:
 
     def options(self, **values: Any) -> None:
         with self.sessions.begin() as db:
-            usecases.update_options(db, self.paired.name, set_values=list(values.items()))
+            connection_usecases.update_options(db, self.paired.name, set_values=list(values.items()))
 
     def session(self, expect: str = "done") -> None:
         report = WebConnectorClient(self.server.soap_url, self.paired.username, self.paired.token,
@@ -114,10 +114,10 @@ def world_of(settings: Settings, engine: Engine, sessions: sessionmaker[Session]
             contextmanager(run_server)(keyed, engine, sessions, clock) as server:
         paired = pair(sessions)
         with sessions.begin() as db:
-            usecases.configure_fusion(db, paired.name, FusionCredentials(fusion.base_url, token=SEED_TOKEN), keyed,
-                                      clock)
+            connection_usecases.configure_fusion(db, paired.name, FusionCredentials(fusion.base_url, token=SEED_TOKEN),
+                                                 keyed, clock)
             automation.set_webhook_secret(db, paired.name, keyed, SECRET, clock)
-            api_key = usecases.create_api_key(db, "ops", clock=clock).key
+            api_key = connection_usecases.create_api_key(db, "ops", clock=clock).key
         yield World(server, fusion, paired, clock, QuickBooksCompany.from_seed(), api_key)
 
 
@@ -216,7 +216,7 @@ def test_a_webhook_takes_a_new_entity_and_refuses_replays_and_bad_signatures(wor
         assert db.scalar(select(func.count()).select_from(Job)) == 1
 
     # Named by the Fusion account (known once a test named it) instead of the connection.
-    assert usecases.test_fusion(world.sessions, world.paired.name, world.server.settings, world.clock).ok
+    assert connection_usecases.test_fusion(world.sessions, world.paired.name, world.server.settings, world.clock).ok
     by_account = world.webhook({"id": "evt-10", "entity": {"type": "sales_order", "id": 5003}}, account="1001")
     assert by_account.status_code == 202, by_account.text
     assert by_account.json()["connection"] == world.paired.name

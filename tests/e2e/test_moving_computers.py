@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from qbwc_service import links, usecases
+from qbwc_service import connection_usecases, links, usecases
 from qbwc_service.db.enums import EventKind
 from qbwc_service.db.models import Event
 from qbwc_service.simulate.quickbooks import QuickBooksCompany
@@ -52,7 +52,7 @@ def test_a_new_token_pairs_the_same_company_on_another_computer(server: LiveServ
     assert "connection unpin" in (connection(server.sessions, paired.id).last_connection_error or "")
 
     with server.sessions.begin() as db:
-        made = usecases.rotate_token(db, paired.name, server.clock)
+        made = connection_usecases.rotate_token(db, paired.name, server.clock)
         assert made.unpinned == first_computer
     assert update(server, paired, paired.token, company).outcome == "nvu"  # the old token stops working
     assert send(server, paired, "sales_order", example("sales-order")) == [order_job]  # already in QuickBooks
@@ -82,8 +82,9 @@ def test_unpin_keeps_the_token_and_the_links(server: LiveServer) -> None:
     company.company_file = NEW_COMPUTER
     (ship_job,) = send(server, paired, "shipment", example("shipment"))
     with server.sessions.begin() as db:
-        assert usecases.unpin_company_file(db, paired.name, server.clock).company_file != NEW_COMPUTER
-        assert usecases.unpin_company_file(db, paired.name, server.clock).company_file is None  # nothing left
+        assert connection_usecases.unpin_company_file(db, paired.name, server.clock).company_file != NEW_COMPUTER
+        # nothing left
+        assert connection_usecases.unpin_company_file(db, paired.name, server.clock).company_file is None
 
     assert update(server, paired, paired.token, company).outcome == "done"
 

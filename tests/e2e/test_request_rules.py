@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qbwc_service import usecases
+from qbwc_service import connection_usecases
 from qbwc_service.kinds.raw import RAW
 from qbwc_service.simulate.quickbooks import QuickBooksCompany
 from qbwc_service.simulate.webconnector import WebConnectorClient
@@ -21,7 +21,7 @@ def _run(server: LiveServer, paired, company: QuickBooksCompany) -> None:  # typ
 
 def _transliterate_names(server: LiveServer, connection: str) -> None:
     with server.sessions.begin() as db:
-        usecases.update_options(db, connection, set_values=[("transliterate_names", True)])
+        connection_usecases.update_options(db, connection, set_values=[("transliterate_names", True)])
 
 
 def test_text_is_made_latin1_and_free_text_cut_to_length_with_warnings(server: LiveServer) -> None:

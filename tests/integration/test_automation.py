@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from qbwc_service import connections, retrieve, usecases
+from qbwc_service import connection_usecases, connections, retrieve
 from qbwc_service.automation_state import RETRIEVE, state_of
 from qbwc_service.clock import FakeClock
 from qbwc_service.fusion_accounts import FusionCredentials
@@ -57,8 +57,9 @@ def test_no_entity_is_missed_at_page_boundaries_or_between_polls(sessions: sessi
                                                                   clock: FakeClock, served: ServedFusion) -> None:
     paired = pair(sessions)
     with sessions.begin() as db:
-        usecases.configure_fusion(db, paired.name, FusionCredentials(served.base_url, token=SEED_TOKEN), keyed, clock)
-        usecases.update_options(db, paired.name, set_values=[("sales_orders.automatic", True)])
+        connection_usecases.configure_fusion(db, paired.name, FusionCredentials(served.base_url, token=SEED_TOKEN),
+                                             keyed, clock)
+        connection_usecases.update_options(db, paired.name, set_values=[("sales_orders.automatic", True)])
 
     def poll() -> PollReport:
         report = run_once(sessions, keyed, job_queue(clock), clock)
@@ -91,7 +92,7 @@ def test_no_entity_is_missed_at_page_boundaries_or_between_polls(sessions: sessi
 def test_an_automatic_retrieve_is_queued_once_per_slot(sessions: sessionmaker[Session], clock: FakeClock) -> None:
     paired = pair(sessions)
     with sessions.begin() as db:
-        usecases.update_options(db, paired.name, set_values=[("retrieve.automatic", True),
+        connection_usecases.update_options(db, paired.name, set_values=[("retrieve.automatic", True),
                                                              ("retrieve.types", ["invoice", "estimate"])])
     with sessions.begin() as db:
         first = retrieve.queue_automatic(db, job_queue(clock), connections.get_connection(db, paired.name),

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from qbwc_service import connections, deliveries, links, usecases
+from qbwc_service import connection_usecases, connections, deliveries, links
 from qbwc_service.clock import FakeClock
 from qbwc_service.db.enums import EventKind, JobStatus, SessionState
 from qbwc_service.db.models import Connection, Delivery, Event, Job, Link, SyncState, WebConnectorSession
@@ -50,7 +50,7 @@ def test_deleting_a_connection_takes_all_it_holds_and_nothing_else(sessions: ses
         doomed, kept = _fill(db, "Doomed"), _fill(db, "Kept")
     with sessions.begin() as db:
         before = _rows(db, kept)
-        deleted = usecases.delete_connection(db, "Doomed", clock=clock)
+        deleted = connection_usecases.delete_connection(db, "Doomed", clock=clock)
     assert deleted == connections.Holdings(jobs=2, sessions=1, events=3, links=1, deliveries=1)
     with sessions.begin() as db:
         assert db.get(Connection, doomed) is None and set(_rows(db, doomed).values()) == {0}
@@ -65,11 +65,11 @@ def test_a_connection_with_unfinished_jobs_is_deleted_only_when_forced(sessions:
         connection_id = _fill(db, "Busy")
         job_queue.enqueue(db, connection_id, "probe", {})
     with pytest.raises(ConnectionBusy) as refused, sessions.begin() as db:
-        usecases.delete_connection(db, "Busy", clock=clock)
+        connection_usecases.delete_connection(db, "Busy", clock=clock)
     assert refused.value.unfinished == {"queued": 1}
     with sessions.begin() as db:
         assert _rows(db, connection_id)["qbwc_jobs"] == 3
-        assert usecases.delete_connection(db, "Busy", force=True, clock=clock).jobs == 3
+        assert connection_usecases.delete_connection(db, "Busy", force=True, clock=clock).jobs == 3
     with sessions.begin() as db:
         assert db.get(Connection, connection_id) is None
 
@@ -79,10 +79,10 @@ def test_renaming_keeps_the_username_and_refuses_a_name_in_use(sessions: session
         connections.create_connection(db, "Old Name", clock)
         connections.create_connection(db, "Taken", clock)
     with sessions.begin() as db:
-        renamed = usecases.rename_connection(db, "Old Name", "New Name", clock)
+        renamed = connection_usecases.rename_connection(db, "Old Name", "New Name", clock)
         assert (renamed.name, renamed.username) == ("New Name", "old-name")
     with pytest.raises(ConnectionExists), sessions.begin() as db:
-        usecases.rename_connection(db, "New Name", "Taken", clock)
+        connection_usecases.rename_connection(db, "New Name", "Taken", clock)
     with sessions.begin() as db:
         assert connections.find_by_username(db, "old-name").name == "New Name"  # type: ignore[union-attr]
         assert db.scalar(select(Event.detail).where(Event.kind == EventKind.CONNECTION_RENAMED)) == (

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from qbwc_service import connections, fusion_accounts, usecases
+from qbwc_service import connection_usecases, connections, fusion_accounts
 from qbwc_service.clock import FakeClock
 from qbwc_service.db.models import FusionAccount
 from qbwc_service.errors import InvalidFusionAccount, SecretKeyMissing, SecretUnreadable
@@ -49,7 +49,7 @@ def served(clock: FakeClock) -> Iterator[ServedFusion]:
 def configure(sessions: sessionmaker[Session], name: str, settings: Settings, credentials: FusionCredentials,
               clock: FakeClock) -> None:
     with sessions.begin() as db:
-        usecases.configure_fusion(db, name, credentials, settings, clock)
+        connection_usecases.configure_fusion(db, name, credentials, settings, clock)
 
 
 def raw_rows(engine: Engine) -> str:
@@ -69,7 +69,7 @@ def test_secrets_are_encrypted_in_the_database_and_never_in_the_logs(
     configure(sessions, "OAuth Co", keyed, FusionCredentials(served.base_url, client_id="sim-client",
                                                              refresh_token="sim-refresh-token"), clock)
     for name in ("Bearer Co", "OAuth Co"):
-        tested = usecases.test_fusion(sessions, name, keyed, clock, sleep=sleep)
+        tested = connection_usecases.test_fusion(sessions, name, keyed, clock, sleep=sleep)
         assert tested.ok and tested.line() == (f"Fusion answered at {served.base_url}: account 'Cascade Demo "
                                                "Manufacturing' (id 1001), signed in as ops@example.com")
     with sessions.begin() as db:
@@ -119,7 +119,8 @@ def test_the_request_budget_is_shared_by_the_clients_of_one_fusion_account(
     for name in ("Plant A", "Plant B"):
         pair(sessions, name)
         configure(sessions, name, keyed, FusionCredentials(served.base_url, token=SEED_TOKEN), clock)
-        assert usecases.test_fusion(sessions, name, keyed, clock, sleep=sleep).ok  # names the account: one budget
+        # names the account: one budget
+        assert connection_usecases.test_fusion(sessions, name, keyed, clock, sleep=sleep).ok
     clock.advance(minutes=1)  # the tests asked before the account was known, under each connection's own budget
     clients = [fusion_accounts.open_client(sessions, name, keyed, clock=clock, sleep=sleep)
                for name in ("Plant A", "Plant B")]
@@ -209,9 +210,9 @@ def test_the_default_token_endpoint_is_autodesks_for_fusion_and_the_hosts_own_el
     pair(sessions, "Real")
     pair(sessions, "Local")
     with sessions.begin() as db:
-        real = usecases.configure_fusion(db, "Real", FusionCredentials(
+        real = connection_usecases.configure_fusion(db, "Real", FusionCredentials(
             "https://api.aps.autodesk.com/fusion-operations/v2", client_id="c", client_secret="s"), keyed, clock)
-        local = usecases.configure_fusion(db, "Local", FusionCredentials(
+        local = connection_usecases.configure_fusion(db, "Local", FusionCredentials(
             "http://localhost:9000/fusion-operations/v2/", client_id="c", client_secret="s"), keyed, clock)
     assert real.token_url == "https://developer.api.autodesk.com/authentication/v2/token"
     assert local.token_url == "http://localhost:9000/authentication/v2/token"

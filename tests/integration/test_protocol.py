@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from qbwc_service import usecases
+from qbwc_service import connection_usecases, usecases
 from qbwc_service.errors import InvalidJobPayload, JobStateConflict, Refusal, Refused
 from qbwc_service.kinds.flows import FlowProgress
 from qbwc_service.simulate.quickbooks import QuickBooksCompany
@@ -92,7 +92,7 @@ def test_the_sync_date_is_today_in_the_company_time_zone(protocol: Protocol) -> 
     protocol.clock.set(datetime(2026, 11, 30, 3, 0))  # 03:00 UTC is still the 29th in Chicago
     paired = pair(protocol.sessions)
     with protocol.sessions.begin() as db:
-        usecases.update_options(db, paired.name, set_values=[("document_date", "sync_date"),
+        connection_usecases.update_options(db, paired.name, set_values=[("document_date", "sync_date"),
                                                              ("time_zone", "America/Chicago")])
     _send(protocol, paired.name, "sales_order", _example("sales-order"))
     company = QuickBooksCompany.from_seed()
@@ -227,7 +227,7 @@ def test_an_order_changed_before_it_was_sent_is_sent_as_changed(protocol: Protoc
 def test_with_update_sent_orders_a_change_is_sent_as_a_mod_until_the_order_is_invoiced(protocol: Protocol) -> None:
     paired = pair(protocol.sessions)
     with protocol.sessions.begin() as db:
-        usecases.update_options(db, paired.name, set_values=[("update_sent_orders", True)])
+        connection_usecases.update_options(db, paired.name, set_values=[("update_sent_orders", True)])
     order = _example("sales-order")
     _send(protocol, paired.name, "sales_order", order)
     company = QuickBooksCompany.from_seed()
@@ -266,7 +266,7 @@ def test_every_example_goes_through_on_the_seed_company_with_default_options(pro
                        ("receiving", "receiving"), ("shipment", "shipment"), ("time_tracking", "production-order")):
         _send(protocol, paired.name, flow, _example(name))
     with protocol.sessions.begin() as db:
-        usecases.update_options(db, paired.name, set_values=[
+        connection_usecases.update_options(db, paired.name, set_values=[
             ("stock_sync", True), ("stock_adjustment_account", "Inventory Adjustment"),
             ("stock_only_quickbooks_label", True)])  # as the README shows
         sent = usecases.send_stock(db, job_queue(protocol.clock), paired.name, _example("stock")["products"])

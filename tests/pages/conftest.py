@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from qbwc_service import usecases
+from qbwc_service import connection_usecases
 from qbwc_service.app import create_app
 from qbwc_service.clock import FakeClock
 from qbwc_service.secretbox import new_key
@@ -57,8 +57,8 @@ def make_browser(settings: Settings, engine: Engine, sessions: sessionmaker[Sess
                  **changes: Any) -> Iterator[Browser]:
     clock = FakeClock()
     with sessions.begin() as db:
-        admin = usecases.create_api_key(db, "admin", clock=clock).key
-        reader = usecases.create_api_key(db, "reader", read_only=True, clock=clock).key
+        admin = connection_usecases.create_api_key(db, "admin", clock=clock).key
+        reader = connection_usecases.create_api_key(db, "reader", read_only=True, clock=clock).key
     changed = settings.model_copy(update={"secret_key": SecretStr(new_key()), **changes})
     app = create_app(changed, engine, clock)
     with anyio.from_thread.start_blocking_portal() as portal, \

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from qbwc_service import __version__, usecases
+from qbwc_service import __version__, connection_usecases, usecases
 from qbwc_service.db.models import AuthFailures, Connection
 from qbwc_service.settings import Settings
 from tests.pages.conftest import Browser, csrf_of, make_browser
@@ -82,7 +82,7 @@ def test_a_session_ends_when_it_expires_or_its_key_is_revoked(settings: Settings
             assert browser.client.get("/").status_code == 303
         assert browser.client.get("/").status_code == 200
         with browser.sessions.begin() as db:
-            usecases.revoke_api_key(db, "admin")
+            connection_usecases.revoke_api_key(db, "admin")
         assert browser.client.get("/").status_code == 303
 
 
@@ -129,8 +129,8 @@ def test_refused_sign_ins_lock_the_address_like_the_web_connectors(settings: Set
                                                                    caplog: pytest.LogCaptureFixture) -> None:
     for browser in make_browser(settings, engine, sessions, auth_failures_per_address=3):
         with browser.sessions.begin() as db:
-            revoked = usecases.create_api_key(db, "gone").key
-            usecases.revoke_api_key(db, "gone")
+            revoked = connection_usecases.create_api_key(db, "gone").key
+            connection_usecases.revoke_api_key(db, "gone")
         for wrong in ("qbwc_0000000000000000_" + "x" * 32, "not a key", revoked):
             answer = browser.sign_in(wrong)
             assert answer.status_code == 401 and "not valid" in answer.text

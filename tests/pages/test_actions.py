@@ -8,7 +8,7 @@ import re
 
 from sqlalchemy import select
 
-from qbwc_service import usecases
+from qbwc_service import connection_usecases
 from qbwc_service.connections import token_matches
 from qbwc_service.db.models import Connection, Job
 from tests.pages.conftest import Browser
@@ -99,7 +99,7 @@ def test_options_are_saved_and_a_bad_value_is_shown_beside_its_option(signed_in:
                             "retrieve.window_end": "17:00", "retrieve.types": '["sales_order", "invoice"]'})
     assert saved.status_code == 303, saved.text
     with signed_in.sessions.begin() as db:
-        options = usecases.connection_options(db, "Acme Plant")
+        options = connection_usecases.connection_options(db, "Acme Plant")
     assert options.sales_orders.automatic and options.retrieve.interval_minutes == 60
     assert options.retrieve.types == ("sales_order", "invoice") and str(options.retrieve.window_start) == "08:00:00"
     stored = _connection(signed_in).options
