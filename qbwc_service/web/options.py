@@ -126,15 +126,19 @@ def _refused_fields(field: str) -> set[str]:
             if any(f.key == n or f.key.startswith(f"{n}.") or n.startswith(f"{f.key}.") for n in named)}
 
 
-def _form(request: Request, name: str, values: dict[str, str] | None = None, status: int = 200,
-          error: InvalidOption | None = None, saved: bool = False) -> Response:
-    pages = pages_of(request)
-    with pages.context.read() as db:
+def _current(request: Request, name: str) -> dict[str, str]:
+    """The connection's options as the form shows them; a page saying so when there is no such connection."""
+    with pages_of(request).context.read() as db:
         try:
-            current = shown_values(connection_usecases.connection_options(db, name))
+            return shown_values(connection_usecases.connection_options(db, name))
         except QbwcError as exc:
             raise PageRefused(describe(exc).status, "Not found", str(exc)) from exc
-    return pages.render(request, "options.html", status, name=name, fields=FIELDS, values=values or current,
+
+
+def _form(request: Request, name: str, values: dict[str, str] | None = None, status: int = 200,
+          error: InvalidOption | None = None, saved: bool = False) -> Response:
+    current = _current(request, name)
+    return pages_of(request).render(request, "options.html", status, name=name, fields=FIELDS, values=values or current,
                         error=error, refused=_refused_fields(error.field) if error else set(), saved=saved)
 
 
@@ -147,11 +151,7 @@ def options_page(name: str, request: Request, visitor: Annotated[Visitor, Depend
 @router.post("/connections/{name}/options")
 def save_options(name: str, request: Request, action: Annotated[Action, Depends(actor)]) -> Response:
     pages = pages_of(request)
-    with pages.context.read() as db:
-        try:
-            current = shown_values(connection_usecases.connection_options(db, name))
-        except QbwcError as exc:
-            raise PageRefused(describe(exc).status, "Not found", str(exc)) from exc
+    current = _current(request, name)
     typed = typed_values(action.form, current)
     try:
         set_values, unset = changes(typed, current)
