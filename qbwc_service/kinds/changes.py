@@ -21,9 +21,8 @@ from qbwc_service.db.models import Job
 from qbwc_service.errors import InvalidJobPayload
 from qbwc_service.kinds.base import Answer, BuildContext, Built, Progress, RequestKind, SettleContext, joined
 from qbwc_service.kinds.flows import FLOWS, Flow, FlowKind, change_kind_name, options_of
-from qbwc_service.kinds.raw import MAX_REQUERIES, fresh_edit_sequence
+from qbwc_service.kinds.raw import fresh_edit_sequence, reads_again
 from qbwc_service.qbxml.response import Response
-from qbwc_service.qbxml.status import Action, verdict_for
 from qbwc_service.settlements import Continue, Dead, Done, Settlement
 
 # The flow of each document that bills an order: what stops the order from changing.
@@ -103,8 +102,7 @@ class OrderChangeKind(RequestKind[ChangeProgress]):
 
     def refused(self, job: Job, decisive: Response, responses: list[Response], ctx: SettleContext) -> Settlement:
         progress = self.progress(job)
-        if verdict_for(decisive.status_code, decisive.status_severity).action is Action.REQUERY \
-                and progress.requeries < MAX_REQUERIES:
+        if reads_again(decisive, progress.requeries):
             return Continue(f"{decisive.status_message.strip()} Reading the {self.flow.label} again first.",
                             progress.model_copy(update={"requery": True, "requeries": progress.requeries + 1}))
         return super().refused(job, decisive, responses, ctx)

@@ -18,9 +18,8 @@ from qbwc_service import links, queue
 from qbwc_service.db.models import Connection, Job
 from qbwc_service.errors import InvalidJobPayload, Refusal, Refused
 from qbwc_service.kinds.base import Answer, BuildContext, Built, Progress, RequestKind, SettleContext, joined
-from qbwc_service.kinds.raw import MAX_REQUERIES
+from qbwc_service.kinds.raw import reads_again
 from qbwc_service.qbxml.response import Response
-from qbwc_service.qbxml.status import Action, verdict_for
 from qbwc_service.queue import PENDING, Enqueued, JobQueue
 from qbwc_service.settlements import Continue, Dead, Done, Settlement
 
@@ -91,8 +90,7 @@ class CloseOrderKind(RequestKind[ClosingProgress]):
 
     def refused(self, job: Job, decisive: Response, responses: list[Response], ctx: SettleContext) -> Settlement:
         progress = self.progress(job)
-        if verdict_for(decisive.status_code, decisive.status_severity).action is Action.REQUERY \
-                and progress.requeries < MAX_REQUERIES:
+        if reads_again(decisive, progress.requeries):
             return Continue(f"{decisive.status_message.strip()} Reading the sales order again first.",
                             progress.model_copy(update={"order_xml": None, "requeries": progress.requeries + 1}))
         return super().refused(job, decisive, responses, ctx)

@@ -28,6 +28,13 @@ MAX_RAW_BYTES = 1024 * 1024
 _REQUEST_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*Rq$")
 _ENVELOPE_NAMES = {"QBXML", "QBXMLMsgsRq", "QBXMLMsgsRs", "SignonMsgsRq"}
 _NAME_IN_USE = re.compile(r'name "(?P<name>[^"]*)"')
+
+
+def reads_again(decisive: Response, requeries: int) -> bool:
+    """A change refused for a stale EditSequence is sent again after reading the record, MAX_REQUERIES times at
+    most (the rule of every kind that sends a Mod)."""
+    return verdict_for(decisive.status_code, decisive.status_severity).action is Action.REQUERY \
+        and requeries < MAX_REQUERIES
 # List adds whose entry can be read back by full name with the query of the same type.
 _LINKABLE_ADDS = frozenset({
     "CustomerAddRq", "VendorAddRq", "EmployeeAddRq", "OtherNameAddRq", "AccountAddRq", "ClassAddRq",
@@ -112,7 +119,7 @@ class RawKind(RequestKind[RawProgress]):
             if full_name is not None:
                 return Continue(f"{message} Reading the existing entry to link to it.",
                                 progress.model_copy(update={"link_existing": full_name}))
-        if action is Action.REQUERY and self.requeries_mods and progress.requeries < MAX_REQUERIES \
+        if self.requeries_mods and reads_again(decisive, progress.requeries) \
                 and modified_object(parse_untrusted(job.payload["request"])) is not None:
             return Continue(f"{message} Reading the record again first.",
                             progress.model_copy(update={"requery": True, "requeries": progress.requeries + 1}))
