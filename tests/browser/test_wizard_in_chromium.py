@@ -93,14 +93,25 @@ def _states(driver: Any) -> list[str]:
     return [step.get_attribute("data-state") for step in driver.find_elements(By.CSS_SELECTOR, "section.step")]
 
 
-def _click(driver: Any, selector: str) -> None:
-    """Click a submit button and wait for the page it leads to."""
-    old = driver.find_element(By.TAG_NAME, "html")
-    driver.find_element(By.CSS_SELECTOR, selector).click()
-    from selenium.webdriver.support import expected_conditions
+def _click(driver: Any, selector: str, by: str = By.CSS_SELECTOR) -> None:
+    """Click a submit button or a link and wait for the page it leads to.
+
+    The old page is marked with a script variable and the wait ends when a fully loaded document without the
+    mark is in the window. Asking the old page's elements whether they are stale races the navigation in
+    chromedriver (it can answer "node does not belong to the document" instead of "stale"), so a failed
+    question while the page changes counts as "not yet".
+    """
+    from selenium.common.exceptions import WebDriverException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(driver, 30).until(expected_conditions.staleness_of(old))
+    driver.execute_script("window.__leaving = true;")
+    driver.find_element(by, selector).click()
+
+    def arrived(current: Any) -> bool:
+        return bool(current.execute_script(
+            "return window.__leaving !== true && document.readyState === 'complete';"))
+
+    WebDriverWait(driver, 30, ignored_exceptions=(WebDriverException,)).until(arrived)
 
 
 def test_the_wizard_to_a_passing_access_test_and_an_unknown_job_resolved(served: tuple[str, str],
@@ -177,7 +188,7 @@ def test_the_wizard_to_a_passing_access_test_and_an_unknown_job_resolved(served:
         assert "attention" in driver.find_element(By.ID, "connections").text
         _shoot(driver, "05-dashboard")
         driver.get(f"{url}/jobs?status=unknown")
-        driver.find_element(By.LINK_TEXT, str(job_id)).click()
+        _click(driver, str(job_id), By.LINK_TEXT)
         assert driver.find_element(By.ID, "job-status").text == "unknown"
         assert "0x80040402" in driver.find_element(By.ID, "message").text
         assert "qbsdklog.txt on the QuickBooks computer" in driver.find_element(By.ID, "meaning").text
