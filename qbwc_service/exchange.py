@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session as DbSession
 
 from qbwc_service.clock import Clock
 from qbwc_service.connections import company_date
+from qbwc_service.db import rows
 from qbwc_service.db.enums import EventKind
 from qbwc_service.db.faults import is_transient
 from qbwc_service.db.models import Connection, Event, Job, WebConnectorSession
@@ -167,7 +168,7 @@ class Exchange:
             log.warning("unreadable response", extra={"ticket": live.session.ticket, "error": str(exc)})
         try:
             # The usual case: every answer settles, in one savepoint, their events written together.
-            with db.begin_nested(), self.queue.events_together(db):
+            with rows.savepoint(db), self.queue.events_together(db):
                 for job in in_flight:
                     self._settle(db, live, job, answers.get(job.id), context)
         except Exception as exc:
@@ -194,7 +195,7 @@ class Exchange:
         """Settle one job in its own savepoint; an unexpected error makes it dead, with the answer kept (a database
         failure that may pass is no such error: it is raised, and the call made again)."""
         try:
-            with db.begin_nested(), self.queue.events_together(db):
+            with rows.savepoint(db), self.queue.events_together(db):
                 self._settle(db, live, job, answer, context)
         except Exception as exc:
             if is_transient(exc):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -36,8 +36,9 @@ from sqlalchemy.orm import Session, aliased, defer
 
 from qbwc_service import job_columns
 from qbwc_service.clock import Clock
+from qbwc_service.db import rows
 from qbwc_service.db.enums import EventKind, JobStatus
-from qbwc_service.db.models import CLAIMABLE_STATUSES, Event, Job
+from qbwc_service.db.models import CLAIMABLE_STATUSES, IN_FLIGHT, Event, Job
 from qbwc_service.errors import JobNotFound, JobStateConflict
 from qbwc_service.settings import Settings
 from qbwc_service.settlements import Continue, Dead, Done, Lost, Retry, Settlement
@@ -204,7 +205,9 @@ class JobQueue:
         now = self.clock.now()
         params = {"due_connection": connection_id, "due_now": now, "claim_limit": limit, "claim_ticket": ticket,
                   "claim_now": now}
-        jobs = sorted(db.scalars(_CLAIM, params).all(), key=lambda j: (-j.priority, j.id))
+        rows.write(db)
+        jobs = sorted(_row_jobs(db, db.connection().execute(_CLAIM, params)),
+                      key=lambda j: (-j.priority, j.id))
         alone = next((job for job in jobs if job.send_alone), None)
         if alone is not None and len(jobs) > 1:
             # A job to be sent alone takes the whole message set; the others go back untouched.
@@ -495,8 +498,14 @@ def _existing(db: Session, keys: list[tuple[int, str]], chunk: int = 500) -> lis
 
 
 def sent_under(db: Session, ticket: str) -> list[Job]:
-    """The jobs in flight under ``ticket``, without what they sent or were last answered (only written now)."""
-    return list(db.scalars(_SENT_UNDER, {"sent_ticket": ticket}))
+    """The jobs in flight under ``ticket``, as row records (db/rows.py): what they sent or were last answered is only
+    written now, not read."""
+    rows.write(db)
+    return _row_jobs(db, db.connection().execute(_SENT_UNDER, {"sent_ticket": ticket}))
+
+
+def _row_jobs(db: Session, found: Iterable[Sequence[Any]]) -> list[Job]:
+    return rows.records(db, Job, found, _READ_NAMES)
 
 
 def orphaned(db: Session, connection_id: int, live_ticket: str | None) -> list[Job]:
@@ -638,6 +647,11 @@ def count_by_status(db: Session, connection_id: int | None = None) -> dict[str, 
 # claim reads its first entries in order (connection, priority, id), whatever the depth of the queue.
 _CLAIMABLE = and_(text(f"{Job.__tablename__}.{CLAIMABLE_STATUSES}"),
                   or_(Job.status != JobStatus.UNKNOWN, Job.reconcilable.is_(True)))
+_WRITE_ONLY = ("warnings", "request_xml", "lookup_xml", "response_xml")
+"""The large columns a Web Connector call writes and never reads: a job in flight holds them as rows.NOT_LOADED."""
+_READ = tuple(column for column in rows.table_of(Job).c if column.name not in _WRITE_ONLY)
+_READ_NAMES = tuple(column.name for column in _READ)
+_NOT_CLAIMABLE = tuple(status for status in JobStatus if f"'{status.value}'" not in CLAIMABLE_STATUSES)
 _dependency = aliased(Job)
 # What a session may claim now: claimable, past its backoff, and not waiting on another job.
 _DUE = and_(
@@ -647,10 +661,9 @@ _DUE = and_(
     or_(Job.depends_on.is_(None),
         ~exists().where(and_(_dependency.id == Job.depends_on, _dependency.status != JobStatus.DONE))),
 )
-_NOT_READ_WHEN_SENT = tuple(defer(getattr(Job, name)) for name in job_columns.LARGE_COLUMNS if name != "payload")
-"""A job being sent or settled only writes these (its request, last answer, warnings): they are not loaded."""
-_SENT_UNDER = (select(Job).where(Job.ticket == bindparam("sent_ticket"), Job.status == JobStatus.SENT)
-               .order_by(Job.id).options(*_NOT_READ_WHEN_SENT))
+_SENT_UNDER = (select(*_READ).where(Job.ticket == bindparam("sent_ticket"),
+                                            text(f"{Job.__tablename__}.{IN_FLIGHT}"))
+               .order_by(Job.id))
 _DUE_IN_ORDER = select(Job.id).where(_DUE).order_by(Job.priority.desc(), Job.id)
 _DUE_COUNT = select(func.count()).select_from(Job).where(_DUE)
 _DUE_AT_MOST = select(func.count()).select_from(_DUE_IN_ORDER.limit(bindparam("due_limit")).subquery())
@@ -660,11 +673,13 @@ _CLAIM = (
         Job.id.in_(
             _DUE_IN_ORDER.limit(bindparam("claim_limit")).with_for_update(skip_locked=True).scalar_subquery()
         ),
-        _CLAIMABLE,
+        # Checked again on the rows the subquery names (another transaction may have claimed one meanwhile), as the
+        # statuses it is not: a term no status index can answer, so that SQLite finds the rows by their ids instead
+        # of reading every claimable job through an index of statuses.
+        text(f"{Job.__tablename__}.status NOT IN ({', '.join(repr(status.value) for status in _NOT_CLAIMABLE)})"),
+        or_(Job.status != JobStatus.UNKNOWN, Job.reconcilable.is_(True)),
     )
     .values(status=JobStatus.SENT, ticket=bindparam("claim_ticket"), attempts=Job.attempts + 1,
             sent_at=bindparam("claim_now"), updated_at=bindparam("claim_now"), not_before=None)
-    .returning(Job)
-    .options(*_NOT_READ_WHEN_SENT)
-    .execution_options(synchronize_session=False, populate_existing=True)
+    .returning(*_READ)
 )

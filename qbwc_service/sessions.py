@@ -20,6 +20,7 @@ from sqlalchemy.orm import sessionmaker
 from qbwc_service import editions, processes, queue, retrieve
 from qbwc_service.authentication import Authenticator, AuthLimits
 from qbwc_service.clock import SYSTEM_CLOCK, Clock
+from qbwc_service.db import rows
 from qbwc_service.db.enums import EventKind, SessionState
 from qbwc_service.db.models import Connection, Event, WebConnectorSession
 from qbwc_service.exchange import Exchange, Live
@@ -330,10 +331,12 @@ class WebConnectorSessions:
     def _live(self, db: DbSession, ticket: str | None) -> Live | None:
         if not ticket or len(ticket) > 64:
             return None
-        found = db.execute(_SESSION_AND_CONNECTION, {"live_ticket": ticket}).first()
+        rows.write(db)
+        found = db.connection().execute(_SESSION_AND_CONNECTION, {"live_ticket": ticket}).first()
         if found is None:
             return None
-        session, connection = found[0], found[1]
+        (session,) = rows.records(db, WebConnectorSession, [found[:_SESSION_WIDTH]], _SESSION_NAMES)
+        (connection,) = rows.records(db, Connection, [found[_SESSION_WIDTH:]], _CONNECTION_NAMES)
         if session.state != OPEN:
             return None
         now = self._clock.now()
@@ -420,12 +423,16 @@ def renewal_interval(settings: Settings) -> timedelta:
     return timedelta(seconds=min(spans) / RENEWAL_FRACTION)
 
 
+_SESSIONS, _CONNECTIONS = rows.table_of(WebConnectorSession), rows.table_of(Connection)
+_SESSION_NAMES = tuple(column.name for column in _SESSIONS.c)
+_CONNECTION_NAMES = tuple(column.name for column in _CONNECTIONS.c)
+_SESSION_WIDTH = len(_SESSION_NAMES)
 _SESSION_AND_CONNECTION = (
-    select(WebConnectorSession, Connection)
-    .join(Connection, Connection.id == WebConnectorSession.connection_id)
-    .where(WebConnectorSession.ticket == bindparam("live_ticket"))
+    select(*_SESSIONS.c, *_CONNECTIONS.c)
+    .join_from(_SESSIONS, _CONNECTIONS, _CONNECTIONS.c.id == _SESSIONS.c.connection_id)
+    .where(_SESSIONS.c.ticket == bindparam("live_ticket"))
 )
-"""A call of a live session reads the session and its connection in one statement."""
+"""A call of a live session reads the session and its connection in one statement, as row records (db/rows.py)."""
 
 
 def _session(db: DbSession, ticket: str | None) -> WebConnectorSession | None:

@@ -157,6 +157,11 @@ CLAIMABLE_STATUSES = "status IN ('queued', 'failed', 'unknown')"
 claim repeats it word for word, so that SQLite and PostgreSQL both see that the index holds every row it wants."""
 
 
+IN_FLIGHT = "status = 'sent'"
+"""The jobs in flight, written out as their index's predicate; the read of a session's jobs in flight repeats it word
+for word (a bound parameter would not prove to either engine that the index holds the rows)."""
+
+
 class Job(Base):
     """One unit of work for QuickBooks; only qbwc_service.queue writes these rows. ``kind`` names its JobKind
     (qbwc_service.kinds); ``cursor`` holds that kind's progress model as JSON."""
@@ -164,10 +169,9 @@ class Job(Base):
     __tablename__ = "qbwc_jobs"
     __table_args__ = (
         UniqueConstraint("connection_id", "idempotency_key", name="uq_qbwc_jobs_connection_key"),
-        # The jobs of a session (in flight, or sent under it), never the queued ones, which have no ticket: counted
-        # in, a deep queue made SQLite's statistics call a ticket unselective and the lookup scan the table.
-        Index("ix_qbwc_jobs_ticket", "ticket", sqlite_where=text("ticket IS NOT NULL"),
-              postgresql_where=text("ticket IS NOT NULL")),
+        # The jobs in flight under a ticket, and only those: a job keeps the ticket that last sent it, so an index
+        # of every ticketed job made each call of a long session read all it had settled so far.
+        Index("ix_qbwc_jobs_in_flight", "ticket", sqlite_where=text(IN_FLIGHT), postgresql_where=text(IN_FLIGHT)),
         Index("ix_qbwc_jobs_order", "connection_id", "order_key"),
         # /metrics: the unfinished jobs by status, and the jobs settled lately, without reading the done ones.
         Index("ix_qbwc_jobs_status", "status", "connection_id"),
