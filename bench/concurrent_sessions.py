@@ -120,7 +120,7 @@ def main() -> None:
             shares = [pairs[i::args.processes] for i in range(args.processes)]
             clients = [context.Process(target=run_share, args=(server.url, share, start, results))
                        for share in shares if share]
-            began = time.perf_counter()
+            began, cpu_before = time.perf_counter(), server.cpu()
             for client in clients:
                 client.start()
             for _ in clients:
@@ -129,7 +129,7 @@ def main() -> None:
                 outcomes.extend(share_outcomes)
             for client in clients:
                 client.join()
-            took = time.perf_counter() - began
+            took, serve_cpu = time.perf_counter() - began, server.cpu() - cpu_before
     problems = [f"{outcome}: {said}" for outcome, said in outcomes if outcome != "done"]
     locked = sum("locked" in problem for problem in problems)
     ordered = sorted(times)
@@ -141,6 +141,8 @@ def main() -> None:
           f"({locked} saying 'database is locked'); {took:.1f} s in all")
     print(f"SOAP calls: {len(times)}; median {statistics.median(times) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
           f"largest {ordered[-1] * 1000:.0f} ms")
+    print(f"serve's CPU: {serve_cpu:.1f} s in all, {serve_cpu / max(len(times), 1) * 1000:.1f} ms per SOAP call "
+          f"(the calls wait on it: {len(times)} calls at once on one process)")
     for problem in problems[:5]:
         print(f"  {problem}")
 

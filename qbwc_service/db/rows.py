@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Table, bindparam, event, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.orm.instrumentation import manager_of_class
 
 from qbwc_service.db.models import Base
@@ -65,8 +66,13 @@ class _Rows:
         self.stored[(type(record), record.id)] = (record, dict(_values(record)))  # type: ignore[attr-defined]
 
     def changes(self) -> Iterator[tuple[Base, dict[str, Any], dict[str, Any]]]:
-        """(record, its values now, those of them that changed) for each changed record."""
+        """(record, its values now, those of them that changed) for each changed record: of those an attribute was
+        set on since the last look (the ORM's instrumentation flags them, held by a session or not)."""
         for record, stored in self.stored.values():
+            state = instance_state(record)
+            if not state.modified:
+                continue
+            state.modified = False
             now = _values(record)
             changed = {name: value for name, value in now.items()
                        if value is not stored[name] and value != stored[name]}
