@@ -60,9 +60,11 @@ def fill(database_url: str | None, workdir: Path, name: str, queued: int, done: 
     return url, username, token
 
 
-def run(database_url: str | None, workdir: Path, queued: int, done: int, batch: int, calls: int) -> tuple[float, float]:
-    """(server CPU per SOAP call, database CPU per call) over one session of ``calls`` calls."""
-    url, username, token = fill(database_url, workdir, f"depth-{queued}-{done}", queued, done)
+def run(database_url: str | None, workdir: Path, queued: int, done: int, batch: int, calls: int,
+        attempt: int) -> tuple[float, float]:
+    """(server CPU per SOAP call, database CPU per call) over one session of ``calls`` calls, on a database of its
+    own (each repeat fills a new one)."""
+    url, username, token = fill(database_url, workdir, f"depth-{queued}-{done}-{attempt}", queued, done)
     with serve(url, workdir, batch=batch) as server:
         before, db_before = server.cpu(), postgres_cpu_seconds()
         with httpx.Client(timeout=120) as client:
@@ -87,9 +89,10 @@ def main() -> None:
     configs = [(depth, 0) for depth in args.depths] + ([(args.depths[0], args.done)] if args.done else [])
     results: dict[tuple[int, int], list[tuple[float, float]]] = {config: [] for config in configs}
     with tempfile.TemporaryDirectory() as tmp:
-        for _ in range(args.repeat):
+        for attempt in range(args.repeat):
             for queued, done in configs:
-                results[(queued, done)].append(run(args.database_url, Path(tmp), queued, done, args.batch, args.calls))
+                results[(queued, done)].append(run(args.database_url, Path(tmp), queued, done, args.batch, args.calls,
+                                                   attempt))
     engine = "postgresql" if args.database_url else "sqlite"
     print(f"{args.calls} SOAP calls per session at batch {args.batch} on {engine}, median of {args.repeat}; "
           "server CPU per call, ms\n")

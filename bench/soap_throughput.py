@@ -52,9 +52,9 @@ def drain(url: str, username: str, token: str, label: str) -> int:
     return report.message_sets
 
 
-def run_service(batch: int, jobs: int, database_url: str | None, workdir: Path) -> tuple[float, float]:
-    """(server CPU s, database CPU s) for draining ``jobs`` at ``batch`` per message set."""
-    url, username, token = queue_jobs(database_url, workdir, f"bench-{batch}", jobs)
+def run_service(batch: int, jobs: int, database_url: str | None, workdir: Path, attempt: int) -> tuple[float, float]:
+    """(server CPU s, database CPU s) for draining ``jobs`` at ``batch`` per message set, on a database of its own."""
+    url, username, token = queue_jobs(database_url, workdir, f"bench-{batch}-{attempt}", jobs)
     with serve(url, workdir, batch=batch) as server:
         before, db_before = server.cpu(), postgres_cpu_seconds()
         drain(server.url, username, token, f"batch {batch}")
@@ -78,9 +78,9 @@ def main() -> None:
     service: dict[int, list[tuple[float, float]]] = {b: [] for b in args.batch}
     floor: dict[int, list[float]] = {b: [] for b in args.batch}
     with tempfile.TemporaryDirectory() as tmp:
-        for _ in range(args.repeat):
+        for attempt in range(args.repeat):
             for batch in args.batch:
-                service[batch].append(run_service(batch, args.jobs, args.database_url, Path(tmp)))
+                service[batch].append(run_service(batch, args.jobs, args.database_url, Path(tmp), attempt))
                 floor[batch].append(run_floor(batch, args.jobs, Path(tmp)))
     engine = "postgresql" if args.database_url else "sqlite"
     print(f"{args.jobs} CustomerAdd jobs per run on {engine}, median of {args.repeat}; CPU (user+system) per job, ms\n")

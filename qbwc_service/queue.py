@@ -1,4 +1,5 @@
-"""The job queue: the only module that writes ``qbwc_jobs``.
+"""The job queue: the only module that writes ``qbwc_jobs`` (the changes it makes to the jobs of a Web Connector
+call reach the table through :mod:`qbwc_service.db.rows`).
 
 A :class:`JobQueue` is made once, with the service's clock and retry policy. It queues jobs, claims them
 for a session in one statement, and applies the :mod:`settlements <qbwc_service.settlements>` that job

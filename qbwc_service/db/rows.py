@@ -11,7 +11,10 @@ whenever the session is about to read or to commit:
 - before any statement the session runs (``do_orm_execute``), so that a query sees the records as changed so far, as
   the ORM's autoflush would; and before the Core statements of this path (:func:`write`, called by them);
 - before a commit, a savepoint's release included (``before_commit``);
-- when :func:`savepoint` enters, whose rollback puts the records back as they were when it began.
+- when :func:`savepoint` enters, whose rollback puts the records back as they were when it began (a savepoint
+  around changes to row records is this one, never a bare ``begin_nested``).
+
+A transaction that rolls back forgets the session's records, so that their changes are never written later.
 
 A column this path does not read (a job's last request, lookup and answer, its warnings) holds :data:`NOT_LOADED`
 until set, which refuses to be used as a value, and is written only when set. A record is read once per call: the
@@ -160,6 +163,13 @@ def savepoint(db: Session) -> Iterator[None]:
         raise
 
 
+def _forget_after_rollback(db: Session, transaction: Any) -> None:
+    """A rolled-back transaction (not a savepoint: :func:`savepoint` sees to those) takes the records' changes with
+    it: the records are forgotten, never written in a later transaction of the same session."""
+    if transaction.parent is None:
+        db.info.pop(_KEY, None)
+
+
 def _write_before_statement(state: Any) -> None:
     write(state.session)
 
@@ -170,3 +180,4 @@ def _write_before_commit(db: Session) -> None:
 
 event.listen(Session, "do_orm_execute", _write_before_statement)
 event.listen(Session, "before_commit", _write_before_commit)
+event.listen(Session, "after_soft_rollback", _forget_after_rollback)

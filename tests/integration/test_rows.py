@@ -83,3 +83,19 @@ def test_the_large_columns_not_loaded_refuse_to_be_read_and_are_kept(sessions: s
         assert job.status == JobStatus.DONE
         assert job.request_xml == "<Earlier/>"  # not set on this path: kept
         assert job.response_xml is None  # set to nothing: written as nothing
+
+
+def test_a_rolled_back_transaction_forgets_the_jobs_changes(sessions: sessionmaker[Session],
+                                                            claimed: list[int]) -> None:
+    db = sessions()
+    try:
+        with pytest.raises(RuntimeError), db.begin():
+            first, _second = sent_under(db, "t")
+            queue.settle(db, first, Done(response_xml="<Answer/>"))
+            raise RuntimeError("the call failed")
+        with db.begin():  # the same session's next transaction writes nothing of the one rolled back
+            assert _status(db, claimed[0]) == JobStatus.SENT
+        with db.begin():
+            assert _status(db, claimed[0]) == JobStatus.SENT
+    finally:
+        db.close()
