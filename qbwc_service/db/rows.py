@@ -66,7 +66,7 @@ class _Rows:
         self.stored: dict[tuple[type[Base], int], tuple[Base, dict[str, Any]]] = {}
 
     def add(self, record: Base) -> None:
-        self.stored[(type(record), record.id)] = (record, dict(_values(record)))  # type: ignore[attr-defined]
+        self.stored[_key(record)] = (record, _values(record))
 
     def changes(self) -> Iterator[tuple[Base, dict[str, Any], dict[str, Any]]]:
         """(record, its values now, those of them that changed) for each changed record: of those an attribute was
@@ -81,6 +81,10 @@ class _Rows:
                        if value is not stored[name] and value != stored[name]}
             if changed:
                 yield record, now, changed
+
+
+def _key(record: Base) -> tuple[type[Base], int]:
+    return type(record), record.__dict__["id"]
 
 
 def _values(record: Base) -> dict[str, Any]:
@@ -123,8 +127,9 @@ def write(db: Session) -> None:
         return
     by_shape: dict[tuple[type[Base], tuple[str, ...]], list[dict[str, Any]]] = {}
     for record, now, changed in list(held.changes()):
-        by_shape.setdefault((type(record), tuple(changed)), []).append({**changed, "row_id": record.id})  # type: ignore[attr-defined]
-        held.stored[(type(record), record.id)] = (record, now)  # type: ignore[attr-defined]
+        model, row_id = _key(record)
+        by_shape.setdefault((model, tuple(changed)), []).append({**changed, "row_id": row_id})
+        held.stored[(model, row_id)] = (record, now)
     if not by_shape:
         return
     connection = db.connection()
