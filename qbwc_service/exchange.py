@@ -46,6 +46,15 @@ class Live:
     connection: Connection
 
 
+class SettlingFailed(Exception):
+    """Settling a message set's answers failed unexpectedly (not the database): what the call wrote is to be rolled
+    back, and the call made again with each job settled on its own (:meth:`Exchange.apply`, ``one_by_one``)."""
+
+    def __init__(self, ticket: str) -> None:
+        super().__init__(f"settling the answers of session {ticket} failed")
+        self.ticket = ticket
+
+
 class Outgoing(NamedTuple):
     """A claimed job's requests, as its kind built them, with what the queue records when they are sent."""
 
@@ -144,7 +153,10 @@ class Exchange:
 
     # ---------------------------------------------------------------- back
 
-    def apply(self, db: DbSession, live: Live, in_flight: list[Job], text: str) -> None:
+    def apply(self, db: DbSession, live: Live, in_flight: list[Job], text: str, *, one_by_one: bool = False) -> None:
+        """Settle the jobs in flight from QuickBooks' answer. Usually all at once, with no savepoint: an unexpected
+        error raises :class:`SettlingFailed`, on which the caller rolls its transaction back and makes the call
+        again with ``one_by_one``, each job then settled in a savepoint of its own."""
         by_request_id = {str(job.id): job for job in in_flight}
         answers: dict[int, Answer] = defaultdict(Answer)
         unmatched: list[str | None] = []
@@ -166,18 +178,19 @@ class Exchange:
         except QbxmlError as exc:
             live.session.last_error = f"The response from QuickBooks could not be read: {exc}"
             log.warning("unreadable response", extra={"ticket": live.session.ticket, "error": str(exc)})
-        try:
-            # The usual case: every answer settles, in one savepoint, their events written together.
-            with rows.savepoint(db), self.queue.events_together(db):
-                for job in in_flight:
-                    self._settle(db, live, job, answers.get(job.id), context)
-        except Exception as exc:
-            if is_transient(exc):
-                raise  # the database failed, not this answer: the whole call is made again (sessions._retried)
-            log.exception("processing an answer failed; settling the jobs one by one",
-                          extra={"ticket": live.session.ticket})
+        if one_by_one:
             for job in in_flight:
                 self._settle_alone(db, live, job, answers.get(job.id), context)
+        else:
+            try:
+                # The usual case: every answer settles, their events written together.
+                with self.queue.events_together(db):
+                    for job in in_flight:
+                        self._settle(db, live, job, answers.get(job.id), context)
+            except Exception as exc:
+                if is_transient(exc):
+                    raise  # the database failed, not this answer: the whole call is made again (outages.retried)
+                raise SettlingFailed(live.session.ticket) from exc
         for request_id in unmatched:
             db.add(Event(at=self.clock.now(), connection_id=live.connection.id, ticket=live.session.ticket,
                          kind=EventKind.RESPONSE_UNMATCHED,

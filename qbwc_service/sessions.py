@@ -23,7 +23,7 @@ from qbwc_service.clock import SYSTEM_CLOCK, Clock
 from qbwc_service.db import rows
 from qbwc_service.db.enums import EventKind, SessionState
 from qbwc_service.db.models import Connection, Event, WebConnectorSession
-from qbwc_service.exchange import Exchange, Live
+from qbwc_service.exchange import Exchange, Live, SettlingFailed
 from qbwc_service.kinds import REGISTRY, Registry
 from qbwc_service.outages import CUT_OFF_REASON, CutOffSessions, retried, retried_for_session
 from qbwc_service.processes import ProcessIdentity
@@ -166,6 +166,15 @@ class WebConnectorSessions:
     def receive_response_xml(
         self, ticket: str | None, response: str | None, hresult: str | None, message: str | None
     ) -> int:
+        try:
+            return self._receive(ticket, response, hresult, message, one_by_one=False)
+        except SettlingFailed as failed:
+            log.error("processing an answer failed; settling the jobs one by one", exc_info=failed.__cause__,
+                      extra={"ticket": failed.ticket})
+            return self._receive(ticket, response, hresult, message, one_by_one=True)
+
+    def _receive(self, ticket: str | None, response: str | None, hresult: str | None, message: str | None, *,
+                 one_by_one: bool) -> int:
         with self._tx() as db:
             live = self._live(db, ticket)
             if live is None:
@@ -180,7 +189,7 @@ class WebConnectorSessions:
                 db.add(Event(at=self._clock.now(), connection_id=connection.id, ticket=session.ticket,
                              kind=EventKind.MESSAGE_SET_FAILED, detail=session.last_error))
                 return -1
-            self._exchange.apply(db, live, in_flight, response or "")
+            self._exchange.apply(db, live, in_flight, response or "", one_by_one=one_by_one)
             now = self._clock.now()
             if connection.last_exchange_at is None or now - connection.last_exchange_at >= self._renew_after:
                 connection.last_exchange_at = now  # as fresh as the lease: an UPDATE now and then, not every call

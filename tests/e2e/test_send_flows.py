@@ -722,6 +722,39 @@ def test_a_failure_while_processing_one_answer_keeps_the_others(
         run(server, paired, company, expect="nothing-to-do")
 
 
+@pytest.mark.each_database  # the whole call rolled back and made again, in each engine's transactions
+def test_a_job_settled_before_the_failing_one_is_settled_once(
+    settings: Settings, engine: Engine, sessions: sessionmaker[Session], company: QuickBooksCompany
+) -> None:
+    """The answers settle together with no savepoint; when one fails unexpectedly the call is rolled back and made
+    again, each job settled on its own: what the first try settled before the failure (a job done, its link, its
+    events) is undone with it and settled once, not twice."""
+    from sqlalchemy import func, select
+
+    from qbwc_service.db.models import Event, Link
+
+    failing = _FailingToSettle()
+    for server in run_server(settings, engine, sessions, registry=REGISTRY.replacing(failing)):
+        paired = pair(server.sessions)
+        (po_job,) = send(server.sessions, paired, "purchase_order", example("purchase-order"))
+        (order_job,) = send(server.sessions, paired, "sales_order", example("sales-order"))
+        assert po_job < order_job  # settled first in the message set, before the failure
+        purchase_orders = company.count("PurchaseOrder")
+        report = WebConnectorClient(server.soap_url, paired.username, paired.token, company).run_session()
+        assert report.outcome == "done", report
+        assert company.count("PurchaseOrder") == purchase_orders + 1  # sent once: the redo settles, sends nothing
+        assert report.close_message == "OK: 1 done, 1 failed"  # each job counted once on the session's tally
+        done = by_id(server)
+        assert done[po_job].status == "done" and done[order_job].status == "dead"
+        with server.sessions.begin() as db:
+            assert db.scalar(select(func.count()).select_from(Link).where(Link.flow == "purchase_order")) == 1
+            assert db.scalar(select(func.count()).select_from(Event).where(
+                Event.job_id == po_job, Event.kind == "job-done")) == 1
+            assert db.scalar(select(func.count()).select_from(Event).where(
+                Event.job_id == po_job, Event.kind == "job-sent")) == 1
+        failing.failing = False
+
+
 def test_an_order_and_its_shipment_in_one_run_are_linked(server: LiveServer, company: QuickBooksCompany) -> None:
     paired = pair(server.sessions)
     set_options(server.sessions, paired, partial_invoicing=True)

@@ -43,7 +43,13 @@ def _queue(wc: Protocol, connection: str, count: int) -> None:
 
 
 def _round_trip_statements(engine: Engine, batch: int, queued: int) -> tuple[int, int]:
-    """Statements of (sendRequestXML, receiveResponseXML) for the second message set of a session."""
+    """How many statements (sendRequestXML, receiveResponseXML) run for the second message set of a session."""
+    sent, received = _round_trip(engine, batch, queued)
+    return len(sent), len(received)
+
+
+def _round_trip(engine: Engine, batch: int, queued: int) -> tuple[list[str], list[str]]:
+    """The statements of (sendRequestXML, receiveResponseXML) for the second message set of a session."""
     wc = in_process(engine, batch_size=batch)
     paired = pair(wc.sessions, f"Counted {batch} {queued}")
     _queue(wc, paired.name, queued)
@@ -59,7 +65,7 @@ def _round_trip_statements(engine: Engine, batch: int, queued: int) -> tuple[int
         assert protocol.receive_response_xml(ticket, answer, "", "") < 100
     assert protocol.close_connection(ticket).startswith("OK:")
     assert sum(job.status == "done" for job in jobs(wc.sessions) if job.connection_id == paired.id) == 2 * batch
-    return len(sent), len(received)
+    return sent, received
 
 
 def test_a_round_trip_costs_the_same_statements_however_deep_the_queue(engine: Engine) -> None:
@@ -68,6 +74,17 @@ def test_a_round_trip_costs_the_same_statements_however_deep_the_queue(engine: E
 
 def test_a_message_set_costs_the_same_statements_whatever_its_size(engine: Engine) -> None:
     assert _round_trip_statements(engine, 5, 200) == _round_trip_statements(engine, 50, 200)
+
+
+def test_answers_that_settle_take_no_savepoint(engine: Engine) -> None:
+    """A savepoint is only for settling job by job after an unexpected error (the call is then made again): the
+    usual receiveResponseXML reads the session and its jobs, writes the jobs, their events and the session's tally,
+    and counts what is still due, nothing more."""
+    _sent, received = _round_trip(engine, 5, 20)
+    assert not [statement for statement in received if "SAVEPOINT" in statement.upper()], received
+    writes = [statement.split()[0].upper() for statement in received if statement.split()[0].upper() in
+              ("INSERT", "UPDATE", "DELETE")]
+    assert sorted(writes) == ["INSERT", "UPDATE", "UPDATE"], received
 
 
 def test_the_hot_reads_use_indexes(engine: Engine) -> None:
