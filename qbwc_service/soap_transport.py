@@ -6,9 +6,9 @@ time and nothing it does can hold the process open at shutdown.
   and the bytes held of all bodies together stay within two process-wide budgets (503 beyond). A body that
   stops arriving for ``idle_timeout`` seconds is answered 408. The WSGI app gets it whole and never waits on
   the network.
-- The WSGI app runs in a daemon thread, answers into a buffer, and whatever it raises becomes a 500 SOAP
-  fault in that thread. (spyne raises ``StopIteration`` on an empty body; raised into the event loop's future
-  it left the request unanswered for ever.)
+- The WSGI app runs in a daemon thread (kept for the next request), answers into a buffer, and whatever it
+  raises becomes a 500 SOAP fault in that thread. (spyne raises ``StopIteration`` on an empty body; raised into
+  the event loop's future it left the request unanswered for ever.)
 - A thread still busy when the server gives up on it at shutdown (a database that does not answer) does not
   keep the process alive, and the request's task is cancelled without waiting for it.
 """
@@ -19,6 +19,7 @@ import asyncio
 import contextvars
 import io
 import logging
+import queue
 import re
 import sys
 import threading
@@ -222,9 +223,43 @@ def _fault_code(body: bytes) -> str:
 _FAULT_CODE = re.compile(rb"<faultcode>([A-Za-z0-9_.:-]{1,80})</faultcode>")
 
 
+class DaemonThreads:
+    """Daemon threads that run what they are handed, kept from one request to the next: a new thread per request
+    cost the call its start and a cold stack. A thread is started when none is idle, so a request never waits for
+    another to end (how many run at once is the transport's to limit); one still busy at shutdown (a database that
+    does not answer) does not keep the process alive."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._work: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0
+
+    def submit(self, work: Callable[[], None]) -> None:
+        with self._lock:
+            start = self._idle == 0
+            if not start:
+                self._idle -= 1  # that idle thread takes this work
+        if start:
+            threading.Thread(target=self._serve, args=(work,), name=self._name, daemon=True).start()
+        else:
+            self._work.put(work)
+
+    def _serve(self, first: Callable[[], None]) -> None:
+        work = first
+        while True:
+            work()
+            with self._lock:
+                self._idle += 1
+            work = self._work.get()
+
+
+_THREADS = DaemonThreads("soap-request")
+
+
 async def _in_daemon_thread(work: Callable[[], T]) -> T:
-    """``work()`` in a daemon thread of its own; what it raises is raised here. Cancelling the caller leaves the
-    thread to finish unobserved."""
+    """``work()`` in a daemon thread (:class:`DaemonThreads`); what it raises is raised here. Cancelling the caller
+    leaves the thread to finish unobserved."""
     loop = asyncio.get_running_loop()
     answered: asyncio.Future[T] = loop.create_future()
 
@@ -251,7 +286,7 @@ async def _in_daemon_thread(work: Callable[[], T]) -> T:
             log.warning("a SOAP answer was ready after the server stopped; it was dropped")
 
     context = contextvars.copy_context()
-    threading.Thread(target=run, name="soap-request", daemon=True).start()
+    _THREADS.submit(run)
     return await answered
 
 

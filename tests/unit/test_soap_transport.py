@@ -53,3 +53,36 @@ def test_the_app_gets_the_whole_body_and_its_answer_is_sent_whole() -> None:
     response = _post(_echo, b"<hello/>")
     assert response.status_code == 200
     assert response.content == b"got <hello/>" and response.headers["x-seen"] == "8"
+
+
+def test_the_request_threads_are_daemons_kept_for_the_next_request_and_never_waited_for() -> None:
+    """One request after another runs in the same thread; requests at once each get a thread, none waits for another
+    to end; and every thread is a daemon, so one stuck in a call does not keep the process alive at shutdown."""
+    import threading
+
+    from qbwc_service.soap_transport import DaemonThreads
+
+    threads = DaemonThreads("test-request")
+    ran: list[threading.Thread] = []
+    done = threading.Semaphore(0)
+
+    def note() -> None:
+        ran.append(threading.current_thread())
+        done.release()
+
+    for _ in range(3):
+        threads.submit(note)
+        assert done.acquire(timeout=5)
+    assert len(set(ran)) == 1 and ran[0].daemon and ran[0].name == "test-request"
+
+    release = threading.Event()
+    both = threading.Barrier(3, timeout=5)
+
+    def wait_for_the_other() -> None:
+        both.wait()  # each waits for the other to be running: one thread for both would never get here
+        release.wait(5)
+
+    threads.submit(wait_for_the_other)
+    threads.submit(wait_for_the_other)
+    both.wait()
+    release.set()
