@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import httpx
 import uvicorn
+from sqlalchemy.orm import Session, sessionmaker
 
 from qbwc_service.clock import FakeClock
 from qbwc_service.fusion.auth import BearerToken, TokenSource
@@ -18,7 +19,10 @@ from qbwc_service.fusion.budget import UNLIMITED, RequestBudget
 from qbwc_service.fusion.client import FusionClient
 from qbwc_service.fusion.http import FusionHttp, RetryPolicy
 from qbwc_service.simulate.fusion import API_PREFIX, SimulatedFusion
-from tests.conftest import _stopping, free_port
+from qbwc_service.simulate.quickbooks import QuickBooksCompany
+from qbwc_service.simulate.webconnector import WebConnectorClient
+from tests.conftest import LiveServer, _stopping, free_port
+from tests.support import Paired
 
 SEED_TOKEN = "sim-fusion-token"
 
@@ -88,3 +92,28 @@ class Clients:
     def close_all(self) -> None:
         for made in self._open:
             made.close()
+
+
+@dataclass
+class ThreeParts:
+    """The three simulated parts wired together: the service served over HTTP with one paired connection, its
+    Web Connector's QuickBooks company, and the simulated Fusion API served beside it."""
+
+    server: LiveServer
+    fusion: ServedFusion
+    paired: Paired
+    company: QuickBooksCompany
+
+    @property
+    def sim(self) -> SimulatedFusion:
+        return self.fusion.sim
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        return self.server.sessions
+
+    def session(self, expect: str = "done") -> None:
+        """One Web Connector session against the company; it must end with ``expect``."""
+        report = WebConnectorClient(self.server.soap_url, self.paired.username, self.paired.token,
+                                    self.company).run_session()
+        assert report.outcome == expect, report

@@ -20,10 +20,9 @@ from qbwc_service.secretbox import SecretBox, new_key
 from qbwc_service.settings import Settings, load_settings
 from qbwc_service.simulate.fusion import SimulatedFusion
 from qbwc_service.simulate.quickbooks import QuickBooksCompany
-from qbwc_service.simulate.webconnector import WebConnectorClient
-from tests.conftest import LiveServer, run_server
-from tests.fusion_support import SEED_TOKEN, RecordedSleep, ServedFusion, serve_fusion
-from tests.support import Paired, job_queue, pair
+from tests.conftest import run_server
+from tests.fusion_support import SEED_TOKEN, RecordedSleep, ThreeParts, serve_fusion
+from tests.support import job_queue, pair
 
 
 def retrieve_settings(engine: Engine, **overrides: Any) -> Settings:
@@ -47,21 +46,9 @@ def quickbooks() -> QuickBooksCompany:
 
 
 @dataclass
-class Rig:
-    server: LiveServer
-    fusion: ServedFusion
-    paired: Paired
-    company: QuickBooksCompany
+class Rig(ThreeParts):
     sleep: RecordedSleep
     clients: list[FusionClient] = field(default_factory=list)
-
-    @property
-    def sim(self) -> SimulatedFusion:
-        return self.fusion.sim
-
-    @property
-    def sessions(self) -> sessionmaker[Session]:
-        return self.server.sessions
 
     def options(self, **retrieve: Any) -> None:
         with self.sessions.begin() as db:
@@ -73,9 +60,7 @@ class Rig:
             for entity in entities:
                 usecases.enqueue_pull(db, job_queue(self.server.clock), self.paired.name, entity,
                                       max_returned=max_returned)
-        report = WebConnectorClient(self.server.soap_url, self.paired.username, self.paired.token,
-                                    self.company).run_session()
-        assert report.outcome == expect, report
+        self.session(expect)
 
     def open_client(self, connection: str) -> FusionClient:
         return fusion_accounts.open_client(self.sessions, connection, self.server.settings, clock=self.server.clock,

@@ -27,11 +27,10 @@ from qbwc_service.settings import Settings, load_settings
 from qbwc_service.simulate.demo import pair_with_fusion, run_demo, served_fusion
 from qbwc_service.simulate.fusion import SimulatedFusion
 from qbwc_service.simulate.quickbooks import QuickBooksCompany
-from qbwc_service.simulate.webconnector import WebConnectorClient
 from qbwc_service.webhooks import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
-from tests.conftest import LiveServer, free_port, run_server
-from tests.fusion_support import SEED_TOKEN, ServedFusion, serve_fusion
-from tests.support import Paired, job_queue, jobs, pair, snapshot
+from tests.conftest import free_port, run_server
+from tests.fusion_support import SEED_TOKEN, ThreeParts, serve_fusion
+from tests.support import job_queue, jobs, pair, snapshot
 
 START = datetime(2026, 12, 2, 3, 0)  # 22:00 the day before in New York: after every entity of the seed
 SECRET = "a-shared-secret-of-this-connection"
@@ -39,30 +38,13 @@ WEBHOOK = "/api/v1/webhooks/fusion"
 
 
 @dataclass
-class World:
-    server: LiveServer
-    fusion: ServedFusion
-    paired: Paired
+class World(ThreeParts):
     clock: FakeClock
-    company: QuickBooksCompany
     api_key: str
-
-    @property
-    def sim(self) -> SimulatedFusion:
-        return self.fusion.sim
-
-    @property
-    def sessions(self) -> sessionmaker[Session]:
-        return self.server.sessions
 
     def options(self, **values: Any) -> None:
         with self.sessions.begin() as db:
             connection_usecases.update_options(db, self.paired.name, set_values=list(values.items()))
-
-    def session(self, expect: str = "done") -> None:
-        report = WebConnectorClient(self.server.soap_url, self.paired.username, self.paired.token,
-                                    self.company).run_session()
-        assert report.outcome == expect, report
 
     def poll(self) -> PollReport:
         return run_once(self.sessions, self.server.settings, job_queue(self.clock), self.clock)
@@ -118,7 +100,7 @@ def world_of(settings: Settings, engine: Engine, sessions: sessionmaker[Session]
                                                  keyed, clock)
             automation.set_webhook_secret(db, paired.name, keyed, SECRET, clock)
             api_key = connection_usecases.create_api_key(db, "ops", clock=clock).key
-        yield World(server, fusion, paired, clock, QuickBooksCompany.from_seed(), api_key)
+        yield World(server, fusion, paired, QuickBooksCompany.from_seed(), clock, api_key)
 
 
 @pytest.fixture

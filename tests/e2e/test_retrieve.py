@@ -25,6 +25,14 @@ def _sales_order(r: Rig, ref: str, *items: tuple[str, str]) -> str:
     return r.company.add("SalesOrder", CustomerRef="Cascade Robotics", RefNumber=ref, lines=lines).id
 
 
+def _set_first_line_quantity(r: Rig, txn_id: str, quantity: str) -> None:
+    """Edit the sales order in QuickBooks: its first line's quantity becomes ``quantity``."""
+    order = r.company.find("SalesOrder", TxnID=txn_id)
+    assert order is not None
+    line_id = order.text("SalesOrderLineRet/TxnLineID") or ""
+    r.company.modify("SalesOrder", txn_id, SalesOrderLineMod={"TxnLineID": line_id, "Quantity": quantity})
+
+
 def _statuses(r: Rig) -> Counter[str]:
     return Counter(str(d.status) for d in r.deliveries())
 
@@ -209,10 +217,7 @@ def test_a_later_quickbooks_edit_changes_fusion_only_with_update_open_orders(
         r.deliver()
         (order,) = r.orders()
         r.server.clock.advance(minutes=1)
-        line = r.company.find("SalesOrder", TxnID=txn_id)
-        assert line is not None
-        line_id = line.text("SalesOrderLineRet/TxnLineID") or ""
-        r.company.modify("SalesOrder", txn_id, SalesOrderLineMod={"TxnLineID": line_id, "Quantity": "5"})
+        _set_first_line_quantity(r, txn_id, "5")
         r.pull("SalesOrder")
         assert r.deliver().skipped == 1
         (unchanged,) = r.orders()
@@ -220,14 +225,14 @@ def test_a_later_quickbooks_edit_changes_fusion_only_with_update_open_orders(
         assert "update_open_orders is off" in (r.deliveries()[-1].outcome or "")
 
         r.options(update_open_orders=True)
-        r.company.modify("SalesOrder", txn_id, SalesOrderLineMod={"TxnLineID": line_id, "Quantity": "6"})
+        _set_first_line_quantity(r, txn_id, "6")
         r.pull("SalesOrder")
         assert r.deliver().delivered == 1
         (updated,) = r.orders()
         assert updated["id"] == order["id"] and updated["products"][0]["quantity"] == 6
 
         r.sim.account.patch("sales-orders", str(order["id"]), {"status": "CLOSED"}, r.server.clock.now())
-        r.company.modify("SalesOrder", txn_id, SalesOrderLineMod={"TxnLineID": line_id, "Quantity": "9"})
+        _set_first_line_quantity(r, txn_id, "9")
         r.pull("SalesOrder")
         assert r.deliver().skipped == 1
         (closed,) = r.orders()
@@ -280,10 +285,7 @@ def test_an_older_version_retried_after_a_newer_one_was_imported_changes_nothing
         r.pull("SalesOrder")
         assert r.deliver().failed == 1  # Fusion has no Widget
         r.server.clock.advance(minutes=1)
-        found = r.company.find("SalesOrder", TxnID=txn_id)
-        assert found is not None
-        line_id = found.text("SalesOrderLineRet/TxnLineID") or ""
-        r.company.modify("SalesOrder", txn_id, SalesOrderLineMod={"TxnLineID": line_id, "Quantity": "7"})
+        _set_first_line_quantity(r, txn_id, "7")
         r.pull("SalesOrder")
         r.sim.add("products", {"code": "Widget", "name": "Widget"})
         assert r.deliver().delivered == 1  # the newer version, once the older one is settled (failed)

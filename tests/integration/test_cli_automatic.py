@@ -13,23 +13,20 @@ import pytest
 from typer.testing import CliRunner
 
 from qbwc_service.cli import app
-from qbwc_service.secretbox import new_key
 from qbwc_service.simulate.fusion import SimulatedFusion
 from tests.fusion_support import SEED_TOKEN, ServedFusion, serve_fusion
 from tests.integration.test_cli import run, run_failing
+from tests.integration.test_cli_fusion import fusion_cli
 
 SHOP = "Acme Plant"
 
 
 @pytest.fixture
 def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("QBWC_CONFIG", raising=False)
-    monkeypatch.setenv("QBWC_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
-    monkeypatch.setenv("QBWC_SECRET_KEY", new_key())
+    runner = fusion_cli(tmp_path, monkeypatch)
     monkeypatch.setenv("QBWC_FUSION_BURST", "1000")
     monkeypatch.setenv("QBWC_FUSION_REQUESTS_PER_MINUTE", "100000")
-    return CliRunner()
+    return runner
 
 
 @pytest.fixture

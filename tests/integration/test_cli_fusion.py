@@ -20,13 +20,18 @@ from tests.fusion_support import SEED_TOKEN, ServedFusion, serve_fusion
 from tests.integration.test_cli import run, run_failing
 
 
-@pytest.fixture
-def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+def fusion_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """A CLI runner in ``tmp_path`` with a database of its own and a secret key for Fusion credentials."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("QBWC_CONFIG", raising=False)
     monkeypatch.setenv("QBWC_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     monkeypatch.setenv("QBWC_SECRET_KEY", new_key())
     return CliRunner()
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    return fusion_cli(tmp_path, monkeypatch)
 
 
 @pytest.fixture
