@@ -29,7 +29,7 @@ from typing import Any
 from lxml import etree
 from sqlalchemy.orm import Session, sessionmaker
 
-from mappings.options import IntegrationOptions, RetrieveOptions
+from mappings.options import RetrieveOptions
 from mappings.retrieve import (
     DOCUMENTS,
     FusionOrder,
@@ -44,10 +44,12 @@ from qbwc_service import deliveries, fusion_accounts, links
 from qbwc_service.clock import Clock
 from qbwc_service.db.enums import DeliveryStatus
 from qbwc_service.db.models import Connection, Delivery
-from qbwc_service.errors import QbwcError
+from qbwc_service.errors import InvalidJobPayload, QbwcError
 from qbwc_service.fusion.client import FusionClient, Paths
 from qbwc_service.fusion.errors import FusionBadAnswer, FusionRefused, FusionUnavailable
+from qbwc_service.kinds.flows import options_of
 from qbwc_service.processes import this_host
+from qbwc_service.queue import RetryPolicy
 from qbwc_service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -107,6 +109,9 @@ class DeliveryWorker:
             lambda connection: fusion_accounts.open_client(sessions, connection, settings, clock=clock))
         self.name = name or f"{this_host()}:{secrets.token_hex(6)}"
         self.lease = timedelta(seconds=settings.delivery_lease_seconds)
+        self.backoff = RetryPolicy(backoff_seconds=settings.delivery_retry_seconds,
+                                   max_backoff=timedelta(seconds=settings.delivery_retry_max_seconds))
+        """How long a record waits after a transient Fusion error: doubling, as a job's retries do."""
 
     def run_once(self, should_stop: Callable[[], bool] = lambda: False) -> Report:
         """Deliver everything due now, connection after connection, until none is due or ``should_stop``."""
@@ -207,8 +212,7 @@ class DeliveryWorker:
             report.failed += 1
             log.warning("delivery %d failed: %s", record.id, exc.reason)
         except FusionUnavailable as exc:
-            wait = min(self.settings.delivery_retry_seconds * 2 ** max(record.attempts - 1, 0),
-                       self.settings.delivery_retry_max_seconds)
+            wait = self.backoff.delay(record.attempts).total_seconds()
             retry_after = getattr(exc, "retry_after", None)
             if retry_after:
                 wait = max(wait, float(retry_after))
@@ -244,16 +248,18 @@ class DeliveryWorker:
             created = client.create_sales_order(order.body) if order.collection == Paths.SALES_ORDERS \
                 else client.create_purchase_order(order.body)
             fusion_id = str(created.id)
-            outcome = f"{what} imported as {target} {order.code} (id {fusion_id})"
             if not order.custom_fields:  # the link and the end in one transaction
-                self._linked(record, order, fusion_id, deliveries.finished(DeliveryStatus.DELIVERED, outcome,
-                                                                           self.clock.now()))
+                self._linked(record, order, fusion_id, self._imported(what, target, order, fusion_id))
                 return DeliveryStatus.DELIVERED
             self._linked(record, order, fusion_id)
         self._custom_fields(order, fusion_id, client)
-        outcome = f"{what} imported as {target} {order.code} (id {fusion_id})"
-        self._settle(record, deliveries.finished(DeliveryStatus.DELIVERED, outcome, self.clock.now()))
+        self._settle(record, self._imported(what, target, order, fusion_id))
         return DeliveryStatus.DELIVERED
+
+    def _imported(self, what: str, target: str, order: FusionOrder, fusion_id: str) -> dict[str, Any]:
+        """A record's end once its document is in Fusion as ``fusion_id``."""
+        return deliveries.finished(DeliveryStatus.DELIVERED, f"{what} imported as {target} {order.code} "
+                                   f"(id {fusion_id})", self.clock.now())
 
     def _later_version(self, record: Delivery, order: FusionOrder, options: RetrieveOptions, client: FusionClient,
                        products: set[str], fusion_id: str, target: str) -> DeliveryStatus:
@@ -363,7 +369,6 @@ def _retrieve_options(connection: Connection | None) -> RetrieveOptions | str:
     if connection is None:
         return "the connection is gone"
     try:
-        return IntegrationOptions.model_validate(connection.options or {}).retrieve
-    except ValueError as exc:
-        return (f"the options of connection {connection.name!r} are not valid ({exc}); fix them with "
-                "`qbwc-service connection options`, then retry")
+        return options_of(connection).retrieve
+    except InvalidJobPayload as exc:
+        return f"{exc}, then retry"

@@ -57,7 +57,7 @@ class RetryPolicy:
     """How often a failing job is tried, and how long it waits between tries (doubling)."""
 
     max_attempts: int = 5
-    backoff_seconds: int = 60
+    backoff_seconds: float = 60
     max_backoff: timedelta = timedelta(hours=6)
 
     def delay(self, attempts: int) -> timedelta:
