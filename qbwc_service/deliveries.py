@@ -21,10 +21,11 @@ from sqlalchemy import and_, bindparam, delete, exists, func, or_, select, updat
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
+from mappings.retrieve import DOCUMENTS as RETRIEVED
 from qbwc_service.db.enums import DeliveryStatus
 from qbwc_service.db.models import Delivery, FusionAccount, SyncState
 
-DOCUMENTS = ("SalesOrder", "Invoice", "Estimate", "PurchaseOrder")  # what the delivery worker takes to Fusion
+DOCUMENTS = tuple(RETRIEVED)  # what the delivery worker takes to Fusion: the documents mappings.retrieve maps
 UNFINISHED = (DeliveryStatus.PENDING, DeliveryStatus.DELIVERING)
 RETRYABLE = (DeliveryStatus.FAILED, DeliveryStatus.SKIPPED)
 
@@ -230,9 +231,10 @@ def select_page(db: Session, connection_id: int | None, statuses: Iterable[Deliv
     return list(db.scalars(stmt))
 
 
-def ids_with(db: Session, connection_id: int | None, status: DeliveryStatus) -> list[int]:
-    """The documents (records the worker takes) of this status, oldest first."""
-    stmt = select(Delivery.id).where(Delivery.status == status, Delivery.entity.in_(DOCUMENTS)).order_by(Delivery.id)
+def ids_with(db: Session, connection_id: int | None, status: DeliveryStatus, limit: int) -> list[int]:
+    """The first ``limit`` documents (records the worker takes) of this status, oldest first."""
+    stmt = (select(Delivery.id).where(Delivery.status == status, Delivery.entity.in_(DOCUMENTS))
+            .order_by(Delivery.id).limit(limit))
     if connection_id is not None:
         stmt = stmt.where(Delivery.connection_id == connection_id)
     return list(db.scalars(stmt))

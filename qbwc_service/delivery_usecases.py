@@ -85,7 +85,10 @@ def show_delivery(db: Session, delivery_id: int) -> DeliveryView:
 def retry_delivery(db: Session, delivery_id: int, clock: Clock = SYSTEM_CLOCK) -> DeliveryView:
     """Send a failed or skipped record back to the delivery worker (tried at once: after the Fusion product or
     client it lacked was made, the options were changed...)."""
-    row = _get(db, delivery_id)
+    return _retry(db, _get(db, delivery_id), _names(db), clock)
+
+
+def _retry(db: Session, row: Delivery, names: dict[int, str], clock: Clock) -> DeliveryView:
     if row.entity not in deliveries.DOCUMENTS:
         raise InvalidInput(f"delivery {row.id} is a QuickBooks {row.entity}: {deliveries.NOT_A_DOCUMENT}")
     if row.status not in deliveries.RETRYABLE:
@@ -93,7 +96,7 @@ def retry_delivery(db: Session, delivery_id: int, clock: Clock = SYSTEM_CLOCK) -
     deliveries.send_back(db, row)
     db.add(Event(at=clock.now(), connection_id=row.connection_id, kind=EventKind.DELIVERY_RETRIED,
                  detail=f"delivery {row.id}: {row.entity} {row.qbd_id}"))
-    return DeliveryView.of(row, _names(db))
+    return DeliveryView.of(row, names)
 
 
 def retry_deliveries(db: Session, connection: str | None, status: DeliveryStatus,
@@ -103,9 +106,10 @@ def retry_deliveries(db: Session, connection: str | None, status: DeliveryStatus
         raise InvalidInput(f"only {' or '.join(deliveries.RETRYABLE)} deliveries can be retried, not {status}")
     connection_id = connections.get_connection(db, connection).id if connection is not None else None
     done = Retried()
-    for delivery_id in deliveries.ids_with(db, connection_id, status)[:limit]:
+    names = _names(db)
+    for delivery_id in deliveries.ids_with(db, connection_id, status, limit):
         try:
-            done.changed.append(retry_delivery(db, delivery_id, clock))
+            done.changed.append(_retry(db, _get(db, delivery_id), names, clock))
         except QbwcError as exc:
             done.refused.append((delivery_id, exc))
     return done
