@@ -241,11 +241,17 @@ def retry_job(db: Session, job_queue: JobQueue, job_id: int) -> Job:
     return job_queue.retry(db, job, REGISTRY.of(job).progress_on_retry(job))
 
 
+MAX_TXN_ID = 60
+"""The longest QuickBooks id an operator may give when resolving a job (QuickBooks' own are far shorter)."""
+
+
 def resolve_job(db: Session, job_queue: JobQueue, job_id: int, *, landed: bool, txn_id: str | None = None) -> Job:
     """A person's word on an ``unknown`` job after checking QuickBooks: it landed (done, keeping the TxnID given,
     and linking a sent entity to it), or it did not (back on the queue, sent again without a lookup)."""
     if txn_id is not None and not landed:
         raise InvalidJobPayload("a TxnID is kept only for a job that landed", "txn_id")
+    if txn_id is not None and len(txn_id) > MAX_TXN_ID:
+        raise InvalidJobPayload(f"a QuickBooks id has at most {MAX_TXN_ID} characters", "txn_id")
     job = get_job(db, job_id)
     if job.status != JobStatus.UNKNOWN:
         raise JobStateConflict(job.id, job.status, "resolved", (JobStatus.UNKNOWN,))

@@ -13,6 +13,7 @@ from qbwc_service.db.enums import JobStatus
 from qbwc_service.db.models import Connection, Event, Job
 from qbwc_service.job_columns import Head
 from qbwc_service.queue import Enqueued, Queued
+from qbwc_service.usecases import MAX_TXN_ID
 
 
 def _utc(moment: datetime) -> datetime:
@@ -298,7 +299,7 @@ class JobDetailOut(JobOut):
 class ResolveIn(BaseModel):
     landed: bool = Field(description="true: the write is in QuickBooks (the job is done); false: it is not (the "
                          "job is queued to be sent again).")
-    txn_id: str | None = Field(None, max_length=60, description="With landed: the TxnID of the document found "
+    txn_id: str | None = Field(None, max_length=MAX_TXN_ID, description="With landed: the TxnID of the document found "
                                "in QuickBooks, kept on the job and linked to the Fusion entity it sent.")
 
 

@@ -150,8 +150,6 @@ def resolve(job_id: JobId, request: Request, action: Annotated[Action, Depends(a
     if landed not in ("yes", "no"):
         return _job_page(request, job_id, status=422, error="Say whether the write landed in QuickBooks.")
     txn_id = str(action.form.get("txn_id") or "").strip() or None
-    if txn_id is not None and len(txn_id) > 60:
-        return _job_page(request, job_id, status=422, error="A QuickBooks id has at most 60 characters.")
     return _act(request, job_id, "landed" if landed == "yes" else "not-landed",
                 lambda db: usecases.resolve_job(db, context.job_queue, job_id, landed=landed == "yes",
                                                 txn_id=txn_id if landed == "yes" else None))

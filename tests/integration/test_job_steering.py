@@ -133,6 +133,9 @@ def test_a_lost_raw_write_is_resolved_not_retried(sessions: sessionmaker[Session
         with pytest.raises(ResolveFirst) as refused:
             usecases.retry_job(db, queue, landed)
         assert refused.value.job_id == landed and "jobs resolve" in str(refused.value)
+        with pytest.raises(InvalidJobPayload) as too_long:  # the CLI, the API and the pages meet the same rule
+            usecases.resolve_job(db, queue, landed, landed=True, txn_id="8" * (usecases.MAX_TXN_ID + 1))
+        assert too_long.value.field == "txn_id" and "at most 60 characters" in str(too_long.value)
         usecases.resolve_job(db, queue, landed, landed=True, txn_id="80000001-1")
         usecases.resolve_job(db, queue, not_landed, landed=False)
     done, queued = job(sessions, landed), job(sessions, not_landed)

@@ -148,6 +148,10 @@ def test_an_unknown_job_is_resolved_from_its_page(signed_in: Browser) -> None:
                          "Sons</Name></CustomerAdd></CustomerAddRq>")
     (not_landed,) = enqueue_customers(signed_in.sessions, paired.id, ["Lost Co"])
     _lose(signed_in, [landed, not_landed])
+    before = snapshot(signed_in.sessions)
+    too_long = signed_in.post(f"/jobs/{landed}/resolve", {"landed": "yes", "txn_id": "8" * 61})
+    assert too_long.status_code == 422 and "at most 60 characters" in too_long.text
+    assert snapshot(signed_in.sessions) == before
     page = signed_in.client.get(f"/jobs/{landed}")
     assert page.status_code == 200 and 'id="job-status">unknown' in page.text
     assert "&lt;Name&gt;Landed &amp;lt;Co&amp;gt; &amp;amp; Sons&lt;/Name&gt;" in page.text  # escaped, once more
