@@ -137,9 +137,9 @@ def _current(request: Request, name: str) -> dict[str, str]:
 
 def _form(request: Request, name: str, values: dict[str, str] | None = None, status: int = 200,
           error: InvalidOption | None = None, saved: bool = False) -> Response:
-    current = _current(request, name)
-    return pages_of(request).render(request, "options.html", status, name=name, fields=FIELDS, values=values or current,
-                        error=error, refused=_refused_fields(error.field) if error else set(), saved=saved)
+    shown = values if values is not None else _current(request, name)
+    return pages_of(request).render(request, "options.html", status, name=name, fields=FIELDS, values=shown,
+                                    error=error, refused=_refused_fields(error.field) if error else set(), saved=saved)
 
 
 @router.get("/connections/{name}/options")
