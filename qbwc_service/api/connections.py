@@ -89,6 +89,11 @@ def download_qwc(name: str, request: Request) -> Response:
     context = context_of(request)
     with context.read() as db:
         text = connections.render_qwc(connections.get_connection(db, name), context.settings)
+    return qwc_attachment(name, text)
+
+
+def qwc_attachment(name: str, text: str) -> Response:
+    """A connection's .qwc as a download named after it (the API's and the wizard's)."""
     plain = re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "connection"
     return Response(text, media_type="application/xml", headers={
         "Content-Disposition": f"attachment; filename=\"{plain}.qwc\"; filename*=UTF-8''{quote(name)}.qwc"})

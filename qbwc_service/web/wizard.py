@@ -5,16 +5,15 @@ waiting or failed, and what to do next; the states come from the same use cases 
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from qbwc_service import connection_usecases, connections, usecases
+from qbwc_service.api.connections import qwc_attachment
 from qbwc_service.api.problems import describe
 from qbwc_service.db.enums import AuthOutcome, JobStatus
 from qbwc_service.errors import QbwcError
@@ -179,6 +178,4 @@ def download_qwc(name: str, request: Request, visitor: Annotated[Visitor, Depend
             text = connections.render_qwc(connections.get_connection(db, name), pages.context.settings)
         except QbwcError as exc:
             raise PageRefused(describe(exc).status, "Not found", str(exc)) from exc
-    plain = re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "connection"
-    return Response(text, media_type="application/xml", headers={
-        "Content-Disposition": f"attachment; filename=\"{plain}.qwc\"; filename*=UTF-8''{quote(name)}.qwc"})
+    return qwc_attachment(name, text)
