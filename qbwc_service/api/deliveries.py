@@ -13,11 +13,11 @@ from qbwc_service.api.context import context_of
 from qbwc_service.api.jobs import decode_cursor, encode_cursor
 from qbwc_service.api.problems import TYPE_PREFIX, describe
 from qbwc_service.api.schemas import RefusedOut, Utc
-from qbwc_service.db.enums import DeliveryStatus
+from qbwc_service.db.enums import MAX_INTEGER, DeliveryStatus
 
 router = APIRouter(prefix="/deliveries", tags=["deliveries"])
 
-DeliveryId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+DeliveryId = Annotated[int, Path(ge=1, le=MAX_INTEGER)]
 
 
 class DeliveryOut(BaseModel):

@@ -30,7 +30,7 @@ from qbwc_service.api.schemas import (
     SteeredOut,
     naive_utc,
 )
-from qbwc_service.db.enums import JobStatus
+from qbwc_service.db.enums import MAX_INTEGER, JobStatus
 from qbwc_service.errors import NotFound
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
@@ -38,7 +38,7 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 MAX_PAGE = 500
 HEAD_BYTES = 64 * 1024
 CHUNK_BYTES = 1024 * 1024
-JobId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+JobId = Annotated[int, Path(ge=1, le=MAX_INTEGER)]
 
 
 def encode_cursor(before: int) -> str:

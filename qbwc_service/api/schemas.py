@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from qbwc_service.connection_usecases import AccessTest, ConnectionCheck
-from qbwc_service.db.enums import JobStatus
+from qbwc_service.db.enums import MAX_INTEGER, JobStatus
 from qbwc_service.db.models import Connection, Event, Job
 from qbwc_service.job_columns import Head
 from qbwc_service.queue import Enqueued, Queued
@@ -154,7 +154,7 @@ class EnqueuedOut(BaseModel):
 class RawIn(BaseModel):
     request: str = Field(description="One qbXML request element, without the QBXML envelope.",
                          examples=["<CustomerAddRq><CustomerAdd><Name>Acme</Name></CustomerAdd></CustomerAddRq>"])
-    priority: int = Field(0, ge=-(2**31 - 1), le=2**31 - 1, description="Higher is sent first.")
+    priority: int = Field(0, ge=-MAX_INTEGER, le=MAX_INTEGER, description="Higher is sent first.")
 
 
 class PullIn(BaseModel):
@@ -185,7 +185,7 @@ class BulkRaw(BaseModel):
     connection: str
     request: str
     key: str | None = Field(None, max_length=255, description="Idempotency key: the same key makes no second job.")
-    priority: int = Field(0, ge=-(2**31 - 1), le=2**31 - 1)
+    priority: int = Field(0, ge=-MAX_INTEGER, le=MAX_INTEGER)
 
 
 class BulkPull(BaseModel):

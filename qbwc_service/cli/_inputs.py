@@ -10,9 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from qbwc_service.cli._common import fail
-
-MAX_PRIORITY = 2**31 - 1
-"""Priorities are INTEGER columns: 32 bits in PostgreSQL."""
+from qbwc_service.db.enums import MAX_INTEGER
 
 
 @dataclass(frozen=True)
@@ -81,7 +79,7 @@ def raw_line(line: Input, priority: int) -> tuple[str, str | None, int]:
     key, chosen = value.get("key"), value.get("priority", priority)
     if key is not None and not isinstance(key, str):
         fail(f"{line.origin}: \"key\" must be a string; nothing was queued")
-    if not isinstance(chosen, int) or isinstance(chosen, bool) or abs(chosen) > MAX_PRIORITY:
-        fail(f"{line.origin}: \"priority\" must be a whole number from -{MAX_PRIORITY} to {MAX_PRIORITY}; nothing "
+    if not isinstance(chosen, int) or isinstance(chosen, bool) or abs(chosen) > MAX_INTEGER:
+        fail(f"{line.origin}: \"priority\" must be a whole number from -{MAX_INTEGER} to {MAX_INTEGER}; nothing "
              "was queued")
     return value["request"], key, chosen

@@ -11,14 +11,13 @@ import typer
 from rich.table import Table
 
 from qbwc_service.cli._common import JsonOption, err, fail, open_db, out, print_json, write
-from qbwc_service.db.enums import DeliveryStatus
+from qbwc_service.db.enums import MAX_INTEGER, DeliveryStatus
 
 if TYPE_CHECKING:
     from qbwc_service.delivery_usecases import DeliveryView
 
 app = typer.Typer(help="Records pulled from QuickBooks, on their way to Fusion.", no_args_is_help=True)
 
-MAX_ID = 2**31 - 1
 MAX_PAGE = 500  # delivery_usecases.MAX_PAGE, checked by a test: the use cases are imported only when a command runs
 MESSAGE_ON_TERMINAL = 80
 
@@ -52,7 +51,7 @@ def deliveries_list(
 
 @app.command("show")
 def deliveries_show(
-    delivery_id: Annotated[int, typer.Argument(min=1, max=MAX_ID, help="The record's id, as `deliveries list` "
+    delivery_id: Annotated[int, typer.Argument(min=1, max=MAX_INTEGER, help="The record's id, as `deliveries list` "
                                                "shows it.")],
     as_json: JsonOption = False,
 ) -> None:
@@ -75,7 +74,7 @@ def deliveries_show(
 
 @app.command("retry")
 def deliveries_retry(
-    delivery_id: Annotated[int | None, typer.Argument(min=1, max=MAX_ID, help="The record's id; or choose "
+    delivery_id: Annotated[int | None, typer.Argument(min=1, max=MAX_INTEGER, help="The record's id; or choose "
                                                       "records with --status (and --connection).")] = None,
     status: Annotated[str | None, typer.Option(help="Retry every record of this status (failed or skipped).")]
     = None,

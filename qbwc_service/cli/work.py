@@ -21,7 +21,7 @@ from qbwc_service.cli._common import (
     print_json,
     read_json,
 )
-from qbwc_service.db.enums import JobStatus
+from qbwc_service.db.enums import MAX_INTEGER, JobStatus
 
 if TYPE_CHECKING:
     from qbwc_service import usecases
@@ -32,9 +32,7 @@ enqueue_app = typer.Typer(help="Put work on a connection's queue.", no_args_is_h
 jobs_app = typer.Typer(help="Inspect and steer the job queue.", no_args_is_help=True)
 stock_app = typer.Typer(help="Stock (quantity on hand) sync, manual only.", no_args_is_help=True)
 
-MAX_ID = 2**31 - 1
-"""Ids and priorities are INTEGER columns: 32 bits in PostgreSQL."""
-JobId = Annotated[int, typer.Argument(min=1, max=MAX_ID, help="The job's id, as `jobs list` shows it.")]
+JobId = Annotated[int, typer.Argument(min=1, max=MAX_INTEGER, help="The job's id, as `jobs list` shows it.")]
 MESSAGE_ON_TERMINAL = 80
 """A job's message in `jobs list` on a terminal is cut to this many characters (`jobs show` has it whole)."""
 
@@ -52,7 +50,7 @@ def enqueue_raw(
     jsonl: JsonLinesOption = None,
     key: Annotated[str | None, typer.Option(help="Idempotency key: the same key never makes a second job (one "
                                             "file only; a JSON line gives its own \"key\").")] = None,
-    priority: Annotated[int, typer.Option(min=-MAX_ID, max=MAX_ID, help="Higher runs first.")] = 0,
+    priority: Annotated[int, typer.Option(min=-MAX_INTEGER, max=MAX_INTEGER, help="Higher runs first.")] = 0,
     as_json: JsonOption = False,
 ) -> None:
     """Queue operator-supplied qbXML requests: one per file, or one per JSON line ({"request": "<CustomerAddRq>...",
@@ -267,7 +265,7 @@ def jobs_show(
 
 @jobs_app.command("retry")
 def jobs_retry(
-    job_id: Annotated[int | None, typer.Argument(min=1, max=MAX_ID, help="The job's id; or choose jobs with "
+    job_id: Annotated[int | None, typer.Argument(min=1, max=MAX_INTEGER, help="The job's id; or choose jobs with "
                                                  "--status (and --connection, --kind).")] = None,
     status: Annotated[str | None, typer.Option(help="Retry every job of this status (failed, dead, unknown, "
                                                "cancelled).")] = None,
@@ -295,7 +293,7 @@ def jobs_retry(
 
 @jobs_app.command("resolve")
 def jobs_resolve(
-    job_id: Annotated[int | None, typer.Argument(min=1, max=MAX_ID, help="The unknown job's id; or choose them "
+    job_id: Annotated[int | None, typer.Argument(min=1, max=MAX_INTEGER, help="The unknown job's id; or choose them "
                                                  "with --connection (and --kind).")] = None,
     landed: Annotated[bool | None, typer.Option("--landed/--not-landed", help="Whether the job's write is in "
                                                 "QuickBooks: landed, it is done; not landed, it is queued to be "

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+MAX_INTEGER = 2**31 - 1
+"""The largest value of an INTEGER column (32 bits in PostgreSQL): ids and priorities are refused beyond it, before
+a query is made."""
+
 
 class JobStatus(StrEnum):
     """``queued -> sent -> done | failed | dead | unknown``, and ``cancelled``.

@@ -10,12 +10,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.orm import Session
 
 from qbwc_service import connections, job_columns, job_reads, usecases
 from qbwc_service.api.context import ApiContext
+from qbwc_service.api.jobs import JobId
 from qbwc_service.api.problems import describe
 from qbwc_service.db.enums import JobStatus
 from qbwc_service.db.models import Job
@@ -31,7 +32,6 @@ HRESULT = re.compile(r"0x8004[0-9a-fA-F]{4}")
 PAGE_SIZE = 50
 HEAD_BYTES = 64 * 1024
 CHUNK_BYTES = 1024 * 1024
-JobId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 XML_COLUMNS = (("request_xml", "Request sent"), ("lookup_xml", "Lookup (what an earlier attempt did)"),
                ("response_xml", "QuickBooks' answer"))
 
