@@ -50,6 +50,12 @@ class AuthLimits:
                    settings.auth_failures_per_address, timedelta(seconds=settings.auth_lockout_seconds))
 
 
+def door_key(door: str, address: str) -> str:
+    """What a client address is counted as at another door than the Web Connector's (``pages``, ``webhook``): its
+    :func:`address_key` under the door's name, so that refusals at one door never lock another."""
+    return f"{door}:{address_key(address)}"[:64]
+
+
 def address_key(address: str) -> str:
     """What a client address is counted as: an IPv4 address (an IPv4-mapped IPv6 one too), an IPv6 /64 (a host
     usually holds a whole /64), anything else as it is (at most 64 characters)."""

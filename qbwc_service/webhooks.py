@@ -30,7 +30,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from qbwc_service import automation_state, fusion_accounts
-from qbwc_service.authentication import Authenticator, AuthLimits, address_key
+from qbwc_service.authentication import Authenticator, AuthLimits, door_key
 from qbwc_service.clock import Clock
 from qbwc_service.db.models import Connection, FusionAccount
 from qbwc_service.errors import InvalidJobPayload, SecretUnreadable, WebhookRefused
@@ -74,7 +74,7 @@ def receive(sessions: sessionmaker[Session], settings: Settings, job_queue: JobQ
     """Check a webhook request and take the entity it names; WebhookRefused (or InvalidJobPayload for a signed
     body that names no entity) with nothing changed but the count of the address's refusals."""
     limiter = Authenticator(AuthLimits.for_settings(settings))
-    counted_as = f"webhook:{address_key(address)}"[:64]
+    counted_as = door_key("webhook", address)
     with sessions.begin() as db:
         if limiter.address_locked(db, counted_as, clock.now()):
             raise WebhookRefused("locked", "too many refused webhooks from this address: wait, then try again")

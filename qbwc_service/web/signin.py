@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from qbwc_service import apikeys
 from qbwc_service.api.context import ApiContext
 from qbwc_service.apikeys import Principal
-from qbwc_service.authentication import Authenticator, AuthLimits, address_key
+from qbwc_service.authentication import Authenticator, AuthLimits, address_key, door_key
 from qbwc_service.web.base import PageRefused, local_path, pages_of, redirect, viewer
 from qbwc_service.web.session import csrf_matches
 
@@ -52,9 +52,10 @@ async def sign_in(request: Request) -> Response:
                           "try again.")
     assert visitor is not None
     key, back_to = str(form.get("key") or ""), local_path(str(form.get("next") or "/"))
-    address = address_key(request.client.host if request.client else "")
+    host = request.client.host if request.client else ""
+    address = address_key(host)
     try:
-        principal, locked = await anyio.to_thread.run_sync(_check, pages.context, key, f"pages:{address}"[:64])
+        principal, locked = await anyio.to_thread.run_sync(_check, pages.context, key, door_key("pages", host))
     except DBAPIError as exc:
         raise PageRefused(503, "Database unavailable", "The database cannot be reached: try again soon.") from exc
     if principal is None:
