@@ -3,14 +3,11 @@ moves the fake clock instead of waiting."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import httpx
-import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 
 from qbwc_service.clock import FakeClock
@@ -18,6 +15,7 @@ from qbwc_service.fusion.auth import BearerToken, TokenSource
 from qbwc_service.fusion.budget import UNLIMITED, RequestBudget
 from qbwc_service.fusion.client import FusionClient
 from qbwc_service.fusion.http import FusionHttp, RetryPolicy
+from qbwc_service.simulate.demo import served_fusion
 from qbwc_service.simulate.fusion import API_PREFIX, SimulatedFusion
 from qbwc_service.simulate.quickbooks import QuickBooksCompany
 from qbwc_service.simulate.webconnector import WebConnectorClient
@@ -51,22 +49,11 @@ class ServedFusion:
 
 @contextmanager
 def serve_fusion(sim: SimulatedFusion) -> Iterator[ServedFusion]:
-    """``sim`` served by uvicorn on a free loopback port until the block ends."""
+    """``sim`` served by uvicorn on a free loopback port until the block ends (the demo's server: its thread is
+    waited for with the other test servers')."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(sim.app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the simulated Fusion API did not start")
-        time.sleep(0.01)
-    try:
+    with served_fusion(sim, "127.0.0.1", port, stopped=_stopping.append):
         yield ServedFusion(sim, f"http://127.0.0.1:{port}")
-    finally:
-        server.should_exit = True
-        _stopping.append(thread)
 
 
 class Clients:

@@ -45,8 +45,10 @@ class Paired:
 
 
 @contextmanager
-def served_fusion(sim: SimulatedFusion, host: str, port: int) -> Iterator[str]:
-    """``sim`` served on host:port in a thread until the block ends; yields its API's base URL."""
+def served_fusion(sim: SimulatedFusion, host: str, port: int,
+                  stopped: Callable[[threading.Thread], None] | None = None) -> Iterator[str]:
+    """``sim`` served on host:port in a thread until the block ends; yields its API's base URL. On the way out the
+    server is told to stop and its thread is waited for, or handed to ``stopped`` (the tests wait for all at once)."""
     server = uvicorn.Server(uvicorn.Config(sim.app, host=host, port=port, log_level="warning", lifespan="off"))
     thread = threading.Thread(target=server.run, name="simulated-fusion", daemon=True)
     thread.start()
@@ -59,7 +61,10 @@ def served_fusion(sim: SimulatedFusion, host: str, port: int) -> Iterator[str]:
         yield f"http://{host}:{port}{API_PREFIX}"
     finally:
         server.should_exit = True
-        thread.join(5)
+        if stopped is None:
+            thread.join(5)
+        else:
+            stopped(thread)
 
 
 def pair_with_fusion(sessions: sessionmaker[Session], settings: Settings, name: str, base_url: str,
