@@ -29,7 +29,6 @@ def serve(
     port: Annotated[int | None, typer.Option(min=1, max=65535, help="Overrides QBWC_PORT.")] = None,
 ) -> None:
     """Run the service: SOAP for the Web Connector at /qbwc, health at /healthz."""
-
     import uvicorn
 
     from qbwc_service.app import create_app
@@ -183,7 +182,6 @@ def simulate_fusion(
 ) -> None:
     """Run a simulated Fusion Operations API (a test double: no Fusion is involved) until stopped: the v2 API's
     bearer and OAuth auth, filters, pages, 429s, creates; failures can be injected with POST /_simulator/faults."""
-
     import uvicorn
 
     from qbwc_service.simulate._fusion_store import SeedError
