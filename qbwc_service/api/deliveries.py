@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from qbwc_service import delivery_usecases
 from qbwc_service.api.context import context_of
 from qbwc_service.api.jobs import decode_cursor, encode_cursor
-from qbwc_service.api.problems import TYPE_PREFIX, describe
 from qbwc_service.api.schemas import RefusedOut, Utc
 from qbwc_service.db.enums import MAX_INTEGER, DeliveryStatus
 
@@ -99,11 +98,6 @@ def retry_deliveries(body: RetryDeliveriesIn, request: Request) -> RetriedOut:
     context = context_of(request)
     with context.write() as db:
         retried = delivery_usecases.retry_deliveries(db, body.connection, DeliveryStatus(body.status), context.clock)
-    refused = []
-    for delivery_id, error in retried.refused:
-        described = describe(error)
-        refused.append(RefusedOut(id=delivery_id, problem={
-            "type": TYPE_PREFIX + described.slug, "title": described.title, "status": described.status,
-            "detail": str(error), **described.fields}))
-    return RetriedOut(changed=[DeliveryOut.model_validate(view) for view in retried.changed], refused=refused)
+    return RetriedOut(changed=[DeliveryOut.model_validate(view) for view in retried.changed],
+                      refused=[RefusedOut.of(delivery_id, error) for delivery_id, error in retried.refused])
 

@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 
 from qbwc_service import connections, job_columns, job_reads, usecases
 from qbwc_service.api.context import ApiContext, context_of
-from qbwc_service.api.problems import TYPE_PREFIX, describe
 from qbwc_service.api.schemas import (
     JobBriefOut,
     JobDetailOut,
@@ -166,14 +165,8 @@ def _selection(body: SelectionIn, statuses: list[JobStatus]) -> usecases.JobSele
 
 
 def _steered(steered: usecases.Steered) -> SteeredOut:
-    refused = []
-    for job_id, error in steered.refused:
-        described = describe(error)
-        refused.append(RefusedOut(id=job_id, problem={
-            "type": TYPE_PREFIX + described.slug, "title": described.title, "status": described.status,
-            "detail": str(error), **described.fields}))
     return SteeredOut(changed=[JobBriefOut(id=j.id, kind=j.kind, status=j.status) for j in steered.changed],
-                      refused=refused)
+                      refused=[RefusedOut.of(job_id, error) for job_id, error in steered.refused])
 
 
 def _names(db: Session) -> dict[int, str]:

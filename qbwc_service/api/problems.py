@@ -141,6 +141,14 @@ def describe(exc: Exception) -> Described:
     return Described(500, "internal", "Internal error")
 
 
+def item_problem(exc: Exception) -> dict[str, Any]:
+    """The problem one item of a batch met (a job or a delivery refused by a retry, cancel or resolve by filter),
+    in the shape of a problem+json body."""
+    described = describe(exc)
+    return {"type": TYPE_PREFIX + described.slug, "title": described.title, "status": described.status,
+            "detail": str(exc), **described.fields}
+
+
 def problem_response(status: int, slug: str, title: str, detail: str, instance: str | None = None,
                      **fields: Any) -> JSONResponse:
     body = Problem(type=TYPE_PREFIX + slug, title=title, status=status, detail=detail, instance=instance, **fields)

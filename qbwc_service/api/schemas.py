@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from qbwc_service.api.problems import item_problem
 from qbwc_service.connection_usecases import AccessTest, ConnectionCheck
 from qbwc_service.db.enums import MAX_INTEGER, JobStatus
 from qbwc_service.db.models import Connection, Event, Job
@@ -328,6 +329,10 @@ class JobBriefOut(BaseModel):
 class RefusedOut(BaseModel):
     id: int
     problem: dict[str, Any]
+
+    @classmethod
+    def of(cls, item_id: int, exc: Exception) -> RefusedOut:
+        return cls(id=item_id, problem=item_problem(exc))
 
 
 class SteeredOut(BaseModel):
