@@ -142,6 +142,11 @@ def list_connections(db: Session) -> list[Connection]:
     return list(db.scalars(select(Connection).order_by(Connection.name)))
 
 
+def names_by_id(db: Session) -> dict[int, str]:
+    """Every connection's name by its id (what lists of jobs and deliveries show), read without the rows."""
+    return {connection_id: name for connection_id, name in db.execute(select(Connection.id, Connection.name))}
+
+
 def find_by_username(db: Session, username: str) -> Connection | None:
     return db.scalar(select(Connection).where(Connection.username == username))
 

@@ -72,20 +72,20 @@ def list_deliveries(db: Session, connection: str | None = None, statuses: tuple[
     limit = max(1, min(limit, MAX_PAGE))
     connection_id = connections.get_connection(db, connection).id if connection is not None else None
     rows = deliveries.select_page(db, connection_id, statuses, before=before, limit=limit + 1)
-    names = _names(db)
+    names = connections.names_by_id(db)
     page = [DeliveryView.of(row, names) for row in rows[:limit]]
     return DeliveryPage(page, page[-1].id if len(rows) > limit else None)
 
 
 def show_delivery(db: Session, delivery_id: int) -> DeliveryView:
     """One record, whole: its QuickBooks XML and the Fusion payload sent."""
-    return DeliveryView.of(_get(db, delivery_id), _names(db), whole=True)
+    return DeliveryView.of(_get(db, delivery_id), connections.names_by_id(db), whole=True)
 
 
 def retry_delivery(db: Session, delivery_id: int, clock: Clock = SYSTEM_CLOCK) -> DeliveryView:
     """Send a failed or skipped record back to the delivery worker (tried at once: after the Fusion product or
     client it lacked was made, the options were changed...)."""
-    return _retry(db, _get(db, delivery_id), _names(db), clock)
+    return _retry(db, _get(db, delivery_id), connections.names_by_id(db), clock)
 
 
 def _retry(db: Session, row: Delivery, names: dict[int, str], clock: Clock) -> DeliveryView:
@@ -106,7 +106,7 @@ def retry_deliveries(db: Session, connection: str | None, status: DeliveryStatus
         raise InvalidInput(f"only {' or '.join(deliveries.RETRYABLE)} deliveries can be retried, not {status}")
     connection_id = connections.get_connection(db, connection).id if connection is not None else None
     done = Retried()
-    names = _names(db)
+    names = connections.names_by_id(db)
     for delivery_id in deliveries.ids_with(db, connection_id, status, limit):
         try:
             done.changed.append(_retry(db, _get(db, delivery_id), names, clock))
@@ -120,7 +120,3 @@ def _get(db: Session, delivery_id: int) -> Delivery:
     if row is None:
         raise DeliveryNotFound(delivery_id)
     return row
-
-
-def _names(db: Session) -> dict[int, str]:
-    return {c.id: c.name for c in connections.list_connections(db)}

@@ -20,8 +20,9 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from qbwc_service import connections
 from qbwc_service.db.enums import DeliveryStatus, JobStatus, SessionState
-from qbwc_service.db.models import Connection, Delivery, Job, WebConnectorSession
+from qbwc_service.db.models import Delivery, Job, WebConnectorSession
 
 COUNTED = (JobStatus.QUEUED, JobStatus.SENT, JobStatus.FAILED, JobStatus.UNKNOWN, JobStatus.DEAD)
 """The statuses the queue depth counts: those that still need the service or a person."""
@@ -43,7 +44,7 @@ class Snapshot:
 
 
 def snapshot(db: Session, now: datetime, window: timedelta) -> Snapshot:
-    names = {row[0]: row[1] for row in db.execute(select(Connection.id, Connection.name))}
+    names = connections.names_by_id(db)
     since = now - window
 
     def by_connection(rows: Iterable[Any]) -> dict[str, int]:

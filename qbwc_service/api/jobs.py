@@ -12,7 +12,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
-from sqlalchemy.orm import Session
 
 from qbwc_service import connections, job_columns, job_reads, usecases
 from qbwc_service.api.context import ApiContext, context_of
@@ -76,7 +75,7 @@ def list_jobs(
     before = decode_cursor(cursor) if cursor is not None else None
     with context_of(request).read() as db:
         page = usecases.list_jobs(db, selection, before=before, limit=limit)
-        names = _names(db)
+        names = connections.names_by_id(db)
         return JobPageOut(jobs=[JobOut.of(job, names) for job in page.jobs],
                           next_cursor=encode_cursor(page.next_before) if page.next_before is not None else None)
 
@@ -87,7 +86,7 @@ def list_jobs(
 def show_job(job_id: JobId, request: Request) -> JobDetailOut:
     with context_of(request).read() as db:
         job = job_columns.get_job_summary(db, job_id)
-        return JobDetailOut.detail(job, _names(db), job_columns.heads(db, job_id, HEAD_BYTES),
+        return JobDetailOut.detail(job, connections.names_by_id(db), job_columns.heads(db, job_id, HEAD_BYTES),
                                    job_reads.events_of_job(db, job_id))
 
 
@@ -115,14 +114,14 @@ def _stream(context: ApiContext, job_id: int, column: str) -> Iterator[bytes]:
 def retry_job(job_id: JobId, request: Request) -> JobOut:
     context = context_of(request)
     with context.write() as db:
-        return JobOut.of(usecases.retry_job(db, context.job_queue, job_id), _names(db))
+        return JobOut.of(usecases.retry_job(db, context.job_queue, job_id), connections.names_by_id(db))
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut, summary="Cancel a job")
 def cancel_job(job_id: JobId, request: Request) -> JobOut:
     context = context_of(request)
     with context.write() as db:
-        return JobOut.of(usecases.cancel_job(db, context.job_queue, job_id), _names(db))
+        return JobOut.of(usecases.cancel_job(db, context.job_queue, job_id), connections.names_by_id(db))
 
 
 @router.post("/{job_id}/resolve", response_model=JobOut, summary="Resolve an unknown job", description=(
@@ -131,7 +130,7 @@ def resolve_job(job_id: JobId, body: ResolveIn, request: Request) -> JobOut:
     context = context_of(request)
     with context.write() as db:
         return JobOut.of(usecases.resolve_job(db, context.job_queue, job_id, landed=body.landed,
-                                              txn_id=body.txn_id), _names(db))
+                                              txn_id=body.txn_id), connections.names_by_id(db))
 
 
 @router.post("/retry", response_model=SteeredOut, summary="Retry jobs by filter", description=(
@@ -167,7 +166,3 @@ def _selection(body: SelectionIn, statuses: list[JobStatus]) -> usecases.JobSele
 def _steered(steered: usecases.Steered) -> SteeredOut:
     return SteeredOut(changed=[JobBriefOut(id=j.id, kind=j.kind, status=j.status) for j in steered.changed],
                       refused=[RefusedOut.of(job_id, error) for job_id, error in steered.refused])
-
-
-def _names(db: Session) -> dict[int, str]:
-    return {c.id: c.name for c in connections.list_connections(db)}

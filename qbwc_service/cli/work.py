@@ -226,7 +226,7 @@ def jobs_list(
     chosen = _status(status) if status is not None else None
     _kind(kind)
     with open_db(read_only=True) as db:
-        names = {c.id: c.name for c in connections.list_connections(db)}
+        names = connections.names_by_id(db)
         conn_id = connections.get_connection(db, connection).id if connection else None
         rows = [_job_dict(j, connection=names.get(j.connection_id))
                 for j in queue.list_jobs(db, connection_id=conn_id, status=chosen,
@@ -257,7 +257,7 @@ def jobs_show(
 
     with open_db(read_only=True) as db:
         job = job_columns.get_job_summary(db, job_id)
-        names = {c.id: c.name for c in connections.list_connections(db)}
+        names = connections.names_by_id(db)
         fields = {**_job_dict(job, connection=names.get(job.connection_id)),
                   "ticket": job.ticket, "depends_on": job.depends_on, "cursor": job.cursor}
         job_view.show(db, job.id, fields, as_json=as_json, full=full)

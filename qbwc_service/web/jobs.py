@@ -45,7 +45,7 @@ def queue_page(request: Request, visitor: Annotated[Visitor, Depends(viewer)],
     unknown = [s for s in chosen if s not in set(JobStatus)]
     filters = {"connection": connection, "kind": kind, "status": chosen}
     with pages.context.read() as db:
-        names = {c.id: c.name for c in connections.list_connections(db)}
+        names = connections.names_by_id(db)
         values: dict[str, Any] = {"filters": filters, "names": names, "statuses": list(JobStatus),
                                   "kinds": REGISTRY.names(), "jobs": [], "next_before": None}
         if unknown:
@@ -92,7 +92,7 @@ def _job_page(request: Request, job_id: int, *, status: int = 200, error: str | 
         heads = job_columns.heads(db, job_id, HEAD_BYTES)
         shown = [Shown(label, column.removesuffix("_xml"), heads[column].text or "", heads[column].left_out)
                  for column, label in XML_COLUMNS if heads[column].text is not None]
-        names = {c.id: c.name for c in connections.list_connections(db)}
+        names = connections.names_by_id(db)
         return pages.render(request, "job.html", status, job=job, connection=names.get(job.connection_id),
                             events=job_reads.events_of_job(db, job_id), shown=shown, meaning=plain_words(job),
                             error=error, done=ACTIONS.get(done or ""))
