@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,7 +116,7 @@ def started(command: list[str], env: dict[str, str], cwd: Path, port: int,
 
 
 def serve(database_url: str, workdir: Path, *, batch: int = 50, extra: dict[str, str] | None = None
-          ) -> contextmanager[Server]:  # type: ignore[valid-type]
+          ) -> AbstractContextManager[Server]:
     """``qbwc-service serve`` on ``database_url``, logging warnings only, answering on a free port."""
     port = free_port()
     env = {**os.environ, "QBWC_DATABASE_URL": database_url, "QBWC_PORT": str(port), "QBWC_BATCH_SIZE": str(batch),
@@ -125,7 +125,7 @@ def serve(database_url: str, workdir: Path, *, batch: int = 50, extra: dict[str,
     return started([sys.executable, "-m", "qbwc_service.cli", "serve"], env, workdir, port)
 
 
-def floor(workdir: Path, *, batch: int, jobs: int) -> contextmanager[Server]:  # type: ignore[valid-type]
+def floor(workdir: Path, *, batch: int, jobs: int) -> AbstractContextManager[Server]:
     """The floor: the same HTTP and SOAP stack as serve (uvicorn, FastAPI, the guarded spyne app) answering canned
     values from memory, no database (bench/floor_server.py)."""
     port = free_port()

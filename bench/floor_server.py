@@ -1,6 +1,7 @@
 """The floor to measure serve against: the same server stack (uvicorn, FastAPI, the SOAP transport, the guarded spyne
 app of qbwc_service.soap) answering every Web Connector call with canned values from memory. No database, no queue:
-sendRequestXML hands out a prebuilt message set of ``--batch`` CustomerAddRq until ``--jobs`` were handed out.
+sendRequestXML hands out a prebuilt message set of ``--batch`` CustomerAddRq until ``--jobs`` were handed out, counted
+per Web Connector (each username gets a ticket of its own), so that many Web Connectors may run at once.
 
     python bench/floor_server.py --port 8123 --batch 50 --jobs 2000
 """
@@ -8,6 +9,7 @@ sendRequestXML hands out a prebuilt message set of ``--batch`` CustomerAddRq unt
 from __future__ import annotations
 
 import argparse
+import hashlib
 import threading
 
 import uvicorn
@@ -20,8 +22,6 @@ from qbwc_service.settings import Settings
 from qbwc_service.soap import LargeBodies, build_soap_app, guard_soap
 from qbwc_service.soap_transport import BodyLimits, SoapTransport
 
-TICKET = "f" * 32
-
 
 class CannedProtocol:
     """What WebConnectorSessions answers, from memory."""
@@ -30,7 +30,7 @@ class CannedProtocol:
 
     def __init__(self, batch: int, jobs: int) -> None:
         self.batch, self.jobs = batch, jobs
-        self.handed = 0
+        self.handed: dict[str, int] = {}
         self.lock = threading.Lock()
         requests = "".join(f'<CustomerAddRq requestID="{i}"><CustomerAdd><Name>Floor Customer {i:05d}</Name>'
                            "</CustomerAdd></CustomerAddRq>" for i in range(batch))
@@ -45,21 +45,24 @@ class CannedProtocol:
 
     def authenticate(self, username: str | None, password: str | None, client_version: str | None = None,
                      address: str = "") -> list[str]:
+        ticket = hashlib.sha256((username or "").encode()).hexdigest()[:32]
         with self.lock:
-            self.handed = 0
-        return [TICKET, ""]
+            self.handed[ticket] = 0
+        return [ticket, ""]
 
     def send_request_xml(self, ticket: str | None, *_args: object) -> str:
         with self.lock:
-            if self.handed >= self.jobs:
+            handed = self.handed.get(ticket or "", self.jobs)
+            if handed >= self.jobs:
                 return ""
-            self.handed += self.batch
+            self.handed[ticket or ""] = handed + self.batch
         return self.message_set
 
     def receive_response_xml(self, ticket: str | None, response: str | None, hresult: str | None,
                              message: str | None) -> int:
         with self.lock:
-            return 100 if self.handed >= self.jobs else max(1, min(99, 100 * self.handed // self.jobs))
+            handed = self.handed.get(ticket or "", self.jobs)
+        return 100 if handed >= self.jobs else max(1, min(99, 100 * handed // self.jobs))
 
     def connection_error(self, ticket: str | None, hresult: str | None, message: str | None) -> str:
         return "done"
@@ -68,9 +71,12 @@ class CannedProtocol:
         return ""
 
     def holds_session(self, ticket: str | None) -> bool:
-        return ticket == TICKET
+        with self.lock:
+            return (ticket or "") in self.handed
 
     def close_connection(self, ticket: str | None) -> str:
+        with self.lock:
+            self.handed.pop(ticket or "", None)
         return "OK"
 
 
