@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 from qbwc_service import editions, processes, queue, retrieve
 from qbwc_service.authentication import Authenticator, AuthLimits
@@ -209,13 +210,12 @@ class WebConnectorSessions:
     @retried_for_session
     def connection_error(self, ticket: str | None, hresult: str | None, message: str | None) -> str:
         with self._tx() as db:
-            session = _session(db, ticket)
+            found = _session_and_connection(db, ticket)
             hint = hresult_hint(hresult or "")
             text = f"{hresult or ''}: {message or ''} {hint}".strip()
-            if session is None:
+            if found is None:
                 return "done"
-            connection = db.get(Connection, session.connection_id)
-            assert connection is not None
+            session, connection = found
             if connection.company_file and (hresult or "").strip().lower() in _FILE_NOT_OPENED:
                 text = f"{text} The connection is pinned to {connection.company_file!r}. {_moved_hint(connection)}"
             session.last_error = text
@@ -252,11 +252,10 @@ class WebConnectorSessions:
     @retried_for_session
     def close_connection(self, ticket: str | None) -> str:
         with self._tx() as db:
-            session = _session(db, ticket)
-            if session is None:
+            found = _session_and_connection(db, ticket)
+            if found is None:
                 return UNKNOWN_TICKET
-            connection = db.get(Connection, session.connection_id)
-            assert connection is not None
+            session, connection = found
             connection.last_contact_at = self._clock.now()
             if session.state == IDLE:
                 session.state, session.closed_at = CLOSED, self._clock.now()
@@ -286,16 +285,23 @@ class WebConnectorSessions:
         )
 
     def _take_lease(self, db: DbSession, connection: Connection, ticket: str, now: datetime) -> bool:
-        """One live session per connection: a conditional update, atomic on every engine."""
+        """One live session per connection: a conditional update, atomic on every engine. When it took the lease, the
+        loaded connection is told what it wrote (as read from the database, so not written again); when it did not,
+        the connection is read again."""
+        until = now + self._timeout
         result = db.execute(
             update(Connection)
             .where(Connection.id == connection.id,
                    or_(Connection.live_ticket.is_(None), Connection.live_until < now))
-            .values(live_ticket=ticket, live_until=now + self._timeout)
+            .values(live_ticket=ticket, live_until=until)
             .execution_options(synchronize_session=False)
         )
-        db.refresh(connection)
-        return bool(getattr(result, "rowcount", 0) == 1)
+        if getattr(result, "rowcount", 0) != 1:
+            db.refresh(connection)
+            return False
+        set_committed_value(connection, "live_ticket", ticket)
+        set_committed_value(connection, "live_until", until)
+        return True
 
     def _expire_stale(self, db: DbSession, connection: Connection, now: datetime, address: str) -> None:
         """End the live session when it cannot be alive any more: it expired; the database failed it (its Web
@@ -338,14 +344,10 @@ class WebConnectorSessions:
         return ended
 
     def _live(self, db: DbSession, ticket: str | None) -> Live | None:
-        if not ticket or len(ticket) > 64:
-            return None
-        rows.write(db)
-        found = db.connection().execute(_SESSION_AND_CONNECTION, {"live_ticket": ticket}).first()
+        found = _session_and_connection(db, ticket)
         if found is None:
             return None
-        (session,) = rows.records(db, WebConnectorSession, [found[:_SESSION_WIDTH]], _SESSION_NAMES)
-        (connection,) = rows.records(db, Connection, [found[_SESSION_WIDTH:]], _CONNECTION_NAMES)
+        session, connection = found
         if session.state != OPEN:
             return None
         now = self._clock.now()
@@ -441,7 +443,21 @@ _SESSION_AND_CONNECTION = (
     .join_from(_SESSIONS, _CONNECTIONS, _CONNECTIONS.c.id == _SESSIONS.c.connection_id)
     .where(_SESSIONS.c.ticket == bindparam("live_ticket"))
 )
-"""A call of a live session reads the session and its connection in one statement, as row records (db/rows.py)."""
+"""A call naming a ticket reads its session and the connection in one statement, as row records (db/rows.py)."""
+
+
+def _session_and_connection(db: DbSession, ticket: str | None) -> tuple[WebConnectorSession, Connection] | None:
+    """A ticket's session and its connection, in one statement, as row records (db/rows.py); None for a ticket that
+    names no session."""
+    if not ticket or len(ticket) > 64:
+        return None
+    rows.write(db)
+    found = db.connection().execute(_SESSION_AND_CONNECTION, {"live_ticket": ticket}).first()
+    if found is None:
+        return None
+    (session,) = rows.records(db, WebConnectorSession, [found[:_SESSION_WIDTH]], _SESSION_NAMES)
+    (connection,) = rows.records(db, Connection, [found[_SESSION_WIDTH:]], _CONNECTION_NAMES)
+    return session, connection
 
 
 def _session(db: DbSession, ticket: str | None) -> WebConnectorSession | None:

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, event
 
 from qbwc_service import queue as queue_module
 from qbwc_service import usecases
+from qbwc_service.db.models import Connection
 from qbwc_service.simulate.quickbooks import QuickBooksCompany
 from tests.inprocess import Protocol, in_process
 from tests.support import job_queue, jobs, pair
@@ -162,3 +163,27 @@ def test_a_live_session_renews_its_lease_only_once_a_fraction_of_it_has_passed(e
     expected = wc.clock.now() + timedelta(seconds=wc.settings.session_timeout_seconds)
     assert lease() == (expected, expected) != before
     assert protocol.receive_response_xml(ticket, company.process(request), "", "") <= 100
+
+
+def test_a_session_reads_its_connection_once_to_open_and_not_again_to_close(engine: Engine) -> None:
+    """authenticate loads the connection once (taking the lease tells the loaded connection what it wrote, instead of
+    reading it again); closeConnection reads its session and connection in one statement."""
+    wc = in_process(engine)
+    paired = pair(wc.sessions)
+    _queue(wc, paired.name, 3)
+    company = QuickBooksCompany()
+    with counted(engine) as opened:
+        ticket, _file = wc.protocol.authenticate(paired.username, paired.token, "2.3.0.1", "127.0.0.1")
+    request = wc.protocol.send_request_xml(ticket, company.hcp_response(), company.company_file, "US", 13, 0)
+    assert wc.protocol.receive_response_xml(ticket, company.process(request), "", "") == 100
+    with counted(engine) as closed:
+        assert wc.protocol.close_connection(ticket) == "OK: 3 done, 0 failed"
+    whole_connection = [statement for statement in opened if statement.startswith("SELECT qbwc_connections.id, "
+                                                                                   "qbwc_connections.name")]
+    assert len(whole_connection) == 1, opened
+    reads = [statement for statement in closed if statement.lstrip().upper().startswith("SELECT")
+             and "qbwc_connections" in statement.split("WHERE")[0]]
+    assert len(reads) == 1 and "JOIN qbwc_connections" in reads[0], closed
+    with wc.sessions() as db:
+        held = db.get(Connection, paired.id)
+        assert held is not None and held.live_ticket is None and held.live_until is None
