@@ -14,7 +14,8 @@ that the latency the server stack alone gives under the same load is printed bes
 opens the company file and writes each request; hundreds of milliseconds a message set are usual). With 0, the
 default, QuickBooks answers at once and every Web Connector asks again as soon as it has an answer: the calls
 then queue behind one another, and their latency measures how long the server takes for all of them, not one.
-Linux only.
+``--servers N`` starts N serve processes on the same database (as behind a load balancer), client process i
+talking to the i-th modulo N; give at least as many client processes. Linux only.
 
     .venv/bin/python bench/concurrent_sessions.py --connectors 200 --jobs 20
     .venv/bin/python bench/concurrent_sessions.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/qbwc_bench
@@ -29,6 +30,7 @@ import statistics
 import tempfile
 import threading
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -146,17 +148,19 @@ class Run:
             print(f"    {problem}")
 
 
-def run_clients(server: Server, pairs: list[tuple[str, str]], processes: int, quickbooks_seconds: float) -> Run:
-    """Every Web Connector of ``pairs`` at once against ``server``, spread over ``processes`` client processes."""
+def run_clients(servers: list[Server], pairs: list[tuple[str, str]], processes: int, quickbooks_seconds: float) -> Run:
+    """Every Web Connector of ``pairs`` at once, spread over ``processes`` client processes, client process i talking
+    to server i modulo their number (what a load balancer in front of them would do); the servers' CPU summed."""
     context = multiprocessing.get_context("fork")
     start = context.Barrier(len(pairs))
     results = context.Queue()
     shares = [pairs[i::processes] for i in range(processes)]
-    clients = [context.Process(target=run_share, args=(server.url, share, quickbooks_seconds, start, results))
-               for share in shares if share]
+    clients = [context.Process(target=run_share, args=(servers[i % len(servers)].url, share, quickbooks_seconds,
+                                                       start, results))
+               for i, share in enumerate(shares) if share]
     times: list[float] = []
     outcomes: list[Outcome] = []
-    began, cpu_before = time.perf_counter(), server.cpu()
+    began, cpu_before = time.perf_counter(), sum(server.cpu() for server in servers)
     for client in clients:
         client.start()
     for _ in clients:
@@ -165,7 +169,7 @@ def run_clients(server: Server, pairs: list[tuple[str, str]], processes: int, qu
         outcomes.extend(share_outcomes)
     for client in clients:
         client.join()
-    return Run(times, outcomes, time.perf_counter() - began, server.cpu() - cpu_before)
+    return Run(times, outcomes, time.perf_counter() - began, sum(server.cpu() for server in servers) - cpu_before)
 
 
 def main() -> None:
@@ -177,6 +181,8 @@ def main() -> None:
                         help="client processes sharing the Web Connectors (each runs a thread per Web Connector)")
     parser.add_argument("--quickbooks-ms", type=float, default=0.0,
                         help="how long each simulated QuickBooks takes over a message set")
+    parser.add_argument("--servers", type=int, default=1,
+                        help="serve processes on the same database, the client processes spread over them")
     parser.add_argument("--no-floor", action="store_true", help="leave out the floor's run")
     parser.add_argument("--database-url", help="a PostgreSQL database of its own (its tables are dropped)")
     args = parser.parse_args()
@@ -184,15 +190,16 @@ def main() -> None:
     engine = "postgresql" if args.database_url else "sqlite"
     with tempfile.TemporaryDirectory() as tmp:
         url, pairs = prepare(args.database_url, Path(tmp), args.connectors, args.jobs)
-        with serve(url, Path(tmp), batch=args.batch) as server:
-            service = run_clients(server, pairs, args.processes, paced)
+        with ExitStack() as stack:
+            servers = [stack.enter_context(serve(url, Path(tmp), batch=args.batch)) for _ in range(args.servers)]
+            service = run_clients(servers, pairs, args.processes, paced)
         if not args.no_floor:
             with floor(Path(tmp), batch=args.batch, jobs=args.jobs) as server:
-                bare = run_clients(server, [(f"floor-{n:03d}", "floor") for n in range(args.connectors)],
+                bare = run_clients([server], [(f"floor-{n:03d}", "floor") for n in range(args.connectors)],
                                    args.processes, paced)
     print(f"{args.connectors} Web Connectors at once, {args.jobs} jobs each, batch {args.batch}, QuickBooks taking "
           f"{args.quickbooks_ms:g} ms a message set, {args.processes} client process(es)\n")
-    service.report(f"serve (one process, {engine})")
+    service.report(f"serve ({args.servers} process(es), {engine})")
     if not args.no_floor:
         bare.report("floor (one process, no database)")
 
