@@ -17,8 +17,11 @@ from pathlib import Path
 import httpx
 from sqlalchemy import Engine, MetaData, text
 
-from qbwc_service.db.engine import make_engine
+from qbwc_service import connections, usecases
+from qbwc_service.clock import SYSTEM_CLOCK
+from qbwc_service.db.engine import make_engine, make_sessionmaker
 from qbwc_service.db.migrate import upgrade
+from qbwc_service.queue import JobQueue, RetryPolicy
 
 BENCH = Path(__file__).resolve().parent
 
@@ -132,3 +135,17 @@ def floor(workdir: Path, *, batch: int, jobs: int) -> AbstractContextManager[Ser
     env = {**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH") or str(BENCH.parent)}
     return started([sys.executable, str(BENCH / "floor_server.py"), "--port", str(port), "--batch", str(batch),
                     "--jobs", str(jobs)], env, workdir, port)
+
+
+def queue_jobs(database_url: str | None, workdir: Path, name: str, jobs: int) -> tuple[str, str, str]:
+    """A fresh database (:func:`fresh_database`) holding one connection with ``jobs`` CustomerAdd raw jobs: (url,
+    username, token)."""
+    url, engine = fresh_database(database_url, workdir, name)
+    with make_sessionmaker(engine).begin() as db:
+        made = connections.create_connection(db, "bench")
+        items = [usecases.RawItem("bench", f"<CustomerAddRq><CustomerAdd><Name>Bench Customer {i:06d}</Name>"
+                                  "</CustomerAdd></CustomerAddRq>") for i in range(jobs)]
+        usecases.enqueue_bulk(db, JobQueue(SYSTEM_CLOCK, RetryPolicy()), items)
+        username, token = made.connection.username, made.token
+    engine.dispose()
+    return url, username, token

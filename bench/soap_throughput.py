@@ -20,27 +20,10 @@ from pathlib import Path
 
 import httpx
 from _common import floor as floor_server
-from _common import fresh_database, postgres_cpu_seconds, serve
+from _common import postgres_cpu_seconds, queue_jobs, serve
 
-from qbwc_service import connections, usecases
-from qbwc_service.clock import SYSTEM_CLOCK
-from qbwc_service.db.engine import make_sessionmaker
-from qbwc_service.queue import JobQueue, RetryPolicy
 from qbwc_service.simulate.quickbooks import QuickBooksCompany
 from qbwc_service.simulate.webconnector import WebConnectorClient
-
-
-def queue_jobs(database_url: str | None, workdir: Path, name: str, jobs: int) -> tuple[str, str, str]:
-    """A fresh database holding one connection with ``jobs`` CustomerAdd raw jobs: (url, username, token)."""
-    url, engine = fresh_database(database_url, workdir, name)
-    with make_sessionmaker(engine).begin() as db:
-        made = connections.create_connection(db, "bench")
-        items = [usecases.RawItem("bench", f"<CustomerAddRq><CustomerAdd><Name>Bench Customer {i:06d}</Name>"
-                                  "</CustomerAdd></CustomerAddRq>") for i in range(jobs)]
-        usecases.enqueue_bulk(db, JobQueue(SYSTEM_CLOCK, RetryPolicy()), items)
-        username, token = made.connection.username, made.token
-    engine.dispose()
-    return url, username, token
 
 
 def drain(url: str, username: str, token: str, label: str) -> int:

@@ -25,13 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from _common import fresh_database
+from _common import queue_jobs
 from sqlalchemy import Engine, event, make_url, text
 
-from qbwc_service import connections, usecases
 from qbwc_service.clock import SYSTEM_CLOCK
 from qbwc_service.db.engine import make_engine, make_sessionmaker
-from qbwc_service.queue import JobQueue, RetryPolicy
 from qbwc_service.sessions import WebConnectorSessions
 from qbwc_service.settings import load_settings
 from qbwc_service.simulate.quickbooks import QuickBooksCompany
@@ -113,14 +111,7 @@ def replay_postgres(url: str, statements: list[tuple[str, Any, bool]]) -> float:
 def prepared(database_url: str | None, workdir: Path, batch: int, jobs: int) -> tuple[Engine, str, str, str]:
     """A fresh database with ``jobs`` CustomerAdd jobs on one connection, and a copy of it to replay on: (engine,
     username, token, the copy's URL or path)."""
-    url, engine = fresh_database(database_url, workdir, f"floor-{batch}")
-    with make_sessionmaker(engine).begin() as db:
-        made = connections.create_connection(db, "floor")
-        items = [usecases.RawItem("floor", f"<CustomerAddRq><CustomerAdd><Name>Statement Floor {i:06d}</Name>"
-                                  "</CustomerAdd></CustomerAddRq>") for i in range(jobs)]
-        usecases.enqueue_bulk(db, JobQueue(SYSTEM_CLOCK, RetryPolicy()), items)
-        username, token = made.connection.username, made.token
-    engine.dispose()
+    url, username, token = queue_jobs(database_url, workdir, f"floor-{batch}", jobs)
     if database_url is None:
         copy = workdir / f"floor-{batch}-copy.db"
         shutil.copy(make_url(url).database or "", copy)
