@@ -114,6 +114,13 @@ def _click(driver: Any, selector: str, by: str = By.CSS_SELECTOR) -> None:
     WebDriverWait(driver, 30, ignored_exceptions=(WebDriverException,)).until(arrived)
 
 
+def _wait_for_text(driver: Any, element_id: str, text: str) -> None:
+    """Wait until the element ``element_id`` shows ``text`` (what a script sets after an asynchronous call)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(driver, 10).until(lambda current: current.find_element(By.ID, element_id).text == text)
+
+
 def test_the_wizard_to_a_passing_access_test_and_an_unknown_job_resolved(served: tuple[str, str],
                                                                           chromium: Any) -> None:
     url, database = served
@@ -140,7 +147,7 @@ def test_the_wizard_to_a_passing_access_test_and_an_unknown_job_resolved(served:
     token = driver.find_element(By.ID, "token").get_attribute("value")
     username = driver.find_element(By.ID, "username").text
     driver.find_element(By.ID, "copy-token").click()
-    assert driver.find_element(By.ID, "copy-token").text == "Copied"
+    _wait_for_text(driver, "copy-token", "Copied")  # set once the clipboard's promise settles, not at the click
     _shoot(driver, "01-wizard-created")
     for number in range(1, 6):
         _shoot(driver, f"02-step-{number}-waiting", driver.find_element(By.ID, f"step-{number}"))
