@@ -334,11 +334,9 @@ class WebConnectorSessions:
         ended = 0
         for ticket in self.cut_off.tickets():
             with self._tx() as db:
-                session = _session(db, ticket)
-                if session is not None and session.state == OPEN:
-                    connection = db.get(Connection, session.connection_id)
-                    assert connection is not None
-                    self._end(db, session, connection, EXPIRED, CUT_OFF_REASON)
+                found = _session_and_connection(db, ticket)
+                if found is not None and found[0].state == OPEN:
+                    self._end(db, *found, EXPIRED, CUT_OFF_REASON)
                     ended += 1
             self.cut_off.forget(ticket)
         return ended

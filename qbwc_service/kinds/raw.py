@@ -29,17 +29,18 @@ _REQUEST_NAME = re.compile(r"^[A-Z][A-Za-z0-9]*Rq$")
 _ENVELOPE_NAMES = {"QBXML", "QBXMLMsgsRq", "QBXMLMsgsRs", "SignonMsgsRq"}
 _NAME_IN_USE = re.compile(r'name "(?P<name>[^"]*)"')
 
+# List adds whose entry can be read back by full name with the query of the same type.
+_LINKABLE_ADDS = frozenset({
+    "CustomerAddRq", "VendorAddRq", "EmployeeAddRq", "OtherNameAddRq", "AccountAddRq", "ClassAddRq",
+    "ItemInventoryAddRq", "ItemNonInventoryAddRq", "ItemServiceAddRq", "ItemOtherChargeAddRq",
+})
+
 
 def reads_again(decisive: Response, requeries: int) -> bool:
     """A change refused for a stale EditSequence is sent again after reading the record, MAX_REQUERIES times at
     most (the rule of every kind that sends a Mod)."""
     return verdict_for(decisive.status_code, decisive.status_severity).action is Action.REQUERY \
         and requeries < MAX_REQUERIES
-# List adds whose entry can be read back by full name with the query of the same type.
-_LINKABLE_ADDS = frozenset({
-    "CustomerAddRq", "VendorAddRq", "EmployeeAddRq", "OtherNameAddRq", "AccountAddRq", "ClassAddRq",
-    "ItemInventoryAddRq", "ItemNonInventoryAddRq", "ItemServiceAddRq", "ItemOtherChargeAddRq",
-})
 
 
 class RawProgress(Progress):
