@@ -178,6 +178,8 @@ def test_a_session_reads_its_connection_once_to_open_and_not_again_to_close(engi
     assert wc.protocol.receive_response_xml(ticket, company.process(request), "", "") == 100
     with counted(engine) as closed:
         assert wc.protocol.close_connection(ticket) == "OK: 3 done, 0 failed"
+    assert sorted(customer.text("Name") or "" for customer in company.records("Customer")) == \
+        ["Counted 00000", "Counted 00001", "Counted 00002"]
     whole_connection = [statement for statement in opened if statement.startswith("SELECT qbwc_connections.id, "
                                                                                    "qbwc_connections.name")]
     assert len(whole_connection) == 1, opened
