@@ -116,7 +116,7 @@ def make_safe(request: etree._Element, version: Version, *, transliterate_names:
         if element.text is None:
             continue
         text, changed = to_latin1(element.text)
-        free = etree.QName(element).localname in FREE_TEXT
+        free = path.rpartition("/")[2] in FREE_TEXT
         if changed and free and unspellable(element.text):
             warnings.append(_replaced(path, unspellable(element.text)))
         elif changed and not free and (not transliterate_names or unspellable(element.text)):
@@ -177,13 +177,19 @@ def _with_paths(request: etree._Element) -> list[tuple[etree._Element, str]]:
     """The request and its descendant elements in document order, without comments or processing instructions, each
     with its :func:`element_path`, built in one walk down instead of one walk up per element."""
     found: list[tuple[etree._Element, str]] = []
-    stack: list[tuple[etree._Element, str]] = [(request, etree.QName(request).localname)]
+    stack: list[tuple[etree._Element, str]] = [(request, _local(request.tag))]
     while stack:
         element, path = stack.pop()
         found.append((element, path))
-        stack.extend((child, f"{path}/{etree.QName(child).localname}")
+        stack.extend((child, f"{path}/{_local(child.tag)}")
                      for child in reversed(element) if isinstance(child.tag, str))
     return found
+
+
+def _local(tag: str | bytes) -> str:
+    """An element's tag without its namespace (qbXML has none; a ``{namespace}name`` tag loses it), as
+    ``etree.QName(element).localname`` gives it, without making a QName."""
+    return _str(tag).rpartition("}")[2]
 
 
 def _check_supported(elements: list[tuple[etree._Element, str]], version: Version) -> None:

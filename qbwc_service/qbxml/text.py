@@ -8,12 +8,16 @@ XML 1.0 forbids most of them and QuickBooks has no use for the rest.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 REPLACEMENT = "?"
 
 _LATIN1_LAST = 0xFF
 _KEPT_CONTROLS = frozenset("\t\n\r")
+_STORED_AS_IS = re.compile("[\t\n\r\x20-\x7e\xa0-\xff]*")
+"""Text of these characters only (Latin-1 without its control characters, tab, line feed and carriage return kept)
+is what QuickBooks stores as it is: NFC leaves it alone, as Latin-1 holds no combining character."""
 
 # Characters without a useful compatibility decomposition, or whose decomposition is not what
 # a reader of an invoice expects.
@@ -89,6 +93,8 @@ def unspellable(value: str) -> tuple[str, ...]:
 
 def to_latin1(value: str) -> tuple[str, bool]:
     """The text made ISO-8859-1-safe, and whether that changed it."""
+    if _STORED_AS_IS.fullmatch(value):
+        return value, False  # the usual text: one scan in C instead of a look at each character
     composed = unicodedata.normalize("NFC", value)
     out: list[str] = []
     for char in composed:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import unicodedata
 from pathlib import Path
 from types import ModuleType
 
@@ -17,7 +18,7 @@ from qbwc_service.qbxml._limits_data import MAX_LENGTH, NOT_IN_QBD, SINCE
 from qbwc_service.qbxml.envelope import Request, build_message_set
 from qbwc_service.qbxml.errors import NotWritable, TooLong, UnsupportedVersion, ValueTooLong
 from qbwc_service.qbxml.limits import TextWarning, element_path, make_safe, max_length
-from qbwc_service.qbxml.text import to_latin1
+from qbwc_service.qbxml.text import is_latin1_safe, to_latin1
 
 PROJECT = Path(__file__).resolve().parents[2]
 SHARED = Path(__file__).resolve().parents[3] / "shared"
@@ -157,6 +158,16 @@ def test_text_outside_latin1_is_respelled(value: str, expected: str) -> None:
 @pytest.mark.parametrize("value", ["Café Müller, España, Straße © 20 °C", "line\nnext\r\n\ttab", ""])
 def test_latin1_text_is_left_alone(value: str) -> None:
     assert to_latin1(value) == (value, False)
+
+
+def test_every_latin1_character_is_answered_as_one_at_a_time() -> None:
+    """The whole-string check that lets usual text through at once agrees, character by character, with the rule
+    applied to each (Latin-1 safe and unchanged by NFC), for every Latin-1 character and beyond."""
+    for code in range(0x180):
+        char = chr(code)
+        kept = is_latin1_safe(char) and unicodedata.normalize("NFC", char) == char
+        assert (to_latin1(char) == (char, False)) is kept, hex(code)
+        assert (to_latin1(f"abc{char}def") == (f"abc{char}def", False)) is kept, hex(code)
 
 
 def test_result_always_encodes_as_latin1() -> None:
