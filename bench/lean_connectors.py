@@ -7,8 +7,8 @@ Here one asyncio process plays every Web Connector over raw keep-alive HTTP/1.1 
 string template, each answer is read with a regular expression, and QuickBooks' answer to a CustomerAddRq is one
 CustomerAddRs per requestID, made from a template. Each Web Connector makes the calls the real one makes (serverVersion,
 clientVersion, authenticate, sendRequestXML with the host's answer first, receiveResponseXML until 100 percent,
-closeConnection), asking again as soon as it has an answer, all starting together. The client's own CPU is printed, so
-that what the calls wait on is seen to be the server.
+closeConnection), asking again as soon as it has an answer, all starting together (``--spread-seconds``: evenly over
+that many seconds). The client's own CPU is printed, so that what the calls wait on is seen to be the server.
 
 Then the same against the floor (bench/floor_server.py: the same server stack answering canned values, no database)
 in the same invocation. By Little's law, ``N`` Web Connectors that always have a call in flight wait on average
@@ -108,9 +108,12 @@ class Connector:
             raise SoapError(f"{method}: {status.decode().strip()} {answer[:200]!r}")
         return answer
 
-    async def session(self, username: str, password: str, quickbooks_seconds: float) -> str:
-        """One update, as the Web Connector runs it; its outcome ("done", or what went wrong)."""
+    async def session(self, username: str, password: str, quickbooks_seconds: float, after: float = 0.0) -> str:
+        """One update, as the Web Connector runs it, ``after`` seconds from now; its outcome ("done", or what went
+        wrong)."""
         serial = [0]
+        if after:
+            await asyncio.sleep(after)
         await self.call("serverVersion")
         await self.call("clientVersion", ("strVersion", "2.3.0.215"))
         strings = STRINGS.findall(await self.call("authenticate", ("strUserName", username),
@@ -151,6 +154,8 @@ class Run:
     server_cpu: float
     client_cpu: float
     database_cpu: float
+    always_asking: bool
+    """Every Web Connector started at once and asked again the moment it had an answer: Little's law applies."""
 
     def report(self, label: str) -> None:
         ordered = sorted(self.times)
@@ -161,18 +166,22 @@ class Run:
         print(f"{label}: sessions done {connectors - len(problems)} of {connectors}, {self.took:.1f} s in all; "
               f"SOAP calls {calls}: median {statistics.median(ordered) * 1000:.0f} ms, "
               f"p99 {ordered[min(calls - 1, int(calls * 0.99))] * 1000:.0f} ms, largest {ordered[-1] * 1000:.0f} ms")
-        bound = connectors * (server + database) * 1000
-        print(f"  CPU per call: server {server * 1000:.2f} ms, database {database * 1000:.2f} ms, this client "
-              f"{self.client_cpu / max(calls, 1) * 1000:.2f} ms; Little's law, {connectors} always asking: a mean "
-              f"wait of at least {bound:.0f} ms on one core, {bound / 2:.0f} ms on two")
+        line = (f"  CPU per call: server {server * 1000:.2f} ms, database {database * 1000:.2f} ms, this client "
+                f"{self.client_cpu / max(calls, 1) * 1000:.2f} ms")
+        if self.always_asking:
+            bound = connectors * (server + database) * 1000
+            line += (f"; Little's law, {connectors} always asking: a mean wait of at least {bound:.0f} ms on one core, "
+                     f"{bound / 2:.0f} ms on two")
+        print(line)
         for problem in problems[:5]:
             print(f"    {problem}")
 
 
 async def all_at_once(servers: list[Server], pairs: list[tuple[str, str]], quickbooks_seconds: float,
-                      with_database: bool) -> Run:
-    """Every Web Connector of ``pairs`` at once, the i-th talking to server i modulo their number (as a load balancer
-    would spread them); the servers' CPU summed."""
+                      with_database: bool, spread: float = 0.0) -> Run:
+    """Every Web Connector of ``pairs`` at once (with ``spread``, each starting at its own moment within that many
+    seconds, evenly), the i-th talking to server i modulo their number (as a load balancer would spread them); the
+    servers' CPU summed."""
     addresses = [server.url.removeprefix("http://").split(":") for server in servers]
     connectors = [Connector(addresses[i % len(servers)][0], int(addresses[i % len(servers)][1]))
                   for i in range(len(pairs))]
@@ -180,14 +189,16 @@ async def all_at_once(servers: list[Server], pairs: list[tuple[str, str]], quick
         await connector.open()
     began, client, database = time.perf_counter(), time.process_time(), postgres_cpu_seconds()
     cpu = sum(server.cpu() for server in servers)
-    outcomes = await asyncio.gather(*(connector.session(username, token, quickbooks_seconds)
-                                      for connector, (username, token) in zip(connectors, pairs, strict=True)),
+    starts = [spread * i / len(pairs) for i in range(len(pairs))]
+    outcomes = await asyncio.gather(*(connector.session(username, token, quickbooks_seconds, after)
+                                      for connector, (username, token), after in zip(connectors, pairs, starts,
+                                                                                     strict=True)),
                                     return_exceptions=True)
     took = time.perf_counter() - began
     run = Run([t for connector in connectors for t in connector.times],
               [outcome if isinstance(outcome, str) else f"{type(outcome).__name__}: {outcome}" for outcome in outcomes],
               took, sum(server.cpu() for server in servers) - cpu, time.process_time() - client,
-              postgres_cpu_seconds() - database if with_database else 0.0)
+              postgres_cpu_seconds() - database if with_database else 0.0, not spread and not quickbooks_seconds)
     for connector in connectors:
         if connector.writer is not None:
             connector.writer.close()
@@ -211,6 +222,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--quickbooks-ms", type=float, default=0.0,
                         help="how long QuickBooks takes over a message set")
+    parser.add_argument("--spread-seconds", type=float, default=0.0,
+                        help="start the sessions evenly over this many seconds instead of all at the same instant")
     parser.add_argument("--servers", type=int, default=1,
                         help="serve processes on the same database, the Web Connectors spread over them")
     parser.add_argument("--floor-servers", type=int, default=1,
@@ -220,21 +233,23 @@ def main() -> None:
     args = parser.parse_args()
     paced = args.quickbooks_ms / 1000
     engine = "postgresql" if args.database_url else "sqlite"
-    print(f"{args.connectors} Web Connectors at once from one lean client process, {args.jobs} jobs each, batch "
+    start = f"starting within {args.spread_seconds:g} s" if args.spread_seconds else "at once"
+    print(f"{args.connectors} Web Connectors {start} from one lean client process, {args.jobs} jobs each, batch "
           f"{args.batch}, QuickBooks taking {args.quickbooks_ms:g} ms a message set\n")
     with tempfile.TemporaryDirectory() as tmp:
         url, pairs = prepare(args.database_url, Path(tmp), args.connectors, args.jobs)
         with ExitStack() as stack:
             servers = [stack.enter_context(serve(url, Path(tmp), batch=args.batch)) for _ in range(args.servers)]
-            asyncio.run(all_at_once(servers, pairs, paced, bool(args.database_url))).report(
+            asyncio.run(all_at_once(servers, pairs, paced, bool(args.database_url), args.spread_seconds)).report(
                 f"serve ({args.servers} process(es), {engine})")
         print(f"  jobs by status afterwards: {job_statuses(url)}")
         if not args.no_floor:
             with ExitStack() as stack:
                 servers = [stack.enter_context(floor(Path(tmp), batch=args.batch, jobs=args.jobs))
                            for _ in range(args.floor_servers)]
-                asyncio.run(all_at_once(servers, [(f"floor-{n:03d}", "floor") for n in range(args.connectors)],
-                                        paced, False)).report(f"floor ({args.floor_servers} process(es), no database)")
+                names = [(f"floor-{n:03d}", "floor") for n in range(args.connectors)]
+                asyncio.run(all_at_once(servers, names, paced, False, args.spread_seconds)).report(
+                    f"floor ({args.floor_servers} process(es), no database)")
 
 
 if __name__ == "__main__":
