@@ -51,6 +51,7 @@ def create_app(settings: Settings, engine: Engine | None = None, clock: Clock = 
     process = this_process()
     protocol = WebConnectorSessions(sessions, settings, clock, registry, process)
     maintenance = Maintenance(sessions, protocol, settings, clock, process)
+    upkeep = maintenance.runner()
     guarded = guard_soap(build_soap_app(protocol, settings.max_body_bytes, settings.qbwc_url),
                          settings.max_body_bytes)
     limits = BodyLimits(
@@ -65,14 +66,14 @@ def create_app(settings: Settings, engine: Engine | None = None, clock: Clock = 
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        maintenance.start()
+        upkeep.start()
         if background.tasks:
             background.start()
         try:
             yield
         finally:
             background.stop()
-            maintenance.stop()
+            upkeep.stop()
 
     # No page of its own documents the root: the API's document and docs are under /api/v1, behind a key.
     app = FastAPI(title="qbwc-service", openapi_url=None, docs_url=None, redoc_url=None, lifespan=lifespan)

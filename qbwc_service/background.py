@@ -38,8 +38,14 @@ class Task:
 
 
 class Runner:
-    def __init__(self, tasks: list[Task]) -> None:
+    """Runs its tasks in a daemon thread named ``name`` (or in the caller's: :meth:`run_once`, :meth:`run_forever`);
+    a stop waits ``stop_wait`` seconds at most for the run in progress. ``at_end`` is called once the runs have
+    ended, in the same thread."""
+
+    def __init__(self, tasks: list[Task], *, name: str = "qbwc-background", stop_wait: float = STOP_WAIT_SECONDS,
+                 at_end: Callable[[], None] | None = None) -> None:
         self.tasks = tasks
+        self.name, self.stop_wait, self.at_end = name, stop_wait, at_end
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -55,7 +61,7 @@ class Runner:
         return done
 
     def run_forever(self) -> None:
-        """Each task at its interval (at once again while it finds work), until :meth:`stop`."""
+        """Each task at its interval (at once again while it finds work), until :meth:`stop`; then ``at_end``."""
         while not self._stopping.is_set():
             now = time.monotonic()
             for task in self.tasks:
@@ -64,10 +70,12 @@ class Runner:
                     task.next_at = now if did else now + task.interval
             upcoming = min(task.next_at for task in self.tasks) if self.tasks else now + 1.0
             self._stopping.wait(max(upcoming - time.monotonic(), 0.0))
+        if self.at_end is not None:
+            self.at_end()
 
     def start(self) -> None:
         self._stopping.clear()
-        self._thread = threading.Thread(target=self.run_forever, name="qbwc-background", daemon=True)
+        self._thread = threading.Thread(target=self.run_forever, name=self.name, daemon=True)
         self._thread.start()
 
     def stop_soon(self) -> None:
@@ -77,10 +85,10 @@ class Runner:
     def stop(self) -> None:
         self._stopping.set()
         if self._thread is not None:
-            self._thread.join(STOP_WAIT_SECONDS)
+            self._thread.join(self.stop_wait)
             if self._thread.is_alive():
-                log.warning("the background work did not stop within %g s; it ends with the process",
-                            STOP_WAIT_SECONDS)
+                log.warning("the background work (%s) did not stop within %g s; it ends with the process", self.name,
+                            self.stop_wait)
             self._thread = None
 
     @property

@@ -3,16 +3,24 @@ session a crashed process served, without letting it replace one a live process 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+import threading
+import time
 from datetime import datetime
 
 import pytest
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from qbwc_service import processes
-from qbwc_service.processes import GONE_AFTER, ProcessIdentity
+from qbwc_service.app import create_app
+from qbwc_service.clock import FakeClock
+from qbwc_service.db.models import ServiceProcess
+from qbwc_service.processes import GONE_AFTER, ProcessIdentity, this_process
+from qbwc_service.settings import Settings
 
 NOW = datetime(2026, 12, 3, 12, 0)
 
@@ -49,3 +57,36 @@ def test_a_process_is_gone_when_its_row_its_heartbeat_or_its_pid_says_so(session
         processes.forget(db, alive_here)
         assert processes.is_gone(db, alive_here.id, me, NOW)  # stopped cleanly
         assert processes.prune(db, NOW - GONE_AFTER) == 1  # the quiet one's row
+
+
+def _rows(sessions: sessionmaker[Session]) -> list[tuple[str, int]]:
+    with sessions() as db:
+        return [(row.id, row.pid) for row in db.scalars(select(ServiceProcess))]
+
+
+def _threads() -> set[str]:
+    return {thread.name for thread in threading.enumerate()}
+
+
+def test_the_app_beats_in_a_thread_of_its_own_while_it_runs_and_removes_its_row_when_it_stops(
+        settings: Settings, engine: Engine, sessions: sessionmaker[Session]) -> None:
+    app = create_app(settings.model_copy(update={"delivery_worker": False, "fusion_poll": False}), engine,
+                     FakeClock())
+    rows_seen: list[tuple[str, int]] = []
+    threads_seen: set[str] = set()
+
+    async def serve_a_while() -> None:
+        async with app.router.lifespan_context(app):
+            deadline = time.monotonic() + 10
+            while not _rows(sessions):
+                assert time.monotonic() < deadline, "no heartbeat within 10 s of the start"
+                await asyncio.sleep(0.02)
+            rows_seen.extend(_rows(sessions))
+            threads_seen.update(_threads())
+
+    asyncio.run(serve_a_while())
+    assert rows_seen == [(this_process().id, os.getpid())]
+    assert "qbwc-maintenance" in threads_seen
+    assert "qbwc-background" not in threads_seen  # no background task is on
+    assert _rows(sessions) == []  # removed by the maintenance thread as it ended, before the stop returned
+    assert "qbwc-maintenance" not in _threads()
