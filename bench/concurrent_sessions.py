@@ -172,19 +172,26 @@ def run_clients(servers: list[Server], pairs: list[tuple[str, str]], processes: 
     return Run(times, outcomes, time.perf_counter() - began, sum(server.cpu() for server in servers) - cpu_before)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def load_options(description: str, *, jobs: int) -> argparse.ArgumentParser:
+    """The options of a run of many Web Connectors at once, shared with lean_connectors.py."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--connectors", type=int, default=200)
-    parser.add_argument("--jobs", type=int, default=20, help="jobs queued on each connection")
+    parser.add_argument("--jobs", type=int, default=jobs, help="jobs queued on each connection")
     parser.add_argument("--batch", type=int, default=50)
-    parser.add_argument("--processes", type=int, default=1,
-                        help="client processes sharing the Web Connectors (each runs a thread per Web Connector)")
     parser.add_argument("--quickbooks-ms", type=float, default=0.0,
-                        help="how long each simulated QuickBooks takes over a message set")
+                        help="how long QuickBooks takes over each message set")
     parser.add_argument("--servers", type=int, default=1,
-                        help="serve processes on the same database, the client processes spread over them")
+                        help="serve processes on the same database, the Web Connectors spread over them as a load "
+                             "balancer would")
     parser.add_argument("--no-floor", action="store_true", help="leave out the floor's run")
     parser.add_argument("--database-url", help="a PostgreSQL database of its own (its tables are dropped)")
+    return parser
+
+
+def main() -> None:
+    parser = load_options(__doc__.splitlines()[0], jobs=20)
+    parser.add_argument("--processes", type=int, default=1,
+                        help="client processes sharing the Web Connectors (each runs a thread per Web Connector)")
     args = parser.parse_args()
     paced = args.quickbooks_ms / 1000
     engine = "postgresql" if args.database_url else "sqlite"

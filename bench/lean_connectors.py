@@ -21,7 +21,6 @@ at least ``N x (CPU per call) / (cores)``: each run's second line prints that bo
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import re
 import statistics
@@ -33,7 +32,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape, unescape
 
 from _common import Server, floor, postgres_cpu_seconds, serve
-from concurrent_sessions import prepare
+from concurrent_sessions import load_options, prepare
 from sqlalchemy import func, select
 
 from qbwc_service.db.engine import make_engine
@@ -216,20 +215,11 @@ def job_statuses(url: str) -> dict[str, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--connectors", type=int, default=200)
-    parser.add_argument("--jobs", type=int, default=10, help="jobs queued on each connection")
-    parser.add_argument("--batch", type=int, default=50)
-    parser.add_argument("--quickbooks-ms", type=float, default=0.0,
-                        help="how long QuickBooks takes over a message set")
+    parser = load_options(__doc__.splitlines()[0], jobs=10)
     parser.add_argument("--spread-seconds", type=float, default=0.0,
                         help="start the sessions evenly over this many seconds instead of all at the same instant")
-    parser.add_argument("--servers", type=int, default=1,
-                        help="serve processes on the same database, the Web Connectors spread over them")
     parser.add_argument("--floor-servers", type=int, default=1,
                         help="floor processes, the Web Connectors spread over them")
-    parser.add_argument("--no-floor", action="store_true", help="leave out the floor's run")
-    parser.add_argument("--database-url", help="a PostgreSQL database of its own (its tables are dropped)")
     args = parser.parse_args()
     paced = args.quickbooks_ms / 1000
     engine = "postgresql" if args.database_url else "sqlite"
