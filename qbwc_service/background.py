@@ -1,7 +1,8 @@
 """Periodic work outside the Web Connector's requests: a :class:`Runner` runs :class:`Task` s, each every its own
 interval, in one daemon thread. `serve` starts one in its lifespan (the delivery worker unless
-``delivery_worker = false``, the Fusion poller unless ``fusion_poll = false``); `qbwc-service worker` and
-`qbwc-service poll` run one in the foreground until SIGTERM/SIGINT, or once (``--once``).
+``delivery_worker = false``, the Fusion poller unless ``fusion_poll = false``), and another for its maintenance
+(maintenance.py: the heartbeat must not wait on a Fusion request); `qbwc-service worker` and `qbwc-service poll` run
+one in the foreground until SIGTERM/SIGINT, or once (``--once``).
 
 A task's run is given ``should_stop``; a failed run is logged and the task runs again at its next turn. Stopping
 waits STOP_WAIT_SECONDS at most for the run in progress: a Fusion request that hangs must not keep the
